@@ -1,0 +1,532 @@
+package ngbak
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Limits bound what reading an archive may cost. The zero value of a field
+// means its default. Archives made by Create always fit the defaults
+// except for entries above MaxEntrySize or payloads above MaxTotalSize;
+// raise those for stores that big.
+type Limits struct {
+	// MaxEntries is the most entries an archive may hold. Default 1<<20.
+	MaxEntries int
+	// MaxEntrySize is the largest entry, uncompressed. Default 1 TiB.
+	MaxEntrySize int64
+	// MaxTotalSize is the largest payload, uncompressed: the bound on what a
+	// decompression bomb can make Verify or Import read. Default 4 TiB.
+	MaxTotalSize int64
+	// MaxWindow is the largest zstd window the decoder accepts, which bounds
+	// its memory. Default 64 MiB; Create writes windows of at most 8 MiB.
+	MaxWindow uint64
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = 1 << 20
+	}
+	if l.MaxEntrySize <= 0 {
+		l.MaxEntrySize = 1 << 40
+	}
+	if l.MaxTotalSize <= 0 {
+		l.MaxTotalSize = 4 << 40
+	}
+	if l.MaxWindow == 0 {
+		l.MaxWindow = 64 << 20
+	}
+	return l
+}
+
+// archiveWriter writes ngbak/1: tar entries, zstd-compressed, into a storage
+// object, hashing the compressed bytes as they go so that the sidecar
+// .sha256 needs no second pass.
+type archiveWriter struct {
+	obj     ObjectWriter
+	sum     hash.Hash
+	size    int64
+	zw      *zstd.Encoder
+	tw      *tar.Writer
+	modTime time.Time
+	files   []File
+	buf     []byte
+	// payload counts uncompressed entry bytes; progress, if set, hears of it
+	// every progressStep bytes.
+	payload  int64
+	progress func(int64)
+}
+
+// progressStep is how many bytes pass between two progress events.
+const progressStep = 4 << 20
+
+func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time) (*archiveWriter, error) {
+	a := &archiveWriter{obj: obj, sum: sha256.New(), modTime: modTime.UTC().Truncate(time.Second), buf: make([]byte, 256<<10)}
+	zw, err := zstd.NewWriter(a.countingSink(), zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(0))
+	if err != nil {
+		return nil, err
+	}
+	a.zw = zw
+	a.tw = tar.NewWriter(zw)
+	return a, nil
+}
+
+type sinkFunc func([]byte) (int, error)
+
+func (f sinkFunc) Write(p []byte) (int, error) { return f(p) }
+
+func (a *archiveWriter) countingSink() io.Writer {
+	return sinkFunc(func(p []byte) (int, error) {
+		n, err := a.obj.Write(p)
+		a.sum.Write(p[:n])
+		a.size += int64(n)
+		return n, err
+	})
+}
+
+// add writes one entry of exactly size bytes read from r and returns its
+// description for the manifest.
+func (a *archiveWriter) add(ctx context.Context, path string, size int64, r io.Reader) (File, error) {
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: path, Size: size, Mode: 0o644, ModTime: a.modTime}
+	if err := a.tw.WriteHeader(hdr); err != nil {
+		return File{}, err
+	}
+	h := sha256.New()
+	n, err := copyBuffer(ctx, io.MultiWriter(a.tw, h, sinkFunc(a.count)), io.LimitReader(r, size), a.buf)
+	if err != nil {
+		return File{}, err
+	}
+	if n != size {
+		return File{}, fmt.Errorf("%s: got %d bytes, expected %d", path, n, size)
+	}
+	f := File{Path: path, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))}
+	a.files = append(a.files, f)
+	return f, nil
+}
+
+func (a *archiveWriter) count(p []byte) (int, error) {
+	before := a.payload
+	a.payload += int64(len(p))
+	if a.progress != nil && a.payload/progressStep != before/progressStep {
+		a.progress(a.payload)
+	}
+	return len(p), nil
+}
+
+// finish writes SHA256SUMS and the manifest, closes the streams and returns
+// the manifest bytes and the archive's SHA-256. It does not commit.
+func (a *archiveWriter) finish(m *Manifest) (manifest []byte, sum string, err error) {
+	sums := sha256Sums(a.files)
+	m.PayloadSHA256 = payloadSHA256(a.files)
+	if manifest, err = m.marshal(); err != nil {
+		return nil, "", err
+	}
+	for _, e := range []struct {
+		name string
+		data []byte
+	}{{sumsName, sums}, {manifestName, manifest}} {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: e.name, Size: int64(len(e.data)), Mode: 0o644, ModTime: a.modTime}
+		if err := a.tw.WriteHeader(hdr); err != nil {
+			return nil, "", err
+		}
+		if _, err := a.tw.Write(e.data); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := a.tw.Close(); err != nil {
+		return nil, "", err
+	}
+	if err := a.zw.Close(); err != nil {
+		return nil, "", err
+	}
+	return manifest, hex.EncodeToString(a.sum.Sum(nil)), nil
+}
+
+// abort stops the encoder's goroutines; the caller aborts the object.
+func (a *archiveWriter) abort() { a.zw.Close() }
+
+// copyBuffer is io.CopyBuffer that stops promptly when ctx is done.
+func copyBuffer(ctx context.Context, dst io.Writer, src io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// archiveReader reads an ngbak/1 archive as a stream and checks it as it
+// goes: every entry name, type and size, every entry's hash, SHA256SUMS, the
+// manifest, the end of the tar stream and of the compressed stream. Nothing
+// is extracted: memory stays bounded by the zstd window and one buffer.
+//
+// If want is known (the sidecar manifest of a stored backup), each entry must
+// be the next file it lists, with its size, and the archive's own manifest
+// must be byte for byte the sidecar; else the archive is checked on its own.
+type archiveReader struct {
+	ctx    context.Context
+	raw    *hashingReader
+	zr     *zstd.Decoder
+	tr     *tar.Reader
+	limits Limits
+
+	want      []File // nil when unknown
+	wantBytes []byte
+
+	files []File // what was read, in order
+	seen  map[string]bool
+	total int64
+	cur   *entryReader
+
+	// read counts payload bytes read; progress, if set, hears of it every
+	// progressStep bytes.
+	read     int64
+	progress func(int64)
+
+	// Set once next has returned io.EOF.
+	manifest      *Manifest
+	manifestBytes []byte
+}
+
+func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Manifest, wantBytes []byte) (*archiveReader, error) {
+	limits = limits.withDefaults()
+	raw := &hashingReader{r: r, h: sha256.New()}
+	zr, err := zstd.NewReader(raw, zstd.WithDecoderMaxWindow(limits.MaxWindow), zstd.WithDecoderMaxMemory(limits.MaxWindow), zstd.WithDecoderConcurrency(2))
+	if err != nil {
+		return nil, err
+	}
+	a := &archiveReader{ctx: ctx, raw: raw, zr: zr, tr: tar.NewReader(zr), limits: limits, seen: map[string]bool{}}
+	if want != nil {
+		a.want = want.files()
+		if a.want == nil {
+			a.want = []File{}
+		}
+		a.wantBytes = wantBytes
+	}
+	return a, nil
+}
+
+func (a *archiveReader) close() { a.zr.Close() }
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// streamErr classifies an error from the tar or zstd layer: a failure to
+// read the archive's bytes stays what it is; anything else means the bytes
+// are not a valid archive.
+func (a *archiveReader) streamErr(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if ctxErr := a.ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if rerr := a.raw.readErr(); rerr != nil {
+		return fmt.Errorf("reading the archive: %w", rerr)
+	}
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrChecksum) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrCorrupt, err)
+}
+
+// header reads the next tar header and checks what every entry must be.
+func (a *archiveReader) header() (*tar.Header, error) {
+	if err := a.ctx.Err(); err != nil {
+		return nil, err
+	}
+	hdr, err := a.tr.Next()
+	if err != nil {
+		return nil, a.streamErr(err)
+	}
+	if err := checkPath(hdr.Name); err != nil {
+		return nil, corrupt("entry %d: %v", len(a.files)+1, err)
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil, corrupt("entry %q is not a regular file (tar type %q)", hdr.Name, hdr.Typeflag)
+	}
+	if a.seen[hdr.Name] {
+		return nil, corrupt("entry %q appears twice", hdr.Name)
+	}
+	a.seen[hdr.Name] = true
+	if len(a.seen) > a.limits.MaxEntries+2 {
+		return nil, corrupt("more than %d entries", a.limits.MaxEntries)
+	}
+	if hdr.Size < 0 || hdr.Size > a.limits.MaxEntrySize {
+		return nil, corrupt("entry %q is %d bytes, limit %d", hdr.Name, hdr.Size, a.limits.MaxEntrySize)
+	}
+	a.total += hdr.Size
+	if a.total > a.limits.MaxTotalSize {
+		return nil, corrupt("payload exceeds %d bytes", a.limits.MaxTotalSize)
+	}
+	return hdr, nil
+}
+
+// next returns the next payload entry and a reader of its content, which
+// reports ErrChecksum at its end if the content does not match. After the
+// last payload entry it checks the rest of the archive and returns io.EOF.
+func (a *archiveReader) next() (File, io.Reader, error) {
+	if a.manifest != nil {
+		return File{}, nil, io.EOF
+	}
+	if a.cur != nil {
+		if _, err := copyBuffer(a.ctx, io.Discard, a.cur, make([]byte, 64<<10)); err != nil {
+			return File{}, nil, err
+		}
+		if !a.cur.done {
+			return File{}, nil, corrupt("entry %q ended early", a.cur.f.Path)
+		}
+		a.files = append(a.files, a.cur.got)
+		a.cur = nil
+	}
+	hdr, err := a.header()
+	if err != nil {
+		return File{}, nil, err
+	}
+	i := len(a.files)
+	if hdr.Name == sumsName {
+		if a.want != nil && i != len(a.want) {
+			return File{}, nil, corrupt("archive ends after %d of %d files; missing %q", i, len(a.want), a.want[i].Path)
+		}
+		if err := a.finish(hdr); err != nil {
+			return File{}, nil, err
+		}
+		return File{}, nil, io.EOF
+	}
+	if hdr.Name == manifestName {
+		return File{}, nil, corrupt("manifest.json before SHA256SUMS")
+	}
+	f := File{Path: hdr.Name, Size: hdr.Size}
+	if a.want != nil {
+		if i >= len(a.want) {
+			return File{}, nil, corrupt("entry %q is not in the manifest", hdr.Name)
+		}
+		w := a.want[i]
+		if w.Path != hdr.Name {
+			return File{}, nil, corrupt("entry %d is %q, manifest says %q", i+1, hdr.Name, w.Path)
+		}
+		if w.Size != hdr.Size {
+			return File{}, nil, corrupt("entry %q is %d bytes, manifest says %d", hdr.Name, hdr.Size, w.Size)
+		}
+		f = w
+	}
+	a.cur = &entryReader{a: a, f: f, h: sha256.New(), left: hdr.Size}
+	return f, a.cur, nil
+}
+
+// finish reads SHA256SUMS and the manifest and checks them against what was
+// read, then checks that nothing follows.
+func (a *archiveReader) finish(sumsHdr *tar.Header) error {
+	sums, err := a.readSmall(sumsHdr)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(sums, sha256Sums(a.files)) {
+		return fmt.Errorf("%w: SHA256SUMS does not match the archive's entries", ErrChecksum)
+	}
+	hdr, err := a.header()
+	if err != nil {
+		return err
+	}
+	if hdr.Name != manifestName {
+		return corrupt("entry %q after SHA256SUMS; expected manifest.json", hdr.Name)
+	}
+	data, err := a.readSmall(hdr)
+	if err != nil {
+		return err
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		return err
+	}
+	if a.wantBytes != nil && !bytes.Equal(data, a.wantBytes) {
+		return corrupt("the manifest inside the archive differs from %s", manifestFile(m.ID))
+	}
+	listed := m.files()
+	if len(listed) != len(a.files) {
+		return fmt.Errorf("%w: manifest lists %d files, archive holds %d", ErrChecksum, len(listed), len(a.files))
+	}
+	for i, f := range listed {
+		if f != a.files[i] {
+			return fmt.Errorf("%w: %s: manifest says %d bytes sha256 %s, archive holds %d bytes sha256 %s",
+				ErrChecksum, f.Path, f.Size, f.SHA256, a.files[i].Size, a.files[i].SHA256)
+		}
+	}
+	if m.PayloadSHA256 != payloadSHA256(a.files) {
+		return fmt.Errorf("%w: payload_sha256 does not match SHA256SUMS", ErrChecksum)
+	}
+	if _, err := a.tr.Next(); err != io.EOF {
+		if err == nil {
+			return corrupt("entries after manifest.json")
+		}
+		return a.streamErr(err)
+	}
+	// What follows the tar end marker must be zero padding, then the end of
+	// the zstd stream, then the end of the file.
+	if err := a.checkTail(); err != nil {
+		return err
+	}
+	a.manifest, a.manifestBytes = m, data
+	return nil
+}
+
+func (a *archiveReader) readSmall(hdr *tar.Header) ([]byte, error) {
+	if hdr.Size > maxManifestSize {
+		return nil, corrupt("%s is %d bytes, limit %d", hdr.Name, hdr.Size, maxManifestSize)
+	}
+	data, err := io.ReadAll(a.tr)
+	if err != nil {
+		return nil, a.streamErr(err)
+	}
+	return data, nil
+}
+
+// maxTail bounds the zero padding accepted after the tar end marker (GNU tar
+// pads to 10 KiB records; Go's writer does not pad).
+const maxTail = 1 << 20
+
+func (a *archiveReader) checkTail() error {
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		k, err := a.zr.Read(buf)
+		for _, c := range buf[:k] {
+			if c != 0 {
+				return corrupt("data after the end of the tar stream")
+			}
+		}
+		n += int64(k)
+		if n > maxTail {
+			return corrupt("more than %d bytes after the end of the tar stream", maxTail)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return a.streamErr(err)
+		}
+	}
+	// The decoder may stop short of the end of the input; read the rest so
+	// the archive hash covers it, and refuse anything there.
+	a.zr.Close()
+	k, err := io.Copy(io.Discard, a.raw)
+	if err != nil {
+		return err
+	}
+	if k > 0 {
+		return corrupt("%d bytes after the end of the zstd stream", k)
+	}
+	return nil
+}
+
+// rawSum drains the compressed stream and returns its SHA-256 and size.
+func (a *archiveReader) rawSum() (string, int64, error) {
+	a.zr.Close() // stops the decoder's reads of a.raw
+	if _, err := io.Copy(io.Discard, a.raw); err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(a.raw.h.Sum(nil)), a.raw.n, nil
+}
+
+type entryReader struct {
+	a    *archiveReader
+	f    File
+	got  File
+	h    hash.Hash
+	left int64
+	done bool
+	err  error
+}
+
+func (e *entryReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.left == 0 {
+		e.err = e.end()
+		return 0, e.err
+	}
+	if err := e.a.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.a.tr.Read(p)
+	e.h.Write(p[:n])
+	e.left -= int64(n)
+	before := e.a.read
+	e.a.read += int64(n)
+	if e.a.progress != nil && e.a.read/progressStep != before/progressStep {
+		e.a.progress(e.a.read)
+	}
+	if err != nil && (err != io.EOF || e.left > 0) {
+		e.err = e.a.streamErr(err)
+		return n, e.err
+	}
+	return n, nil
+}
+
+func (e *entryReader) end() error {
+	e.done = true
+	e.got = File{Path: e.f.Path, Size: e.f.Size, SHA256: hex.EncodeToString(e.h.Sum(nil))}
+	if e.f.SHA256 != "" && e.f.SHA256 != e.got.SHA256 {
+		return fmt.Errorf("%w: %s: sha256 %s, manifest says %s", ErrChecksum, e.f.Path, e.got.SHA256, e.f.SHA256)
+	}
+	return io.EOF
+}
+
+// hashingReader hashes and counts the compressed stream, and keeps the
+// error of the underlying reader apart from decoding errors. The zstd
+// decoder reads it from its own goroutine; the archiveReader reads it
+// directly only once the decoder is closed.
+type hashingReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	mu  sync.Mutex
+	err error
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	if err != nil && err != io.EOF {
+		h.mu.Lock()
+		h.err = err
+		h.mu.Unlock()
+	}
+	return n, err
+}
+
+func (h *hashingReader) readErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}

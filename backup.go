@@ -1,0 +1,823 @@
+package ngbak
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Manager.
+type Options struct {
+	// Storage is where archives and sidecars live. Required; Dir(path) keeps
+	// them in a local folder.
+	Storage Storage
+	// Logger receives what the Manager does; nil discards it. Errors are
+	// always returned, never only logged.
+	Logger *slog.Logger
+	// Progress, if set, is called as operations advance: at each phase and
+	// backend, and every few MiB of data. It is called from the goroutine
+	// running the operation and must not block.
+	Progress func(Event)
+	// TempDir holds spooled export files of unknown size and archives being
+	// imported; empty means os.TempDir().
+	TempDir string
+	// CompressionLevel is the zstd level, 1 to 22 as in the zstd tool; 0
+	// means 3. Levels map to the four speeds of klauspost/compress.
+	CompressionLevel int
+	// App and AppConfig describe the application in every manifest. Secrets in
+	// AppConfig are redacted before they reach the manifest: fields tagged
+	// `ngbak:"secret"`, keys named like password, secret, token, api_key or
+	// credential, and passwords in URLs.
+	App       *App
+	AppConfig any
+	// BeforeCreate runs before a backup starts reading the stores, to pause
+	// writers (no store gives a cross-store point in time); an error aborts
+	// the backup. AfterCreate always runs once the stores have been read, or
+	// once BeforeCreate failed, with the error so far; its error fails the
+	// backup. Neither runs for the safety backup Restore takes.
+	BeforeCreate func(ctx context.Context) error
+	AfterCreate  func(ctx context.Context, err error) error
+	// Limits bound what reading an archive may cost (Verify, Restore, Import).
+	Limits Limits
+}
+
+// CreateOptions configure one Create; nil means none.
+type CreateOptions struct {
+	// Labels are stored in the manifest.
+	Labels map[string]string
+}
+
+// RestoreOptions configure one Restore; nil means the defaults.
+type RestoreOptions struct {
+	// Backends restores only these backends of the backup; empty means all.
+	Backends []string
+	// NoSafetyBackup skips the backup of the current state that Restore takes
+	// first by default, and with it the rollback if a backend fails.
+	NoSafetyBackup bool
+}
+
+// RestoreResult tells what a successful Restore did.
+type RestoreResult struct {
+	// Backends are the names of the backends restored, in order.
+	Backends []string
+	// SafetyID is the safety backup of the state before the restore, kept so
+	// that the restore can itself be undone; empty with NoSafetyBackup.
+	SafetyID string
+}
+
+// Backup is a stored backup as List and Get describe it.
+type Backup struct {
+	Manifest *Manifest
+	// Size is the size of the archive in bytes.
+	Size int64
+}
+
+// Event reports progress. Bytes and Total count the payload (uncompressed)
+// bytes the phase has written or read.
+type Event struct {
+	Op      string // "create", "verify", "restore" or "import"
+	ID      string // the backup being made or read
+	Phase   string // "export", "verify", "safety-backup", "restore", "rollback" or "done"
+	Backend string // the backend at work, if any
+	Bytes   int64
+	Total   int64 // 0 when not known
+}
+
+// Manager creates, lists, verifies, restores and deletes backups of the
+// stores of its registered exporters. Its methods are safe for concurrent use.
+type Manager struct {
+	opts  Options
+	store Storage
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	exps  []Exporter
+	inUse map[string]int
+}
+
+// New returns a Manager. Register exporters before calling Create or Restore.
+func New(opts Options) (*Manager, error) {
+	if opts.Storage == nil {
+		return nil, errors.New("ngbak: Options.Storage is required")
+	}
+	if opts.CompressionLevel == 0 {
+		opts.CompressionLevel = 3
+	}
+	if opts.CompressionLevel < 1 || opts.CompressionLevel > 22 {
+		return nil, fmt.Errorf("ngbak: compression level %d is not within 1 to 22", opts.CompressionLevel)
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = os.TempDir()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := redactConfig(opts.AppConfig); err != nil {
+		return nil, err
+	}
+	return &Manager{opts: opts, store: opts.Storage, log: log, inUse: map[string]int{}}, nil
+}
+
+// Register adds exporters. Names must be valid and unique.
+func (m *Manager) Register(exps ...Exporter) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range exps {
+		if !validName(e.Name()) {
+			return fmt.Errorf("ngbak: invalid exporter name %q", e.Name())
+		}
+		if e.Kind() == "" {
+			return fmt.Errorf("ngbak: exporter %q has no kind", e.Name())
+		}
+		if m.exporter(e.Name()) != nil {
+			return fmt.Errorf("ngbak: exporter %q registered twice", e.Name())
+		}
+		m.exps = append(m.exps, e)
+	}
+	return nil
+}
+
+func (m *Manager) exporter(name string) Exporter {
+	for _, e := range m.exps {
+		if e.Name() == name {
+			return e
+		}
+	}
+	return nil
+}
+
+func (m *Manager) exporters() []Exporter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.exps)
+}
+
+// Create backs up every registered exporter's store into a new archive and
+// returns its manifest. The backup becomes visible (List, Get) only once it
+// is complete: a failed or cancelled Create leaves nothing that List shows.
+func (m *Manager) Create(ctx context.Context, opts *CreateOptions) (*Manifest, error) {
+	exps := m.exporters()
+	if len(exps) == 0 {
+		return nil, errors.New("ngbak: create: no exporters registered")
+	}
+	var labels map[string]string
+	if opts != nil {
+		labels = opts.Labels
+	}
+	return m.create(ctx, "create", exps, labels, true)
+}
+
+func (m *Manager) create(ctx context.Context, op string, exps []Exporter, labels map[string]string, hooks bool) (man *Manifest, err error) {
+	start := time.Now().UTC()
+	id := NewID(start)
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("ngbak: %s %s: %w", op, id, err)
+		}
+	}()
+	m.removeOrphans(ctx)
+	config, err := redactConfig(m.opts.AppConfig)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := m.store.Create(ctx, archiveName(id))
+	if err != nil {
+		return nil, err
+	}
+	aw, err := newArchiveWriter(obj, m.opts.CompressionLevel, start)
+	if err != nil {
+		obj.Abort()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			aw.abort()
+			obj.Abort()
+		}
+	}()
+	m.log.Info("creating backup", "id", id, "backends", len(exps))
+
+	backends, err := m.exportAll(ctx, op, id, aw, exps, hooks)
+	if err != nil {
+		return nil, err
+	}
+	man = &Manifest{
+		Format: Format, ID: id, CreatedAt: start, CompletedAt: time.Now().UTC(), Library: Version,
+		App: m.opts.App, Labels: labels, Config: config, Compression: "zstd", Backends: backends,
+	}
+	manBytes, sum, err := aw.finish(man)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := obj.Commit(); err != nil {
+		return nil, err
+	}
+	if err := m.publish(ctx, id, sum, manBytes); err != nil {
+		return nil, err
+	}
+	m.emit(Event{Op: op, ID: id, Phase: "done", Bytes: aw.size, Total: aw.size})
+	m.log.Info("backup created", "id", id, "bytes", aw.size)
+	return man, nil
+}
+
+// exportAll runs the exporters in order, between the hooks.
+func (m *Manager) exportAll(ctx context.Context, op, id string, aw *archiveWriter, exps []Exporter, hooks bool) (backends []Backend, err error) {
+	if hooks && m.opts.BeforeCreate != nil {
+		err = m.opts.BeforeCreate(ctx)
+		if err != nil {
+			err = fmt.Errorf("BeforeCreate: %w", err)
+		}
+	}
+	if err == nil {
+		backends, err = m.runExporters(ctx, op, id, aw, exps)
+	}
+	if hooks && m.opts.AfterCreate != nil {
+		if aerr := m.opts.AfterCreate(ctx, err); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("AfterCreate: %w", aerr))
+		}
+	}
+	return backends, err
+}
+
+func (m *Manager) runExporters(ctx context.Context, op, id string, aw *archiveWriter, exps []Exporter) ([]Backend, error) {
+	var backends []Backend
+	for _, e := range exps {
+		m.emit(Event{Op: op, ID: id, Phase: "export", Backend: e.Name(), Bytes: aw.payload})
+		aw.progress = func(n int64) {
+			m.emit(Event{Op: op, ID: id, Phase: "export", Backend: e.Name(), Bytes: n})
+		}
+		w := &Writer{ctx: ctx, a: aw, backend: e.Name(), tempDir: m.opts.TempDir}
+		info, err := e.Export(ctx, w)
+		if w.open != nil {
+			w.open.discard()
+			if err == nil {
+				err = fmt.Errorf("file %q was not closed", w.open.name)
+			}
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("backend %q (%s): %w", e.Name(), e.Kind(), err)
+		}
+		files := w.files
+		if files == nil {
+			files = []File{}
+		}
+		backends = append(backends, Backend{
+			Name: e.Name(), Kind: e.Kind(), Format: info.Format, ServerVersion: info.ServerVersion,
+			Stats: info.Stats, Files: files,
+		})
+	}
+	aw.progress = nil
+	return backends, nil
+}
+
+// publish writes the sidecars of a committed archive: the sum, then the
+// manifest, which makes the backup visible. If that fails it removes the
+// archive and what it wrote, so nothing is left half there.
+func (m *Manager) publish(ctx context.Context, id, sum string, manifest []byte) error {
+	committed := []string{archiveName(id)}
+	for _, o := range []struct {
+		name string
+		data []byte
+	}{{sumName(id), sidecarSum(id, sum)}, {manifestFile(id), manifest}} {
+		if err := m.put(ctx, o.name, o.data); err != nil {
+			for _, name := range committed {
+				if rerr := m.store.Remove(context.WithoutCancel(ctx), name); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("removing %s: %w", name, rerr))
+				}
+			}
+			return err
+		}
+		committed = append(committed, o.name)
+	}
+	return nil
+}
+
+// put writes a small object atomically.
+func (m *Manager) put(ctx context.Context, name string, data []byte) error {
+	w, err := m.store.Create(ctx, name)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Commit()
+}
+
+// removeOrphans deletes archives and sums whose manifest sidecar never
+// appeared: what a crash between the archive's commit and the manifest's
+// leaves. Only objects older than stalePartialAge are taken, so a Create
+// in flight in another process is left alone.
+func (m *Manager) removeOrphans(ctx context.Context) {
+	objs, err := m.store.List(ctx)
+	if err != nil {
+		m.log.Warn("listing storage for orphaned archives", "err", err)
+		return
+	}
+	have := map[string]bool{}
+	for _, o := range objs {
+		have[o.Name] = true
+	}
+	for _, o := range objs {
+		id, ok := strings.CutSuffix(o.Name, ".ngbak")
+		if !ok {
+			id, ok = strings.CutSuffix(o.Name, ".ngbak.sha256")
+		}
+		if !ok || have[manifestFile(id)] || time.Since(o.ModTime) < stalePartialAge {
+			continue
+		}
+		if err := m.store.Remove(ctx, o.Name); err != nil && !errors.Is(err, ErrNotFound) {
+			m.log.Warn("removing orphaned object", "name", o.Name, "err", err)
+			continue
+		}
+		m.log.Info("removed orphaned object of an unfinished backup", "name", o.Name)
+	}
+}
+
+// List returns the stored backups, newest first. It reads only the sidecar
+// manifests, never an archive. If some sidecars cannot be read, List returns
+// the backups it could read and an error naming each one it could not.
+func (m *Manager) List(ctx context.Context) ([]Backup, error) {
+	objs, err := m.store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: list: %w", err)
+	}
+	sizes := map[string]int64{}
+	for _, o := range objs {
+		sizes[o.Name] = o.Size
+	}
+	var out []Backup
+	var errs []error
+	for _, o := range objs {
+		id, ok := strings.CutSuffix(o.Name, ".manifest.json")
+		if !ok || !ValidID(id) {
+			continue
+		}
+		man, _, err := m.readManifest(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, Backup{Manifest: man, Size: sizes[archiveName(id)]})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Manifest, out[j].Manifest
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.After(b.CreatedAt)
+		}
+		return a.ID > b.ID
+	})
+	return out, errors.Join(errs...)
+}
+
+// Get returns one stored backup.
+func (m *Manager) Get(ctx context.Context, id string) (*Backup, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	man, _, err := m.readManifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	info, err := m.store.Stat(ctx, archiveName(id))
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+	}
+	return &Backup{Manifest: man, Size: info.Size}, nil
+}
+
+// readManifest reads and checks a sidecar manifest.
+func (m *Manager) readManifest(ctx context.Context, id string) (*Manifest, []byte, error) {
+	data, err := m.readSmall(ctx, manifestFile(id))
+	if err != nil {
+		return nil, nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+	}
+	man, err := ParseManifest(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ngbak: backup %s: %s: %w", id, manifestFile(id), err)
+	}
+	if man.ID != id {
+		return nil, nil, fmt.Errorf("ngbak: backup %s: %w: %s holds the manifest of %s", id, ErrCorrupt, manifestFile(id), man.ID)
+	}
+	return man, data, nil
+}
+
+func (m *Manager) readSmall(ctx context.Context, name string) ([]byte, error) {
+	rc, err := m.store.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(data) > maxManifestSize {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrCorrupt, name, maxManifestSize)
+	}
+	return data, nil
+}
+
+// Delete removes a backup: its manifest first, so that it stops being
+// visible at once, then its archive and sum. A backup being restored or
+// verified is not deleted (ErrBusy).
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	busy := m.inUse[id] > 0
+	m.mu.Unlock()
+	if busy {
+		return fmt.Errorf("ngbak: delete %s: %w", id, ErrBusy)
+	}
+	if err := m.store.Remove(ctx, manifestFile(id)); err != nil {
+		return fmt.Errorf("ngbak: delete %s: %w", id, err)
+	}
+	var errs []error
+	for _, name := range []string{archiveName(id), sumName(id)} {
+		if err := m.store.Remove(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ngbak: delete %s: %w", id, err)
+	}
+	m.log.Info("backup deleted", "id", id)
+	return nil
+}
+
+// Open returns the archive of a stored backup as it is stored, for a
+// download. Its content can be checked against Backup.Size and the
+// <id>.ngbak.sha256 sidecar; Import checks it completely.
+func (m *Manager) Open(ctx context.Context, id string) (io.ReadCloser, error) {
+	if _, err := m.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	rc, err := m.store.Open(ctx, archiveName(id))
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: open %s: %w", id, err)
+	}
+	return rc, nil
+}
+
+func (m *Manager) acquire(id string) func() {
+	m.mu.Lock()
+	m.inUse[id]++
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		if m.inUse[id]--; m.inUse[id] == 0 {
+			delete(m.inUse, id)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// stored is a stored backup opened for a streaming read.
+type stored struct {
+	id   string
+	man  *Manifest
+	sum  string
+	size int64
+	rc   io.ReadCloser
+	ar   *archiveReader
+}
+
+func (m *Manager) openStored(ctx context.Context, op, phase, id string) (*stored, error) {
+	man, manBytes, err := m.readManifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sumData, err := m.readSmall(ctx, sumName(id))
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+	}
+	sum, err := parseSidecarSum(id, sumData)
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+	}
+	info, err := m.store.Stat(ctx, archiveName(id))
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+	}
+	rc, err := m.store.Open(ctx, archiveName(id))
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+	}
+	ar, err := newArchiveReader(ctx, rc, m.opts.Limits, man, manBytes)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	var total int64
+	for _, f := range man.files() {
+		total += f.Size
+	}
+	ar.progress = func(n int64) { m.emit(Event{Op: op, ID: id, Phase: phase, Bytes: n, Total: total}) }
+	return &stored{id: id, man: man, sum: sum, size: info.Size, rc: rc, ar: ar}, nil
+}
+
+// finish ends a read of a stored archive. It drains the archive so that its
+// SHA-256 can be compared with the sidecar: if they differ, the archive was
+// damaged and that is the error, with what reading it met as detail.
+func (s *stored) finish(readErr error) error {
+	defer s.rc.Close()
+	defer s.ar.close()
+	if readErr != nil && (errors.Is(readErr, context.Canceled) || errors.Is(readErr, context.DeadlineExceeded)) {
+		return readErr
+	}
+	got, n, err := s.ar.rawSum()
+	if err != nil {
+		return errors.Join(readErr, fmt.Errorf("reading %s: %w", archiveName(s.id), err))
+	}
+	if got != s.sum {
+		detail := ""
+		if readErr != nil {
+			detail = fmt.Sprintf(" (reading it: %v)", readErr)
+		}
+		return fmt.Errorf("%w: %s (%d bytes) has sha256 %s, %s says %s%s",
+			ErrChecksum, archiveName(s.id), n, got, sumName(s.id), s.sum, detail)
+	}
+	return readErr
+}
+
+// Verify reads a stored backup completely and checks it: the archive against
+// its .sha256 sidecar, every entry's name, size and SHA-256 against the
+// manifest, SHA256SUMS, the payload digest, and that the manifest inside the
+// archive is the sidecar manifest. Any mismatch is an error wrapping
+// ErrChecksum or ErrCorrupt.
+func (m *Manager) Verify(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	defer m.acquire(id)()
+	if err := m.verify(ctx, "verify", id); err != nil {
+		return fmt.Errorf("ngbak: verify %s: %w", id, err)
+	}
+	m.emit(Event{Op: "verify", ID: id, Phase: "done"})
+	return nil
+}
+
+func (m *Manager) verify(ctx context.Context, op, id string) error {
+	s, err := m.openStored(ctx, op, "verify", id)
+	if err != nil {
+		return err
+	}
+	for err == nil {
+		_, _, err = s.ar.next()
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return s.finish(err)
+}
+
+// Restore replaces the stores of the registered exporters with a backup.
+//
+// It checks first that every backend to restore has a registered exporter of
+// the same name and kind (ErrIncompatible), and verifies the whole archive
+// (as Verify does) before it touches any store. Unless opts.NoSafetyBackup is
+// set it then backs up the current state of those stores; if a backend fails,
+// every backend restored so far and the failed one are restored from that
+// safety backup, and the error says which backend failed and whether the
+// rollback worked. The rollback runs even if ctx was cancelled. The safety
+// backup is kept, labelled LabelSafetyFor, so a restore can be undone.
+func (m *Manager) Restore(ctx context.Context, id string, opts *RestoreOptions) (*RestoreResult, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &RestoreOptions{}
+	}
+	defer m.acquire(id)()
+	res, err := m.restore(ctx, id, opts)
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: restore %s: %w", id, err)
+	}
+	return res, nil
+}
+
+func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) (*RestoreResult, error) {
+	man, _, err := m.readManifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := m.plan(man, opts.Backends)
+	if err != nil {
+		return nil, err
+	}
+	m.emit(Event{Op: "restore", ID: id, Phase: "verify"})
+	if err := m.verify(ctx, "restore", id); err != nil {
+		return nil, err
+	}
+	res := &RestoreResult{}
+	for _, e := range plan {
+		res.Backends = append(res.Backends, e.Name())
+	}
+	if !opts.NoSafetyBackup {
+		m.emit(Event{Op: "restore", ID: id, Phase: "safety-backup"})
+		safety, err := m.create(ctx, "restore", plan, map[string]string{LabelSafetyFor: id}, false)
+		if err != nil {
+			return nil, fmt.Errorf("safety backup failed, nothing was restored: %w", err)
+		}
+		res.SafetyID = safety.ID
+		m.log.Info("safety backup taken", "id", safety.ID, "restoring", id)
+	}
+	touched, err := m.apply(ctx, "restore", id, plan)
+	if err == nil {
+		m.emit(Event{Op: "restore", ID: id, Phase: "done"})
+		m.log.Info("backup restored", "id", id, "backends", res.Backends)
+		return res, nil
+	}
+	if res.SafetyID == "" {
+		return nil, fmt.Errorf("%w; no safety backup was taken, so %s may hold partial data", err, strings.Join(names(touched), ", "))
+	}
+	m.emit(Event{Op: "restore", ID: id, Phase: "rollback"})
+	m.log.Error("restore failed, rolling back", "id", id, "err", err, "safety", res.SafetyID)
+	// A cancelled restore must still put the stores back.
+	if _, rerr := m.apply(context.WithoutCancel(ctx), "rollback", res.SafetyID, touched); rerr != nil {
+		return nil, fmt.Errorf("%w; rollback of %s from safety backup %s failed too: %w",
+			err, strings.Join(names(touched), ", "), res.SafetyID, rerr)
+	}
+	return nil, fmt.Errorf("%w; rolled back %s from safety backup %s", err, strings.Join(names(touched), ", "), res.SafetyID)
+}
+
+func names(exps []Exporter) []string {
+	var out []string
+	for _, e := range exps {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// plan picks the registered exporters for the backends to restore, in the
+// order of the archive, and checks that each matches by name and kind.
+func (m *Manager) plan(man *Manifest, want []string) ([]Exporter, error) {
+	for _, name := range want {
+		if _, ok := man.Backend(name); !ok {
+			return nil, fmt.Errorf("%w: backup has no backend %q", ErrNotFound, name)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var plan []Exporter
+	for _, b := range man.Backends {
+		if len(want) > 0 && !slices.Contains(want, b.Name) {
+			continue
+		}
+		e := m.exporter(b.Name)
+		if e == nil {
+			return nil, fmt.Errorf("%w: backend %q (%s) has no registered exporter", ErrIncompatible, b.Name, b.Kind)
+		}
+		if e.Kind() != b.Kind {
+			return nil, fmt.Errorf("%w: backend %q is of kind %q, the registered exporter is %q", ErrIncompatible, b.Name, b.Kind, e.Kind())
+		}
+		plan = append(plan, e)
+	}
+	return plan, nil
+}
+
+// apply streams a stored archive into the exporters of plan, which must be
+// in archive order, checking every entry again as it goes. It returns the
+// exporters it has handed data to, including one that failed.
+func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter) (touched []Exporter, err error) {
+	s, err := m.openStored(ctx, op, op, id)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = s.finish(err) }()
+	for i := range s.man.Backends {
+		b := &s.man.Backends[i]
+		idx := slices.IndexFunc(plan, func(e Exporter) bool { return e.Name() == b.Name })
+		r := &Reader{a: s.ar, backend: b}
+		if idx < 0 {
+			if err := skipFiles(r); err != nil {
+				return touched, err
+			}
+			continue
+		}
+		e := plan[idx]
+		touched = append(touched, e)
+		m.emit(Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
+		if err := e.Restore(ctx, r); err != nil {
+			return touched, fmt.Errorf("backend %q (%s) failed: %w", e.Name(), e.Kind(), err)
+		}
+		if r.next < len(b.Files) {
+			return touched, fmt.Errorf("backend %q (%s): restore did not read %s", e.Name(), e.Kind(), b.Files[r.next].Path)
+		}
+	}
+	if _, _, err := s.ar.next(); err != io.EOF {
+		if err == nil {
+			err = corrupt("unexpected entry after the last backend")
+		}
+		return touched, err
+	}
+	return touched, nil
+}
+
+func skipFiles(r *Reader) error {
+	for {
+		if _, _, err := r.Next(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
+// Import stores an archive read from r, for instance an upload, as a
+// backup. The archive is first copied to a temporary file in
+// Options.TempDir while it is checked completely, as Verify does, without
+// trusting anything it says; only then is it stored under the id of its
+// manifest and made visible. A backup with that id already stored is
+// ErrExists. Names from outside never become paths.
+func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("ngbak: import: %w", err)
+		}
+	}()
+	tmp, err := os.CreateTemp(m.opts.TempDir, "ngbak-import-*")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	ar, err := newArchiveReader(ctx, io.TeeReader(r, tmp), m.opts.Limits, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	ar.progress = func(n int64) { m.emit(Event{Op: "import", Phase: "verify", Bytes: n}) }
+	for err == nil {
+		_, _, err = ar.next()
+	}
+	ar.close()
+	if err != io.EOF {
+		return nil, err
+	}
+	sum, size, err := ar.rawSum()
+	if err != nil {
+		return nil, err
+	}
+	man, manBytes := ar.manifest, ar.manifestBytes
+	id := man.ID
+	if _, err := m.store.Stat(ctx, manifestFile(id)); err == nil {
+		return nil, fmt.Errorf("%w: backup %s", ErrExists, id)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	obj, err := m.store.Create(ctx, archiveName(id))
+	if err != nil {
+		return nil, err
+	}
+	// The copy is hashed again: the temporary file is trusted no more than
+	// the disk it is on.
+	h := sha256.New()
+	n, err := copyBuffer(ctx, io.MultiWriter(obj, h), tmp, make([]byte, 256<<10))
+	if err == nil && (n != size || hex.EncodeToString(h.Sum(nil)) != sum) {
+		err = fmt.Errorf("%w: the archive changed while it was being stored", ErrChecksum)
+	}
+	if err == nil {
+		err = obj.Commit()
+	}
+	if err != nil {
+		obj.Abort()
+		return nil, err
+	}
+	if err := m.publish(ctx, id, sum, manBytes); err != nil {
+		return nil, err
+	}
+	m.emit(Event{Op: "import", ID: id, Phase: "done", Bytes: size, Total: size})
+	m.log.Info("backup imported", "id", id, "bytes", size)
+	return man, nil
+}
+
+func (m *Manager) emit(e Event) {
+	if m.opts.Progress != nil {
+		m.opts.Progress(e)
+	}
+}

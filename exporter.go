@@ -1,0 +1,228 @@
+package ngbak
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// An Exporter backs up and restores one store, or one scope of a store,
+// through files in its own folder of the archive. Backend packages
+// (jsonexp, redisexp, neo4jexp, qdrantexp) provide them; a Manager runs them.
+//
+// Every exporter is expected to pass the conformance suite in
+// github.com/ngbak/ngbak/exportertest.
+type Exporter interface {
+	// Name is the exporter's folder in the archive and its key in the
+	// manifest; it is unique within a Manager. It matches
+	// ^[A-Za-z0-9][A-Za-z0-9_-]*$.
+	Name() string
+	// Kind names the store type ("json", "redis", "neo4j", "qdrant"). Restore
+	// refuses to give a backend's files to an exporter of another kind.
+	Kind() string
+	// Export writes the store's state through w and describes what it wrote.
+	// It must return an error if anything could not be read: a backup that
+	// silently lacks data is worse than none.
+	Export(ctx context.Context, w *Writer) (Info, error)
+	// Restore replaces the store's state with the files read from r: after it
+	// returns nil, the scope holds exactly what the backup held. On error the
+	// Manager rolls back from its safety backup, so Restore need not undo its
+	// own partial work, but it must report every failure.
+	Restore(ctx context.Context, r *Reader) error
+}
+
+// Info is what an exporter records about its export in the manifest.
+type Info struct {
+	// Format is the exporter's format version for its files, for example
+	// "redis-kv/1", so a future exporter can read what an older one wrote.
+	Format string
+	// ServerVersion is what the store reported about itself.
+	ServerVersion string
+	// Stats holds counts: nodes, relationships, points, keys, files ...
+	Stats map[string]int64
+}
+
+// spoolMemory is how much of a file of unknown size Writer.Create keeps in
+// memory before it spills to a temporary file.
+const spoolMemory = 1 << 20
+
+// Writer is handed to Exporter.Export. It writes files into the exporter's
+// folder of the archive, one at a time; it is not safe for concurrent use.
+//
+// A tar header holds an entry's size before its bytes, so a file whose size
+// is known (WriteFile) streams straight into the archive, and a file whose
+// size is not known (Create) is held in memory up to 1 MiB and beyond that
+// spooled to a temporary file in Options.TempDir until it is closed. Memory
+// stays bounded either way.
+type Writer struct {
+	ctx     context.Context
+	a       *archiveWriter
+	backend string
+	tempDir string
+	files   []File
+	open    *spool
+}
+
+// WriteFile writes the file name (relative to the exporter's folder, slash
+// separated) with exactly size bytes read from r. It is an error if r holds
+// fewer bytes; bytes past size are not read.
+func (w *Writer) WriteFile(name string, size int64, r io.Reader) error {
+	if w.open != nil {
+		return fmt.Errorf("ngbak: %s: WriteFile(%q) while %q is open", w.backend, name, w.open.name)
+	}
+	path, err := w.path(name)
+	if err != nil {
+		return err
+	}
+	f, err := w.a.add(w.ctx, path, size, r)
+	if err != nil {
+		return fmt.Errorf("ngbak: %s: writing %s: %w", w.backend, path, err)
+	}
+	w.files = append(w.files, f)
+	return nil
+}
+
+// Create starts the file name, of a size not known in advance; it is added
+// to the archive when the returned writer is closed. Close the file before
+// creating or writing the next one.
+func (w *Writer) Create(name string) (io.WriteCloser, error) {
+	if w.open != nil {
+		return nil, fmt.Errorf("ngbak: %s: Create(%q) while %q is open", w.backend, name, w.open.name)
+	}
+	if _, err := w.path(name); err != nil {
+		return nil, err
+	}
+	w.open = &spool{w: w, name: name}
+	return w.open, nil
+}
+
+func (w *Writer) path(name string) (string, error) {
+	path := w.backend + "/" + name
+	if err := checkPath(path); err != nil {
+		return "", fmt.Errorf("ngbak: %s: %v", w.backend, err)
+	}
+	if path == w.backend+"/" {
+		return "", fmt.Errorf("ngbak: %s: empty file name", w.backend)
+	}
+	for _, f := range w.files {
+		if f.Path == path {
+			return "", fmt.Errorf("ngbak: %s: file %q written twice", w.backend, name)
+		}
+	}
+	return path, nil
+}
+
+// spool holds a file of unknown size until it is closed.
+type spool struct {
+	w      *Writer
+	name   string
+	mem    bytes.Buffer
+	file   *os.File
+	size   int64
+	closed bool
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.closed {
+		return 0, fmt.Errorf("ngbak: %s: write to closed file %q", s.w.backend, s.name)
+	}
+	if err := s.w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if s.file == nil && s.mem.Len()+len(p) > spoolMemory {
+		f, err := os.CreateTemp(s.w.tempDir, "ngbak-spool-*")
+		if err != nil {
+			return 0, fmt.Errorf("ngbak: %s: spooling %q: %w", s.w.backend, s.name, err)
+		}
+		s.file = f
+		if _, err := f.Write(s.mem.Bytes()); err != nil {
+			return 0, fmt.Errorf("ngbak: %s: spooling %q: %w", s.w.backend, s.name, err)
+		}
+		s.mem = bytes.Buffer{}
+	}
+	var n int
+	var err error
+	if s.file != nil {
+		n, err = s.file.Write(p)
+		if err != nil {
+			err = fmt.Errorf("ngbak: %s: spooling %q: %w", s.w.backend, s.name, err)
+		}
+	} else {
+		n, _ = s.mem.Write(p)
+	}
+	s.size += int64(n)
+	return n, err
+}
+
+// Close adds the file to the archive.
+func (s *spool) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.w.open = nil
+	var r io.Reader = &s.mem
+	if s.file != nil {
+		defer s.discard()
+		if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		r = s.file
+	}
+	return s.w.WriteFile(s.name, s.size, r)
+}
+
+func (s *spool) discard() {
+	if s.file != nil {
+		s.file.Close()
+		os.Remove(s.file.Name())
+		s.file = nil
+	}
+}
+
+// Reader is handed to Exporter.Restore. It reads the exporter's files in the
+// order they were written, like archive/tar's Reader: Next moves to the next
+// file, Read reads it. The archive has been verified before Restore is
+// called, and every file is checked again as it is read: Read returns an
+// error wrapping ErrChecksum at the end of a file that does not match, so an
+// exporter must read each file to io.EOF before it acts on it.
+type Reader struct {
+	a       *archiveReader
+	backend *Backend
+	next    int
+	cur     io.Reader
+}
+
+// Backend returns what the manifest records about this exporter's part of
+// the backup: its format, the server version, statistics and files.
+func (r *Reader) Backend() *Backend { return r.backend }
+
+// Next advances to the next file and returns its name relative to the
+// exporter's folder and its size. It returns io.EOF after the last file.
+func (r *Reader) Next() (name string, size int64, err error) {
+	if r.next >= len(r.backend.Files) {
+		r.cur = nil
+		return "", 0, io.EOF
+	}
+	f, body, err := r.a.next()
+	if errors.Is(err, io.EOF) {
+		err = corrupt("archive ends before %s", r.backend.Files[r.next].Path)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	r.next++
+	r.cur = body
+	return f.Path[len(r.backend.Name)+1:], f.Size, nil
+}
+
+// Read reads from the current file.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.cur == nil {
+		return 0, errors.New("ngbak: Read before Next")
+	}
+	return r.cur.Read(p)
+}

@@ -1,0 +1,283 @@
+package ngbak
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Format is the archive format this package writes and reads.
+const Format = "ngbak/1"
+
+// Version is the library version recorded in every manifest.
+const Version = "0.1.0"
+
+// Manifest describes one backup. It is the last entry of the archive and is
+// also stored beside it as <id>.manifest.json, where it is what List reads.
+type Manifest struct {
+	Format      string    `json:"format"`
+	ID          string    `json:"id"`
+	CreatedAt   time.Time `json:"created_at"`
+	CompletedAt time.Time `json:"completed_at"`
+	Library     string    `json:"library_version"`
+	// App names the application whose stores were backed up (optional).
+	App *App `json:"app,omitempty"`
+	// Labels are free-form annotations chosen by the caller. ngbak itself sets
+	// LabelSafetyFor on the safety backups that Restore takes.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Config is the application's configuration at backup time, with every
+	// secret redacted (see Options.AppConfig). It is informational: ngbak never
+	// restores it.
+	Config      json.RawMessage `json:"config,omitempty"`
+	Compression string          `json:"compression"`
+	Backends    []Backend       `json:"backends"`
+	// PayloadSHA256 is the SHA-256 of the archive's SHA256SUMS entry, which
+	// lists every file's hash: one digest for the whole payload that never has
+	// to contain itself.
+	PayloadSHA256 string `json:"payload_sha256"`
+}
+
+// App identifies the application that owns the backed-up stores.
+type App struct {
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// Backend is one exporter's part of a backup.
+type Backend struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Format is the exporter's own format version for its files.
+	Format string `json:"format"`
+	// ServerVersion is what the store reported about itself at export time.
+	ServerVersion string `json:"server_version,omitempty"`
+	// Stats holds counts such as nodes, relationships, points or keys.
+	Stats map[string]int64 `json:"stats,omitempty"`
+	// Files lists the backend's files in archive order. Paths include the
+	// backend's folder ("json/kv_store_full_docs.json").
+	Files []File `json:"files"`
+}
+
+// File is one archive entry written by an exporter.
+type File struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// LabelSafetyFor is the label Restore puts on the safety backup it takes
+// before replacing the stores; its value is the id of the backup restored.
+const LabelSafetyFor = "ngbak.safety-for"
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// maxIDLength keeps ids usable as file and object names on every platform.
+const maxIDLength = 128
+
+// ValidID reports whether id may name a backup. Every id that comes from
+// outside is checked with it before it touches a path.
+func ValidID(id string) bool {
+	return len(id) <= maxIDLength && idPattern.MatchString(id) && !strings.Contains(id, "..")
+}
+
+func checkID(id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	return nil
+}
+
+// validName reports whether s may name a backend (and so its folder).
+func validName(s string) bool {
+	return len(s) <= 64 && idPattern.MatchString(s) && !strings.Contains(s, ".")
+}
+
+var idClock struct {
+	sync.Mutex
+	last time.Time
+}
+
+// NewID returns a backup id such as 20261121T224015.123Z-3f9a2c: UTC time to
+// the millisecond, so ids sort by time, and 24 random bits, so two processes
+// starting a backup in the same millisecond still get different ids. Within
+// one process ids are strictly increasing.
+func NewID(now time.Time) string {
+	idClock.Lock()
+	now = now.UTC().Truncate(time.Millisecond)
+	if !now.After(idClock.last) {
+		now = idClock.last.Add(time.Millisecond)
+	}
+	idClock.last = now
+	idClock.Unlock()
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return now.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// maxManifestSize bounds the manifest and SHA256SUMS entries, which are read
+// whole into memory.
+const maxManifestSize = 64 << 20
+
+// ParseManifest decodes and validates a manifest. It rejects unknown formats
+// (ErrIncompatible) and anything malformed (ErrCorrupt): invalid ids, paths
+// or hashes, files outside their backend's folder, duplicates.
+func ParseManifest(data []byte) (*Manifest, error) {
+	if len(data) > maxManifestSize {
+		return nil, fmt.Errorf("%w: manifest is %d bytes, limit %d", ErrCorrupt, len(data), maxManifestSize)
+	}
+	// Peek at the format first so that a future format gets the clearer error.
+	var head struct {
+		Format string `json:"format"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrCorrupt, err)
+	}
+	if head.Format != Format {
+		return nil, fmt.Errorf("%w: manifest format %q, this library reads %q", ErrIncompatible, head.Format, Format)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrCorrupt, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: manifest: data after the JSON object", ErrCorrupt)
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrCorrupt, err)
+	}
+	return &m, nil
+}
+
+func (m *Manifest) validate() error {
+	if !ValidID(m.ID) {
+		return fmt.Errorf("invalid id %q", m.ID)
+	}
+	if m.Compression != "zstd" {
+		return fmt.Errorf("unknown compression %q", m.Compression)
+	}
+	if !isHexSHA256(m.PayloadSHA256) {
+		return fmt.Errorf("payload_sha256 %q is not a SHA-256 hex digest", m.PayloadSHA256)
+	}
+	names := map[string]bool{}
+	paths := map[string]bool{}
+	for _, b := range m.Backends {
+		if !validName(b.Name) {
+			return fmt.Errorf("invalid backend name %q", b.Name)
+		}
+		if names[b.Name] {
+			return fmt.Errorf("backend %q listed twice", b.Name)
+		}
+		names[b.Name] = true
+		if b.Kind == "" {
+			return fmt.Errorf("backend %q has no kind", b.Name)
+		}
+		for _, f := range b.Files {
+			if err := checkPath(f.Path); err != nil {
+				return fmt.Errorf("backend %q: %v", b.Name, err)
+			}
+			if !strings.HasPrefix(f.Path, b.Name+"/") {
+				return fmt.Errorf("backend %q: file %q is outside its folder", b.Name, f.Path)
+			}
+			if paths[f.Path] {
+				return fmt.Errorf("file %q listed twice", f.Path)
+			}
+			paths[f.Path] = true
+			if f.Size < 0 {
+				return fmt.Errorf("file %q has negative size", f.Path)
+			}
+			if !isHexSHA256(f.SHA256) {
+				return fmt.Errorf("file %q: sha256 %q is not a SHA-256 hex digest", f.Path, f.SHA256)
+			}
+		}
+	}
+	return nil
+}
+
+// files returns every file of the manifest in archive order.
+func (m *Manifest) files() []File {
+	var fs []File
+	for _, b := range m.Backends {
+		fs = append(fs, b.Files...)
+	}
+	return fs
+}
+
+// Backend returns the named backend of the manifest.
+func (m *Manifest) Backend(name string) (*Backend, bool) {
+	for i := range m.Backends {
+		if m.Backends[i].Name == name {
+			return &m.Backends[i], true
+		}
+	}
+	return nil, false
+}
+
+// marshal gives the manifest's stored form: indented JSON with a final newline.
+func (m *Manifest) marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// checkPath enforces what an entry name may be: relative, slash-separated,
+// clean, with no empty, "." or ".." component and no backslash or NUL.
+func checkPath(p string) error {
+	if p == "" || len(p) > 1024 {
+		return fmt.Errorf("invalid path %q", p)
+	}
+	if strings.ContainsAny(p, "\\\x00") || strings.HasPrefix(p, "/") {
+		return fmt.Errorf("invalid path %q", p)
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c == "." || c == ".." {
+			return fmt.Errorf("invalid path %q", p)
+		}
+	}
+	return nil
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Sentinel errors. Errors returned by this package wrap them, so test with
+// errors.Is.
+var (
+	// ErrNotFound: no backup (or backend) by that name.
+	ErrNotFound = errors.New("ngbak: not found")
+	// ErrExists: a backup with that id is already stored.
+	ErrExists = errors.New("ngbak: already exists")
+	// ErrChecksum: data does not match the hash recorded for it.
+	ErrChecksum = errors.New("ngbak: checksum mismatch")
+	// ErrCorrupt: an archive or manifest is malformed, truncated, hostile or
+	// larger than the limits allow.
+	ErrCorrupt = errors.New("ngbak: corrupt archive")
+	// ErrInvalidID: an id that is not a valid backup id.
+	ErrInvalidID = errors.New("ngbak: invalid backup id")
+	// ErrIncompatible: the archive cannot be restored by this library or these
+	// exporters (unknown format, backend not registered, kind differs).
+	ErrIncompatible = errors.New("ngbak: incompatible backup")
+	// ErrBusy: the backup is being restored or verified and cannot be deleted.
+	ErrBusy = errors.New("ngbak: backup in use")
+)

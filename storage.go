@@ -1,0 +1,225 @@
+package ngbak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Storage is where a Manager keeps archives and their sidecars: a flat
+// namespace of named objects. Names are single path elements made by the
+// Manager from validated ids.
+//
+// An implementation must make an object visible only once its writer has
+// committed: a reader, List or a crash never sees a half-written object.
+type Storage interface {
+	// Create starts writing the object name. Nothing is visible under name
+	// until Commit returns nil; Abort discards what was written.
+	Create(ctx context.Context, name string) (ObjectWriter, error)
+	// Open reads a committed object. A missing object is ErrNotFound.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+	// Stat describes a committed object. A missing object is ErrNotFound.
+	Stat(ctx context.Context, name string) (ObjectInfo, error)
+	// List describes every committed object.
+	List(ctx context.Context) ([]ObjectInfo, error)
+	// Remove deletes a committed object. A missing object is ErrNotFound.
+	Remove(ctx context.Context, name string) error
+}
+
+// ObjectWriter writes one object of a Storage.
+type ObjectWriter interface {
+	io.Writer
+	// Commit makes the object durable and visible. An object of the same
+	// name that already exists is an error wrapping ErrExists.
+	Commit() error
+	// Abort discards the object; it is safe to call after Commit, when it
+	// does nothing.
+	Abort() error
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+}
+
+// Dir returns a Storage that keeps objects as files in the folder path,
+// creating it if needed. Objects are written to "<name>.partial", synced and
+// renamed, and the folder is synced, so a crash leaves either the whole
+// object or a partial file that List ignores and a later Create removes.
+func Dir(path string) Storage { return dirStorage{path} }
+
+type dirStorage struct{ dir string }
+
+const partialSuffix = ".partial"
+
+// stalePartialAge is how old a partial file must be before it is taken to be
+// left over from a crash: a live writer keeps touching its file.
+const stalePartialAge = time.Hour
+
+func (d dirStorage) path(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || strings.HasSuffix(name, partialSuffix) {
+		return "", fmt.Errorf("ngbak: invalid object name %q", name)
+	}
+	return filepath.Join(d.dir, name), nil
+}
+
+func (d dirStorage) Create(ctx context.Context, name string) (ObjectWriter, error) {
+	final, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return nil, err
+	}
+	d.removeStalePartials()
+	f, err := os.OpenFile(final+partialSuffix, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &dirWriter{f: f, final: final, dir: d.dir}, nil
+}
+
+func (d dirStorage) removeStalePartials() {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return // best effort: Create reports the real problem, if any
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), partialSuffix) || !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > stalePartialAge {
+			os.Remove(filepath.Join(d.dir, e.Name()))
+		}
+	}
+}
+
+type dirWriter struct {
+	f     *os.File
+	final string
+	dir   string
+	done  bool
+}
+
+func (w *dirWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+func (w *dirWriter) Commit() (err error) {
+	if w.done {
+		return errors.New("ngbak: object already committed or aborted")
+	}
+	w.done = true
+	defer func() {
+		if err != nil {
+			os.Remove(w.f.Name())
+		}
+	}()
+	if err := w.f.Sync(); err != nil {
+		w.f.Close()
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return err
+	}
+	// Link refuses to replace an existing file, unlike Rename: an imported
+	// archive can never overwrite a stored one.
+	if err := os.Link(w.f.Name(), w.final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExists, w.final)
+		}
+		return err
+	}
+	if err := os.Remove(w.f.Name()); err != nil {
+		return err
+	}
+	return syncDir(w.dir)
+}
+
+func (w *dirWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.f.Close()
+	return os.Remove(w.f.Name())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (d dirStorage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, p)
+	}
+	return f, err
+}
+
+func (d dirStorage) Stat(ctx context.Context, name string) (ObjectInfo, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ObjectInfo{}, fmt.Errorf("%w: %s", ErrNotFound, p)
+	}
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	return ObjectInfo{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+func (d dirStorage) List(ctx context.Context) ([]ObjectInfo, error) {
+	entries, err := os.ReadDir(d.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []ObjectInfo
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), partialSuffix) {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since ReadDir
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ObjectInfo{Name: e.Name(), Size: fi.Size(), ModTime: fi.ModTime()})
+	}
+	return out, nil
+}
+
+func (d dirStorage) Remove(ctx context.Context, name string) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	err = os.Remove(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotFound, p)
+	}
+	return err
+}
