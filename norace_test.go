@@ -1,0 +1,5 @@
+//go:build !race
+
+package ngbak_test
+
+const raceEnabled = false
