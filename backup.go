@@ -373,7 +373,7 @@ func (m *Manager) List(ctx context.Context) ([]Backup, error) {
 		}
 		man, _, err := m.readManifest(ctx, id)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("ngbak: list: %w", err))
 			continue
 		}
 		out = append(out, Backup{Manifest: man, Size: sizes[archiveName(id)]})
@@ -394,28 +394,27 @@ func (m *Manager) Get(ctx context.Context, id string) (*Backup, error) {
 		return nil, err
 	}
 	man, _, err := m.readManifest(ctx, id)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		var info ObjectInfo
+		if info, err = m.store.Stat(ctx, archiveName(id)); err == nil {
+			return &Backup{Manifest: man, Size: info.Size}, nil
+		}
 	}
-	info, err := m.store.Stat(ctx, archiveName(id))
-	if err != nil {
-		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
-	}
-	return &Backup{Manifest: man, Size: info.Size}, nil
+	return nil, fmt.Errorf("ngbak: get %s: %w", id, err)
 }
 
 // readManifest reads and checks a sidecar manifest.
 func (m *Manager) readManifest(ctx context.Context, id string) (*Manifest, []byte, error) {
 	data, err := m.readSmall(ctx, manifestFile(id))
 	if err != nil {
-		return nil, nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+		return nil, nil, err
 	}
 	man, err := ParseManifest(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ngbak: backup %s: %s: %w", id, manifestFile(id), err)
+		return nil, nil, fmt.Errorf("%s: %w", manifestFile(id), err)
 	}
 	if man.ID != id {
-		return nil, nil, fmt.Errorf("ngbak: backup %s: %w: %s holds the manifest of %s", id, ErrCorrupt, manifestFile(id), man.ID)
+		return nil, nil, fmt.Errorf("%w: %s holds the manifest of %s", ErrCorrupt, manifestFile(id), man.ID)
 	}
 	return man, data, nil
 }
@@ -509,19 +508,19 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string) (*stored
 	}
 	sumData, err := m.readSmall(ctx, sumName(id))
 	if err != nil {
-		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+		return nil, err
 	}
 	sum, err := parseSidecarSum(id, sumData)
 	if err != nil {
-		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+		return nil, err
 	}
 	info, err := m.store.Stat(ctx, archiveName(id))
 	if err != nil {
-		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+		return nil, err
 	}
 	rc, err := m.store.Open(ctx, archiveName(id))
 	if err != nil {
-		return nil, fmt.Errorf("ngbak: backup %s: %w", id, err)
+		return nil, err
 	}
 	ar, err := newArchiveReader(ctx, rc, m.opts.Limits, man, manBytes)
 	if err != nil {

@@ -71,7 +71,7 @@ type Writer struct {
 // fewer bytes; bytes past size are not read.
 func (w *Writer) WriteFile(name string, size int64, r io.Reader) error {
 	if w.open != nil {
-		return fmt.Errorf("ngbak: %s: WriteFile(%q) while %q is open", w.backend, name, w.open.name)
+		return fmt.Errorf("WriteFile(%q) while %q is open", name, w.open.name)
 	}
 	path, err := w.path(name)
 	if err != nil {
@@ -79,7 +79,7 @@ func (w *Writer) WriteFile(name string, size int64, r io.Reader) error {
 	}
 	f, err := w.a.add(w.ctx, path, size, r)
 	if err != nil {
-		return fmt.Errorf("ngbak: %s: writing %s: %w", w.backend, path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	w.files = append(w.files, f)
 	return nil
@@ -90,7 +90,7 @@ func (w *Writer) WriteFile(name string, size int64, r io.Reader) error {
 // creating or writing the next one.
 func (w *Writer) Create(name string) (io.WriteCloser, error) {
 	if w.open != nil {
-		return nil, fmt.Errorf("ngbak: %s: Create(%q) while %q is open", w.backend, name, w.open.name)
+		return nil, fmt.Errorf("Create(%q) while %q is open", name, w.open.name)
 	}
 	if _, err := w.path(name); err != nil {
 		return nil, err
@@ -102,14 +102,14 @@ func (w *Writer) Create(name string) (io.WriteCloser, error) {
 func (w *Writer) path(name string) (string, error) {
 	path := w.backend + "/" + name
 	if err := checkPath(path); err != nil {
-		return "", fmt.Errorf("ngbak: %s: %v", w.backend, err)
+		return "", err
 	}
 	if path == w.backend+"/" {
-		return "", fmt.Errorf("ngbak: %s: empty file name", w.backend)
+		return "", errors.New("empty file name")
 	}
 	for _, f := range w.files {
 		if f.Path == path {
-			return "", fmt.Errorf("ngbak: %s: file %q written twice", w.backend, name)
+			return "", fmt.Errorf("file %q written twice", name)
 		}
 	}
 	return path, nil
@@ -127,7 +127,7 @@ type spool struct {
 
 func (s *spool) Write(p []byte) (int, error) {
 	if s.closed {
-		return 0, fmt.Errorf("ngbak: %s: write to closed file %q", s.w.backend, s.name)
+		return 0, fmt.Errorf("write to closed file %q", s.name)
 	}
 	if err := s.w.ctx.Err(); err != nil {
 		return 0, err
@@ -135,11 +135,11 @@ func (s *spool) Write(p []byte) (int, error) {
 	if s.file == nil && s.mem.Len()+len(p) > spoolMemory {
 		f, err := os.CreateTemp(s.w.tempDir, "ngbak-spool-*")
 		if err != nil {
-			return 0, fmt.Errorf("ngbak: %s: spooling %q: %w", s.w.backend, s.name, err)
+			return 0, fmt.Errorf("spooling %q: %w", s.name, err)
 		}
 		s.file = f
 		if _, err := f.Write(s.mem.Bytes()); err != nil {
-			return 0, fmt.Errorf("ngbak: %s: spooling %q: %w", s.w.backend, s.name, err)
+			return 0, fmt.Errorf("spooling %q: %w", s.name, err)
 		}
 		s.mem = bytes.Buffer{}
 	}
@@ -148,7 +148,7 @@ func (s *spool) Write(p []byte) (int, error) {
 	if s.file != nil {
 		n, err = s.file.Write(p)
 		if err != nil {
-			err = fmt.Errorf("ngbak: %s: spooling %q: %w", s.w.backend, s.name, err)
+			err = fmt.Errorf("spooling %q: %w", s.name, err)
 		}
 	} else {
 		n, _ = s.mem.Write(p)

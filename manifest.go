@@ -265,19 +265,19 @@ func isHexSHA256(s string) bool {
 // errors.Is.
 var (
 	// ErrNotFound: no backup (or backend) by that name.
-	ErrNotFound = errors.New("ngbak: not found")
+	ErrNotFound = errors.New("not found")
 	// ErrExists: a backup with that id is already stored.
-	ErrExists = errors.New("ngbak: already exists")
+	ErrExists = errors.New("already exists")
 	// ErrChecksum: data does not match the hash recorded for it.
-	ErrChecksum = errors.New("ngbak: checksum mismatch")
+	ErrChecksum = errors.New("checksum mismatch")
 	// ErrCorrupt: an archive or manifest is malformed, truncated, hostile or
 	// larger than the limits allow.
-	ErrCorrupt = errors.New("ngbak: corrupt archive")
+	ErrCorrupt = errors.New("corrupt archive")
 	// ErrInvalidID: an id that is not a valid backup id.
-	ErrInvalidID = errors.New("ngbak: invalid backup id")
+	ErrInvalidID = errors.New("invalid backup id")
 	// ErrIncompatible: the archive cannot be restored by this library or these
 	// exporters (unknown format, backend not registered, kind differs).
-	ErrIncompatible = errors.New("ngbak: incompatible backup")
+	ErrIncompatible = errors.New("incompatible backup")
 	// ErrBusy: the backup is being restored or verified and cannot be deleted.
-	ErrBusy = errors.New("ngbak: backup in use")
+	ErrBusy = errors.New("backup in use")
 )
