@@ -419,7 +419,7 @@ func TestRedaction(t *testing.T) {
 		Model      string            `json:"model"`
 		unexported string
 	}
-	secrets := []string{"hunter2", "qd-key-123", "redis-pass", "sign-me", "tok-456", "aws-789", "bearer-abc"}
+	secrets := []string{"hunter2", "qd-key-123", "redis-pass", "sign-me", "tok-456", "aws-789", "bearer-abc", "unexported-value"}
 	cfg := Config{
 		Neo4j:     Neo4j{URI: "bolt://localhost:7687", User: "neo4j", Password: "hunter2"},
 		QdrantKey: "qd-key-123",
@@ -428,6 +428,8 @@ func TestRedaction(t *testing.T) {
 		Extra:     map[string]any{"nested": map[string]any{"access_token": "tok-456", "list": []any{map[string]any{"AWS_SECRET_ACCESS_KEY": "aws-789"}}}},
 		Headers:   map[string]string{"X-Api-Key": "bearer-abc"},
 		Model:     "gpt-4o-mini",
+		// encoding/json ignores unexported fields, and so does the record.
+		unexported: "unexported-value",
 	}
 	env := newEnv(t, ngbak.Options{AppConfig: cfg, App: &ngbak.App{Name: "graphrag", Version: "1.2"}}, newJSON(t, workdir(t)))
 	man := env.create(t)

@@ -1,0 +1,38 @@
+# make test: install what the tests need, start the servers, vet, test with
+# the race detector, stop the servers. The servers' addresses go to
+# .services.env, which the tests read from the environment.
+
+SHELL := /bin/bash
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: test tools services services-stop lint bench fuzz
+
+test: tools
+	@./scripts/services.sh start
+	@set -a; . ./.services.env; set +a; \
+	  go vet ./... && go test -race ./...; status=$$?; \
+	  ./scripts/services.sh stop; exit $$status
+
+# The command-line tools the tests call.
+tools:
+	@./scripts/services.sh tools
+
+services: tools
+	@./scripts/services.sh start
+
+services-stop:
+	@./scripts/services.sh stop
+
+lint:
+	gofmt -l . | (! grep .)
+	go vet ./...
+	go run $(STATICCHECK) ./...
+
+# Benchmarks with the baselines they are compared with; see README.md.
+bench:
+	go test -run '^$$' -bench . -benchtime 3x -count 5 . | tee bench.txt
+
+fuzz:
+	go test -run '^$$' -fuzz FuzzReadArchive -fuzztime 60s .
+	go test -run '^$$' -fuzz FuzzParseManifest -fuzztime 30s .
+	go test -run '^$$' -fuzz FuzzSidecarSum -fuzztime 10s .

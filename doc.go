@@ -1,0 +1,64 @@
+// Package ngbak backs up and restores everything a GraphRAG application
+// stores — its knowledge graph, its vector collections, its key-value stores
+// and its file-based stores — as one verified, compressed archive.
+//
+// A Manager runs registered Exporters, one per store or scope of a store,
+// and keeps the archives in a Storage:
+//
+//	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir("backups")})
+//	exp, err := jsonexp.New(jsonexp.Options{Dir: "graphrag_workdir"})
+//	err = m.Register(exp)
+//	man, err := m.Create(ctx, nil)            // a new backup
+//	err = m.Verify(ctx, man.ID)               // read it back completely
+//	res, err := m.Restore(ctx, man.ID, nil)   // replace the stores with it
+//
+// The root package knows no backend. Backends live in their own packages
+// (jsonexp for file-based stores) and all pass the conformance suite in
+// exportertest.
+//
+// # The archive: format ngbak/1
+//
+// <id>.ngbak is a POSIX tar stream compressed with zstd; `tar --zstd -xf`
+// opens it. Each exporter writes into its own folder. The last two entries
+// are SHA256SUMS (every file's SHA-256, in the format `sha256sum -c` reads,
+// sorted by path) and manifest.json, which lists every backend with its
+// kind, format, the server's version, statistics and every file with its
+// size and SHA-256, and records payload_sha256, the SHA-256 of SHA256SUMS.
+// Beside the archive are <id>.ngbak.sha256 (the archive's own SHA-256,
+// for `sha256sum -c`) and <id>.manifest.json (a copy of the manifest),
+// written last: a backup exists once that file does. List reads only these
+// sidecars.
+//
+// Ids such as 20261121T224015.123Z-3f9a2c sort by time and do not collide.
+// Every id that comes from outside is checked with ValidID before it
+// touches a path.
+//
+// # Guarantees
+//
+//  1. Nothing is restored from an archive that has not been verified
+//     completely first; a mismatch is ErrChecksum, never a warning. Every
+//     file is checked again while it is restored.
+//  2. Restore replaces: each backend's scope holds exactly what the backup
+//     held afterwards.
+//  3. Restore takes a safety backup of the stores it replaces first; if a
+//     backend fails, the backends restored so far and the failed one are
+//     rolled back from it, and the error says so. The safety backup is kept
+//     (labelled LabelSafetyFor) so that a restore can be undone.
+//  4. Errors are returned, wrapped with their context, never only logged. A
+//     backend that fails makes Create fail, and a failed Create leaves
+//     nothing that List shows.
+//  5. Memory stays bounded: data streams from the store into the archive and
+//     back; files of unknown size are spooled to Options.TempDir beyond
+//     1 MiB.
+//  6. Secrets never reach an archive: the application config recorded with
+//     Options.AppConfig is redacted.
+//  7. Archives from outside (Import) are read with limits (Limits) and
+//     refused if they hold paths that escape, links, devices, duplicates,
+//     oversize entries, too large a zstd window, truncation or a manifest
+//     that does not match.
+//  8. Cancelling the context stops any operation promptly and leaves no
+//     temporary files. A cancelled Restore still rolls back.
+//
+// No store gives a point in time across stores; Options.BeforeCreate and
+// Options.AfterCreate let the application pause its writers meanwhile.
+package ngbak
