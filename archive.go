@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -72,13 +73,31 @@ const progressStep = 4 << 20
 
 func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time) (*archiveWriter, error) {
 	a := &archiveWriter{obj: obj, sum: sha256.New(), modTime: modTime.UTC().Truncate(time.Second), buf: make([]byte, 256<<10)}
-	zw, err := zstd.NewWriter(a.countingSink(), zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(0))
+	zw, err := zstd.NewWriter(a.countingSink(), encoderOptions(level)...)
 	if err != nil {
 		return nil, err
 	}
 	a.zw = zw
 	a.tw = tar.NewWriter(zw)
 	return a, nil
+}
+
+// encoderOptions compress one stream on several cores (concurrent blocks),
+// which is what lets Create keep up with the zstd tool. Memory is bounded by
+// the workers times the job size, four windows each: the window is kept
+// small at the fast levels, where a larger one gains next to nothing, and
+// the workers are capped so that a large machine does not multiply it.
+func encoderOptions(level int) []zstd.EOption {
+	window := 1 << 20
+	if level > 3 {
+		window = 4 << 20
+	}
+	return []zstd.EOption{
+		zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
+		zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 4)),
+		zstd.WithConcurrentBlocks(true),
+		zstd.WithWindowSize(window),
+	}
 }
 
 type sinkFunc func([]byte) (int, error)

@@ -317,8 +317,7 @@ func (e *streamExporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 
 // heapPeak samples the live heap while fn runs and returns the peak above
 // the heap before it.
-func heapPeak(t *testing.T, fn func()) uint64 {
-	t.Helper()
+func heapPeak(fn func()) uint64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -370,18 +369,18 @@ func TestBoundedMemory(t *testing.T) {
 		env := newEnv(t, ngbak.Options{}, exp)
 		var man *ngbak.Manifest
 		var p [3]uint64
-		p[0] = heapPeak(t, func() {
+		p[0] = heapPeak(func() {
 			var err error
 			if man, err = env.m.Create(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
 		})
-		p[1] = heapPeak(t, func() {
+		p[1] = heapPeak(func() {
 			if err := env.m.Verify(ctx, man.ID); err != nil {
 				t.Fatal(err)
 			}
 		})
-		p[2] = heapPeak(t, func() {
+		p[2] = heapPeak(func() {
 			if _, err := env.m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
 				t.Fatal(err)
 			}

@@ -231,7 +231,9 @@ func (e *Exporter) stage(name string, r io.Reader) (string, error) {
 	if fi, err := os.Stat(filepath.Join(e.dir, name)); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	_, err = io.Copy(f, r) // the Reader stops with ctx
+	// Large writes: the copy is bound by the disk, not by the decoder. The
+	// wrapper hides os.File's ReadFrom, which would copy 32 KiB at a time.
+	_, err = io.CopyBuffer(struct{ io.Writer }{f}, r, make([]byte, 1<<20)) // the Reader stops with ctx
 	if err == nil {
 		err = f.Chmod(mode)
 	}
