@@ -30,7 +30,7 @@ type spec struct {
 	after   []entry // entries after the manifest
 	tarTail []byte  // bytes after the tar end, inside the zstd stream
 	rawTail []byte  // bytes after the zstd stream
-	noEnd   bool // leave out SHA256SUMS and the manifest
+	noEnd   bool    // leave out SHA256SUMS and the manifest
 }
 
 type entry struct {
