@@ -25,20 +25,82 @@ apt_install() {
 }
 
 tools() {
-  apt_install tar zstd coreutils
+  apt_install tar zstd coreutils redis-server redis-tools
+}
+
+# free_port prints a loopback port nobody listens on.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# redis NAME PORT [ARGS...] starts a throwaway redis-server without persistence.
+redis() {
+  local name=$1 port=$2
+  shift 2
+  mkdir -p "$state/$name"
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    --dir "$state/$name" --logfile "$state/$name/log" \
+    --daemonize yes --pidfile "$state/$name.pid" "$@"
+  for _ in $(seq 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "redis $name did not start; its log:" >&2
+  cat "$state/$name/log" >&2
+  return 1
+}
+
+start_redis() {
+  local port
+  port=$(free_port)
+  redis single "$port"
+  echo "NGBAK_REDIS_URL=redis://127.0.0.1:$port/0" >>"$env_file"
+
+  local addrs=() i
+  for i in 1 2 3; do
+    port=$(free_port)
+    redis "cluster$i" "$port" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000
+    addrs+=("127.0.0.1:$port")
+  done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$state/cluster-create.log" 2>&1 || {
+    cat "$state/cluster-create.log" >&2
+    return 1
+  }
+  for _ in $(seq 100); do
+    redis-cli -p "${addrs[0]#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+    sleep 0.1
+  done
+  echo "NGBAK_REDIS_CLUSTER=$(IFS=,; echo "${addrs[*]}")" >>"$env_file"
 }
 
 start() {
   stop
   mkdir -p "$state"
   : >"$env_file"
+  start_redis
+  echo "services started: $(tr '\n' ' ' <"$env_file")" >&2
 }
 
 stop() {
   if [ -d "$state" ]; then
+    local pids=()
     for pidfile in "$state"/*.pid; do
       [ -e "$pidfile" ] || continue
-      kill "$(cat "$pidfile")" 2>/dev/null || true
+      pids+=("$(cat "$pidfile")")
+    done
+    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
+    for pid in "${pids[@]}"; do
+      for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
     done
     rm -rf "$state"
   fi

@@ -3,9 +3,11 @@
 //
 //	go run ./examples/backupctl [flags] create|list|inspect ID|verify ID|restore ID|delete ID|import FILE
 //
-// Flags choose where backups live (-dir) and which stores to back up
-// (-json DIR registers the file-based stores of a GraphRAG working
-// directory). create prints the new id as the last line of its output;
+// Flags choose where backups live (-dir) and which stores to back up:
+// -json DIR registers the file-based stores of a GraphRAG working
+// directory; -redis URL the KV namespaces of a Redis (-redis-prefix,
+// -redis-namespaces), or with -redis-raw PATTERN every matching key of any
+// type. create prints the new id as the last line of its output;
 // inspect prints the manifest as JSON. Every failure exits non-zero with
 // the error on stderr.
 package main
@@ -25,6 +27,8 @@ import (
 
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/jsonexp"
+	"github.com/ngbak/ngbak/redisexp"
+	"github.com/redis/go-redis/v9"
 )
 
 const usage = `usage: backupctl [flags] command
@@ -59,6 +63,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	backends := fs.String("backends", "", "restore: only these comma-separated backends")
 	noSafety := fs.Bool("no-safety-backup", false, "restore: do not back up the current state first (and so no rollback)")
 	verbose := fs.Bool("v", false, "log what happens to stderr")
+	var redisURLs listFlag
+	fs.Var(&redisURLs, "redis", "back up Redis at this redis:// `URL`; repeat it, or separate addresses by commas, for a cluster")
+	redisPrefix := fs.String("redis-prefix", redisexp.DefaultPrefix, "the key prefix of the Redis KV namespaces")
+	redisNamespaces := fs.String("redis-namespaces", "", "comma-separated Redis KV namespaces (default: all found under the prefix)")
+	redisRaw := fs.String("redis-raw", "", "raw mode: back up every key matching this SCAN `PATTERN`, of any type, with DUMP, instead of the KV namespaces")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,6 +87,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		exp, err := jsonexp.New(jsonexp.Options{Dir: *jsonDir})
 		if err != nil {
 			return err
+		}
+		if err := m.Register(exp); err != nil {
+			return err
+		}
+	}
+
+	if len(redisURLs) > 0 {
+		client, err := redisClient(redisURLs)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		var exp ngbak.Exporter
+		if *redisRaw != "" {
+			exp = redisexp.NewRaw(client, redisexp.RawOptions{Pattern: *redisRaw})
+		} else {
+			var nss []string
+			if *redisNamespaces != "" {
+				nss = strings.Split(*redisNamespaces, ",")
+			}
+			store := redisexp.NewKVStore(client, redisexp.KVStoreOptions{Prefix: *redisPrefix})
+			if exp, err = redisexp.New(store, redisexp.Options{Namespaces: nss}); err != nil {
+				return err
+			}
 		}
 		if err := m.Register(exp); err != nil {
 			return err
@@ -184,4 +217,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// listFlag collects a repeatable flag whose values may also be
+// comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, strings.Split(v, ",")...)
+	return nil
+}
+
+// redisClient connects to one Redis (a redis:// URL) or, given several
+// addresses, to a cluster; credentials come from the first URL.
+func redisClient(addrs []string) (redis.UniversalClient, error) {
+	if len(addrs) == 1 {
+		opts, err := redis.ParseURL(addrs[0])
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClient(opts), nil
+	}
+	cluster := &redis.ClusterOptions{}
+	for _, a := range addrs {
+		if !strings.Contains(a, "://") {
+			cluster.Addrs = append(cluster.Addrs, a)
+			continue
+		}
+		opts, err := redis.ParseURL(a)
+		if err != nil {
+			return nil, err
+		}
+		cluster.Addrs = append(cluster.Addrs, opts.Addr)
+		if cluster.Password == "" {
+			cluster.Username, cluster.Password, cluster.TLSConfig = opts.Username, opts.Password, opts.TLSConfig
+		}
+	}
+	return redis.NewClusterClient(cluster), nil
 }

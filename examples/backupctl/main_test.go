@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func ctl(t *testing.T, args ...string) (string, error) {
@@ -61,5 +65,49 @@ func TestBackupctl(t *testing.T) {
 		if _, err := ctl(t, append([]string{"-dir", other}, args...)...); err == nil {
 			t.Errorf("%v succeeded", args)
 		}
+	}
+}
+
+// The Redis flags, against the servers of make services: a single Redis by
+// URL and a cluster by comma-separated addresses.
+func TestBackupctlRedis(t *testing.T) {
+	for _, env := range []string{"NGBAK_REDIS_URL", "NGBAK_REDIS_CLUSTER"} {
+		t.Run(env, func(t *testing.T) {
+			addr := os.Getenv(env)
+			if addr == "" {
+				if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
+					t.Fatalf("%s is not set", env)
+				}
+				t.Skipf("%s is not set: run make services", env)
+			}
+			ctx := context.Background()
+			var client redis.UniversalClient
+			if env == "NGBAK_REDIS_URL" {
+				opts, _ := redis.ParseURL(addr)
+				client = redis.NewClient(opts)
+			} else {
+				client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addr, ",")})
+			}
+			defer client.Close()
+			prefix := fmt.Sprintf("ctltest:%d:", time.Now().UnixNano())
+			key := prefix + "full_docs:doc-1"
+			client.Set(ctx, key, `{"content":"original"}`, 0)
+			defer client.Del(ctx, key)
+
+			flags := []string{"-dir", t.TempDir(), "-redis", addr, "-redis-prefix", prefix}
+			out, err := ctl(t, append(flags, "create")...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			id := lines[len(lines)-1]
+			client.Set(ctx, key, `"changed"`, 0)
+			if _, err := ctl(t, append(flags, "restore", id)...); err != nil {
+				t.Fatal(err)
+			}
+			if got := client.Get(ctx, key).Val(); got != `{"content":"original"}` {
+				t.Fatalf("after restore: %s", got)
+			}
+		})
 	}
 }
