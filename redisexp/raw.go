@@ -1,11 +1,12 @@
 package redisexp
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ngbak/ngbak"
@@ -20,8 +21,8 @@ type RawOptions struct {
 	Pattern string
 	// TTL says how restored keys get their time to live back.
 	TTL TTLMode
-	// Batch is how many keys one SCAN asks for and one pipeline carries; 0
-	// means 100. Memory holds one batch of values.
+	// Batch is how many keys one pipeline carries; 0 means 100. Memory holds
+	// one batch of values.
 	Batch int
 }
 
@@ -37,8 +38,8 @@ type RawExporter struct {
 
 const rawFormat = "redis-dump/1"
 
-// rawFile holds every key, one line each.
-const rawFile = "keys.jsonl"
+// rawDir holds the parts of the key stream.
+const rawDir = "keys"
 
 // NewRaw returns a RawExporter over client.
 func NewRaw(client redis.UniversalClient, opts RawOptions) *RawExporter {
@@ -68,54 +69,58 @@ func (e *RawExporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, 
 		return info, err
 	}
 	info.ServerVersion = ver
-	f, err := w.Create(rawFile)
-	if err != nil {
-		return info, err
-	}
-	bw := bufio.NewWriterSize(f, 256<<10)
-	enc := json.NewEncoder(bw)
-	var keys, bytes int64
-	now := time.Now()
-	err = scanKeys(ctx, e.client, e.opts.Pattern, e.opts.Batch, func(node redis.Cmdable, batch []string) error {
-		pipe := node.Pipeline()
-		dumps := make([]*redis.StringCmd, len(batch))
-		ttls := make([]*redis.DurationCmd, len(batch))
-		for i, k := range batch {
-			dumps[i] = pipe.Dump(ctx, k)
-			ttls[i] = pipe.PTTL(ctx, k)
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return fmt.Errorf("redisexp: DUMP: %w", err)
-		}
-		for i, k := range batch {
-			dump, err := dumps[i].Bytes()
-			if errors.Is(err, redis.Nil) {
-				continue // deleted since the scan
-			}
-			if err != nil {
-				return fmt.Errorf("redisexp: DUMP %q: %w", k, err)
-			}
-			rec := newRecord([]byte(k), nil, ttlOf(ttls[i].Val()), now)
-			rec.Value, rec.ValueB64 = nil, dump // always base64: DUMP is binary
-			if err := enc.Encode(rec); err != nil {
+	d := &dumper{pw: newPartWriter(w, rawDir), now: time.Now()}
+	err = scanKeys(ctx, e.client, e.opts.Pattern, func(node redis.Cmdable, keys []string) error {
+		for batch := range slices.Chunk(keys, e.opts.Batch) {
+			if err := d.dump(ctx, node, batch); err != nil {
 				return err
 			}
-			keys++
-			bytes += int64(len(dump))
 		}
 		return ctx.Err()
 	})
 	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+		err = d.pw.Close()
 	}
 	if err != nil {
 		return info, err
 	}
-	info.Stats = map[string]int64{"keys": keys, "dump_bytes": bytes}
+	info.Stats = map[string]int64{"keys": d.keys, "dump_bytes": d.bytes}
 	return info, nil
+}
+
+type dumper struct {
+	pw          *partWriter
+	now         time.Time
+	keys, bytes int64
+}
+
+// dump writes one pipelined batch of DUMP and PTTL.
+func (d *dumper) dump(ctx context.Context, node redis.Cmdable, batch []string) error {
+	pipe := node.Pipeline()
+	dumps := make([]*redis.StringCmd, len(batch))
+	ttls := make([]*redis.DurationCmd, len(batch))
+	for i, k := range batch {
+		dumps[i] = pipe.Dump(ctx, k)
+		ttls[i] = pipe.PTTL(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisexp: DUMP: %w", err)
+	}
+	for i, k := range batch {
+		dump, err := dumps[i].Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // deleted since the scan
+		}
+		if err != nil {
+			return fmt.Errorf("redisexp: DUMP %q: %w", k, err)
+		}
+		if err := d.pw.done(appendRecord(d.pw.line(), []byte(k), dump, true, ttlOf(ttls[i].Val()), d.now)); err != nil {
+			return err
+		}
+		d.keys++
+		d.bytes += int64(len(dump))
+	}
+	return nil
 }
 
 // Restore implements ngbak.Exporter: the keys matching the pattern are
@@ -124,14 +129,7 @@ func (e *RawExporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 	if f := r.Backend().Format; f != rawFormat {
 		return fmt.Errorf("redisexp: unknown format %q", f)
 	}
-	name, _, err := r.Next()
-	if err != nil {
-		return err
-	}
-	if name != rawFile {
-		return fmt.Errorf("redisexp: unexpected file %q in the backup", name)
-	}
-	if err := dropKeys(ctx, e.client, e.opts.Pattern, e.opts.Batch); err != nil {
+	if err := dropKeys(ctx, e.client, e.opts.Pattern); err != nil {
 		return err
 	}
 	pipe := e.client.Pipeline()
@@ -152,20 +150,32 @@ func (e *RawExporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 		size = 0
 		return nil
 	}
-	err = readRecords(r, rawFile, func(rec *record, key, dump []byte) error {
-		ttl, live := rec.ttl(e.opts.TTL, time.Now())
-		if !live {
+	for {
+		name, _, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(name, rawDir+"/") || !strings.HasSuffix(name, ".jsonl") {
+			return fmt.Errorf("redisexp: unexpected file %q in the backup", name)
+		}
+		err = readRecords(r, name, func(rec *record, key, dump []byte) error {
+			ttl, live := rec.ttl(e.opts.TTL, time.Now())
+			if !live {
+				return nil
+			}
+			pipe.RestoreReplace(ctx, string(key), ttl, string(dump))
+			size += len(dump)
+			if pipe.Len() >= e.opts.Batch || size >= maxBatchBytes {
+				return flush()
+			}
 			return nil
+		})
+		if err != nil {
+			return err
 		}
-		pipe.RestoreReplace(ctx, string(key), ttl, string(dump))
-		size += len(dump)
-		if pipe.Len() >= e.opts.Batch || size >= maxBatchBytes {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	return flush()
 }

@@ -20,9 +20,7 @@
 package redisexp
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -150,34 +148,50 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, err
 	return info, nil
 }
 
+// exportNamespace streams a namespace into its parts. A goroutine reads
+// batches from the store while this one encodes the previous batch, and the
+// archive compresses each part while the next is read.
 func (e *Exporter) exportNamespace(ctx context.Context, w *ngbak.Writer, ns string) (int64, error) {
-	f, err := w.Create(ns + ".jsonl")
-	if err != nil {
-		return 0, err
-	}
-	bw := bufio.NewWriterSize(f, 256<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []Entry, 2)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		readErr <- e.store.Scan(ctx, ns, func(ids []string) error {
+			entries, err := e.store.Get(ctx, ns, ids)
+			if err != nil {
+				return err
+			}
+			select {
+			case batches <- entries:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	pw := newPartWriter(w, ns)
 	var n int64
+	var err error
 	now := time.Now()
-	err = e.store.Scan(ctx, ns, func(ids []string) error {
-		entries, err := e.store.Get(ctx, ns, ids)
+	for entries := range batches {
 		if err != nil {
-			return err
+			continue // drain, so the reader can stop
 		}
 		for _, ent := range entries {
-			if err := enc.Encode(newRecord([]byte(ent.ID), ent.Value, ent.TTL, now)); err != nil {
-				return err
+			if err = pw.done(appendRecord(pw.line(), []byte(ent.ID), ent.Value, false, ent.TTL, now)); err != nil {
+				cancel()
+				break
 			}
 		}
 		n += int64(len(entries))
-		return ctx.Err()
-	})
-	if err == nil {
-		err = bw.Flush()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if rerr := <-readErr; err == nil {
+		err = rerr
+	}
+	if err == nil {
+		err = pw.Close()
 	}
 	return n, err
 }
@@ -188,28 +202,21 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 		return fmt.Errorf("redisexp: unknown format %q", f)
 	}
 	restored := map[string]bool{}
-	for {
-		name, _, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
+	err := e.restoreParts(ctx, r, func(ns string) error {
+		if err := checkNamespace(ns); err != nil {
 			return err
-		}
-		ns, ok := strings.CutSuffix(name, ".jsonl")
-		if !ok || checkNamespace(ns) != nil {
-			return fmt.Errorf("redisexp: unexpected file %q in the backup", name)
 		}
 		if e.opts.Namespaces != nil && !slices.Contains(e.opts.Namespaces, ns) {
 			return fmt.Errorf("redisexp: the backup holds namespace %q, which this exporter does not cover (Options.Namespaces %q)", ns, e.opts.Namespaces)
 		}
-		if err := e.restoreNamespace(ctx, ns, name, r); err != nil {
-			return fmt.Errorf("redisexp: namespace %s: %w", ns, err)
+		if restored[ns] {
+			return fmt.Errorf("redisexp: the parts of namespace %q are not together", ns)
 		}
 		restored[ns] = true
-	}
-	if e.opts.Namespaces != nil {
-		return nil
+		return e.store.Drop(ctx, ns)
+	})
+	if err != nil || e.opts.Namespaces != nil {
+		return err
 	}
 	// Every namespace is in scope: those the backup does not hold go.
 	current, err := e.store.Namespaces(ctx)
@@ -226,132 +233,98 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 	return nil
 }
 
-func (e *Exporter) restoreNamespace(ctx context.Context, ns, file string, r io.Reader) error {
-	if err := e.store.Drop(ctx, ns); err != nil {
-		return err
+// batch is a run of entries of one namespace, decoded from the archive.
+type batch struct {
+	ns      string
+	first   bool // the namespace's first batch: drop it before writing
+	entries []Entry
+}
+
+// restoreParts decodes the archive's parts in a goroutine while this one
+// writes the previous batch through the store; begin runs before the first
+// batch of each namespace.
+func (e *Exporter) restoreParts(ctx context.Context, r *ngbak.Reader, begin func(ns string) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan batch, 2)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		readErr <- e.decodeParts(ctx, r, batches)
+	}()
+	var err error
+	for b := range batches {
+		if err != nil {
+			continue // drain, so the decoder can stop
+		}
+		if b.first {
+			err = begin(b.ns)
+		}
+		if err == nil && len(b.entries) > 0 {
+			err = e.store.Upsert(ctx, b.ns, b.entries)
+		}
+		if err != nil {
+			err = fmt.Errorf("redisexp: namespace %s: %w", b.ns, err)
+			cancel()
+		}
 	}
-	batch := make([]Entry, 0, e.opts.Batch)
-	var size int
-	flush := func() error {
-		if len(batch) == 0 {
+	if derr := <-readErr; err == nil {
+		err = derr
+	}
+	return err
+}
+
+func (e *Exporter) decodeParts(ctx context.Context, r *ngbak.Reader, out chan<- batch) error {
+	send := func(b batch) error {
+		select {
+		case out <- b:
 			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if err := e.store.Upsert(ctx, ns, batch); err != nil {
-			return err
-		}
-		batch, size = batch[:0], 0
-		return nil
 	}
-	err := readRecords(r, file, func(rec *record, id, value []byte) error {
-		ttl, live := rec.ttl(e.opts.TTL, time.Now())
-		if !live {
-			return nil
-		}
-		batch = append(batch, Entry{ID: string(id), Value: value, TTL: ttl})
-		size += len(value)
-		// A batch is bounded in bytes too, for memory's sake.
-		if len(batch) >= e.opts.Batch || size >= maxBatchBytes {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return flush()
-}
-
-// maxBatchBytes bounds the values one restore batch holds in memory.
-const maxBatchBytes = 16 << 20
-
-// record is one line of an archive file: a key or entry id, its value, and
-// its time to live. Text that is valid UTF-8 is stored as a JSON string,
-// anything else in base64 (the _b64 fields), so every byte survives.
-type record struct {
-	ID       *string `json:"id,omitempty"`
-	IDB64    []byte  `json:"id_b64,omitempty"`
-	Value    *string `json:"value,omitempty"`
-	ValueB64 []byte  `json:"value_b64,omitempty"`
-	// TTLMillis is the time to live left at backup time; 0: no expiry.
-	TTLMillis int64 `json:"ttl_ms,omitempty"`
-	// ExpiresAt is the expiry in Unix milliseconds; 0: no expiry.
-	ExpiresAt int64 `json:"expires_at_ms,omitempty"`
-}
-
-func newRecord(id, value []byte, ttl time.Duration, now time.Time) *record {
-	rec := &record{}
-	rec.ID, rec.IDB64 = text(id)
-	rec.Value, rec.ValueB64 = text(value)
-	if ttl > 0 {
-		rec.TTLMillis = max(ttl.Milliseconds(), 1)
-		rec.ExpiresAt = now.Add(ttl).UnixMilli()
-	}
-	return rec
-}
-
-func text(b []byte) (*string, []byte) {
-	if utf8.Valid(b) {
-		s := string(b)
-		return &s, nil
-	}
-	return nil, b
-}
-
-func (rec *record) fields() (id, value []byte, err error) {
-	switch {
-	case rec.ID != nil && rec.IDB64 == nil:
-		id = []byte(*rec.ID)
-	case rec.ID == nil && rec.IDB64 != nil:
-		id = rec.IDB64
-	default:
-		return nil, nil, errors.New("needs exactly one of id and id_b64")
-	}
-	switch {
-	case rec.Value != nil && rec.ValueB64 == nil:
-		value = []byte(*rec.Value)
-	case rec.Value == nil && rec.ValueB64 != nil:
-		value = rec.ValueB64
-	default:
-		return nil, nil, errors.New("needs exactly one of value and value_b64")
-	}
-	if rec.TTLMillis < 0 || rec.ExpiresAt < 0 {
-		return nil, nil, errors.New("negative time to live")
-	}
-	return id, value, nil
-}
-
-// ttl returns the time to live to restore with, and false if the entry has
-// expired (TTLAbsolute only).
-func (rec *record) ttl(mode TTLMode, now time.Time) (time.Duration, bool) {
-	if rec.TTLMillis == 0 {
-		return 0, true
-	}
-	if mode == TTLAbsolute {
-		left := time.UnixMilli(rec.ExpiresAt).Sub(now)
-		return left, left > 0
-	}
-	return time.Duration(rec.TTLMillis) * time.Millisecond, true
-}
-
-// readRecords decodes the lines of one archive file. A line that does not
-// decode is an error naming the file and line.
-func readRecords(r io.Reader, file string, fn func(rec *record, id, value []byte) error) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 256<<10))
-	for line := 1; ; line++ {
-		var rec record
-		err := dec.Decode(&rec)
+	prev := ""
+	for {
+		name, _, err := r.Next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: entry %d: %w", file, line, err)
-		}
-		id, value, err := rec.fields()
-		if err != nil {
-			return fmt.Errorf("%s: entry %d: %w", file, line, err)
-		}
-		if err := fn(&rec, id, value); err != nil {
 			return err
+		}
+		ns, part, ok := strings.Cut(name, "/")
+		if !ok || !strings.HasSuffix(part, ".jsonl") || strings.Contains(part, "/") {
+			return fmt.Errorf("redisexp: unexpected file %q in the backup", name)
+		}
+		cur := batch{ns: ns, first: ns != prev}
+		prev = ns
+		var size int
+		err = readRecords(r, name, func(rec *record, id, value []byte) error {
+			ttl, live := rec.ttl(e.opts.TTL, time.Now())
+			if !live {
+				return nil
+			}
+			cur.entries = append(cur.entries, Entry{ID: string(id), Value: value, TTL: ttl})
+			size += len(value)
+			// Batches are bounded in bytes too, for memory's sake.
+			if len(cur.entries) >= e.opts.Batch || size >= maxBatchBytes {
+				if err := send(cur); err != nil {
+					return err
+				}
+				cur, size = batch{ns: ns}, 0
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(cur.entries) > 0 || cur.first {
+			if err := send(cur); err != nil {
+				return err
+			}
 		}
 	}
 }
+
+// maxBatchBytes bounds the values one restore batch holds in memory.
+const maxBatchBytes = 16 << 20

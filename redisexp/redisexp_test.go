@@ -93,10 +93,12 @@ func newKVHarness(env string) exportertest.HarnessMaker {
 
 func cleanup(client redis.UniversalClient, prefix string, keys ...string) {
 	ctx := context.Background()
+	scanAll(ctx, client, prefix+"*", func(k string) { keys = append(keys, k) })
+	pipe := client.Pipeline()
 	for _, k := range keys {
-		client.Del(ctx, k)
+		pipe.Del(ctx, k)
 	}
-	scanAll(ctx, client, prefix+"*", func(k string) { client.Del(ctx, k) })
+	pipe.Exec(ctx)
 }
 
 func scanAll(ctx context.Context, client redis.UniversalClient, pattern string, fn func(string)) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,8 +70,7 @@ type KVStoreOptions struct {
 	// TTLPolicy gives, per namespace, the time to live of entries written
 	// without one; nil means DefaultTTLPolicy.
 	TTLPolicy map[string]time.Duration
-	// Batch is how many keys SCAN asks for and a pipeline carries; 0 means
-	// 500.
+	// Batch is how many keys one pipeline of reads carries; 0 means 500.
 	Batch int
 }
 
@@ -94,7 +94,7 @@ func (s *KVStore) key(ns, id string) string { return s.prefix + ns + ":" + id }
 // Namespaces implements Store.
 func (s *KVStore) Namespaces(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
-	err := scanKeys(ctx, s.client, escapeGlob(s.prefix)+"*", s.batch, func(_ redis.Cmdable, keys []string) error {
+	err := scanKeys(ctx, s.client, escapeGlob(s.prefix)+"*", func(_ redis.Cmdable, keys []string) error {
 		for _, k := range keys {
 			if ns, _, ok := strings.Cut(strings.TrimPrefix(k, s.prefix), ":"); ok {
 				seen[ns] = true
@@ -112,15 +112,20 @@ func (s *KVStore) Namespaces(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Scan implements Store.
+// Scan implements Store, calling fn with at most Batch ids at a time.
 func (s *KVStore) Scan(ctx context.Context, ns string, fn func(ids []string) error) error {
 	pre := s.key(ns, "")
-	return scanKeys(ctx, s.client, escapeGlob(pre)+"*", s.batch, func(_ redis.Cmdable, keys []string) error {
-		ids := make([]string, len(keys))
-		for i, k := range keys {
-			ids[i] = k[len(pre):]
+	return scanKeys(ctx, s.client, escapeGlob(pre)+"*", func(_ redis.Cmdable, keys []string) error {
+		for chunk := range slices.Chunk(keys, s.batch) {
+			ids := make([]string, len(chunk))
+			for i, k := range chunk {
+				ids[i] = k[len(pre):]
+			}
+			if err := fn(ids); err != nil {
+				return err
+			}
 		}
-		return fn(ids)
+		return nil
 	})
 }
 
@@ -182,7 +187,7 @@ func (s *KVStore) Upsert(ctx context.Context, ns string, entries []Entry) error 
 
 // Drop implements Store.
 func (s *KVStore) Drop(ctx context.Context, ns string) error {
-	return dropKeys(ctx, s.client, escapeGlob(s.key(ns, ""))+"*", s.batch)
+	return dropKeys(ctx, s.client, escapeGlob(s.key(ns, ""))+"*")
 }
 
 // ServerVersion reports the Redis version, for the manifest.
@@ -190,9 +195,14 @@ func (s *KVStore) ServerVersion(ctx context.Context) (string, error) {
 	return serverVersion(ctx, s.client)
 }
 
+// scanCount is the COUNT of every SCAN: how many keys the server looks at
+// per call. SCAN's cost grows with the whole keyspace, not with the keys
+// that match, so a small COUNT on a large database means many round trips.
+const scanCount = 1000
+
 // scanKeys runs SCAN MATCH pattern on every master (one node outside a
 // cluster) and calls fn with each batch of keys and the node that holds them.
-func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string, count int, fn func(node redis.Cmdable, keys []string) error) error {
+func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string, fn func(node redis.Cmdable, keys []string) error) error {
 	nodes, err := masters(ctx, client)
 	if err != nil {
 		return err
@@ -200,7 +210,7 @@ func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string,
 	for _, node := range nodes {
 		var cursor uint64
 		for {
-			keys, next, err := node.Scan(ctx, cursor, pattern, int64(count)).Result()
+			keys, next, err := node.Scan(ctx, cursor, pattern, scanCount).Result()
 			if err != nil {
 				return fmt.Errorf("redis: SCAN %s: %w", pattern, err)
 			}
@@ -242,8 +252,8 @@ func masters(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdable
 // dropKeys deletes every key matching pattern, batch by batch, on the node
 // that holds it. One UNLINK per key: a cluster refuses multi-key commands
 // across slots, even on one node.
-func dropKeys(ctx context.Context, client redis.UniversalClient, pattern string, count int) error {
-	return scanKeys(ctx, client, pattern, count, func(node redis.Cmdable, keys []string) error {
+func dropKeys(ctx context.Context, client redis.UniversalClient, pattern string) error {
+	return scanKeys(ctx, client, pattern, func(node redis.Cmdable, keys []string) error {
 		pipe := node.Pipeline()
 		for _, k := range keys {
 			pipe.Unlink(ctx, k)

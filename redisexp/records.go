@@ -1,0 +1,472 @@
+package redisexp
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/ngbak/ngbak"
+)
+
+// The archive files of both exporters hold JSON lines, one per entry:
+//
+//	{"id":"doc-1","value":"{\"content\":\"...\"}","ttl_ms":3600000,"expires_at_ms":1795000000000}
+//
+// Ids (keys in raw mode) and values that are valid UTF-8 are JSON strings,
+// anything else is base64 in id_b64 and value_b64 (DUMP payloads always
+// are), so every byte survives. ttl_ms is the time to live left at backup
+// time and expires_at_ms the expiry in Unix milliseconds; both are absent
+// for entries that do not expire.
+//
+// A namespace's lines are cut into parts of about partSize bytes, files
+// <namespace>/000001.jsonl, 000002.jsonl ... A part's size is known when it
+// is written, so it streams into the archive, where it is compressed while
+// the next part is read from Redis, and memory holds one part. An entry is
+// never split across parts, and an empty namespace has one empty part.
+
+// partSize is the size at which a part is closed.
+const partSize = 8 << 20
+
+// record is one line of an archive file.
+type record struct {
+	ID        *string `json:"id,omitempty"`
+	IDB64     []byte  `json:"id_b64,omitempty"`
+	Value     *string `json:"value,omitempty"`
+	ValueB64  []byte  `json:"value_b64,omitempty"`
+	TTLMillis int64   `json:"ttl_ms,omitempty"`
+	ExpiresAt int64   `json:"expires_at_ms,omitempty"`
+}
+
+// appendRecord appends the line of one entry. It writes the JSON by hand:
+// encoding/json spends most of an export's time on this.
+func appendRecord(dst, id, value []byte, binaryValue bool, ttl time.Duration, now time.Time) []byte {
+	dst = append(dst, '{')
+	dst = appendBytesField(dst, "id", id, false)
+	dst = append(dst, ',')
+	dst = appendBytesField(dst, "value", value, binaryValue)
+	if ttl > 0 {
+		dst = append(dst, `,"ttl_ms":`...)
+		dst = strconv.AppendInt(dst, max(ttl.Milliseconds(), 1), 10)
+		dst = append(dst, `,"expires_at_ms":`...)
+		dst = strconv.AppendInt(dst, now.Add(ttl).UnixMilli(), 10)
+	}
+	return append(dst, "}\n"...)
+}
+
+func appendBytesField(dst []byte, name string, b []byte, binary bool) []byte {
+	if binary || !utf8.Valid(b) {
+		dst = append(dst, '"')
+		dst = append(dst, name...)
+		dst = append(dst, `_b64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, b)
+		return append(dst, '"')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return appendJSONString(dst, b)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes valid UTF-8 as a JSON string, escaping only what
+// JSON requires.
+func appendJSONString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i, c := range s {
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func (rec *record) fields() (id, value []byte, err error) {
+	switch {
+	case rec.ID != nil && rec.IDB64 == nil:
+		id = []byte(*rec.ID)
+	case rec.ID == nil && rec.IDB64 != nil:
+		id = rec.IDB64
+	default:
+		return nil, nil, errors.New("needs exactly one of id and id_b64")
+	}
+	switch {
+	case rec.Value != nil && rec.ValueB64 == nil:
+		value = []byte(*rec.Value)
+	case rec.Value == nil && rec.ValueB64 != nil:
+		value = rec.ValueB64
+	default:
+		return nil, nil, errors.New("needs exactly one of value and value_b64")
+	}
+	if rec.TTLMillis < 0 || rec.ExpiresAt < 0 {
+		return nil, nil, errors.New("negative time to live")
+	}
+	return id, value, nil
+}
+
+// ttl returns the time to live to restore with, and false if the entry has
+// expired (TTLAbsolute only).
+func (rec *record) ttl(mode TTLMode, now time.Time) (time.Duration, bool) {
+	if rec.TTLMillis == 0 {
+		return 0, true
+	}
+	if mode == TTLAbsolute {
+		left := time.UnixMilli(rec.ExpiresAt).Sub(now)
+		return left, left > 0
+	}
+	return time.Duration(rec.TTLMillis) * time.Millisecond, true
+}
+
+// parseRecord decodes one line. It is a small strict JSON parser for the
+// record's six fields, five times faster than encoding/json, which a
+// restore spent most of its time in. It accepts a subset of what
+// encoding/json accepts and decodes it identically (FuzzParseRecord checks
+// both): no unknown or repeated fields, no nulls, no invalid UTF-8 or lone
+// surrogates, integers only where integers belong.
+func parseRecord(line []byte) (*record, []byte, []byte, error) {
+	p := recordParser{b: line}
+	rec, err := p.parse()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	id, value, err := rec.fields()
+	return rec, id, value, err
+}
+
+type recordParser struct {
+	b []byte
+	i int
+}
+
+func (p *recordParser) errorf(format string, args ...any) error {
+	return fmt.Errorf("offset %d: %s", p.i, fmt.Sprintf(format, args...))
+}
+
+func (p *recordParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *recordParser) expect(c byte) error {
+	p.ws()
+	if p.i >= len(p.b) || p.b[p.i] != c {
+		return p.errorf("expected %q", c)
+	}
+	p.i++
+	return nil
+}
+
+func (p *recordParser) parse() (*record, error) {
+	rec := &record{}
+	if err := p.expect('{'); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+	} else {
+		for {
+			p.ws()
+			key, err := p.str()
+			if err != nil {
+				return nil, err
+			}
+			if seen[string(key)] {
+				return nil, p.errorf("field %q twice", key)
+			}
+			seen[string(key)] = true
+			if err := p.expect(':'); err != nil {
+				return nil, err
+			}
+			p.ws()
+			if err := p.field(rec, string(key)); err != nil {
+				return nil, err
+			}
+			p.ws()
+			if p.i < len(p.b) && p.b[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if err := p.expect('}'); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	p.ws()
+	if p.i != len(p.b) {
+		return nil, p.errorf("data after the entry")
+	}
+	return rec, nil
+}
+
+func (p *recordParser) field(rec *record, key string) error {
+	switch key {
+	case "id", "value":
+		v, err := p.str()
+		if err != nil {
+			return err
+		}
+		s := string(v)
+		if key == "id" {
+			rec.ID = &s
+		} else {
+			rec.Value = &s
+		}
+	case "id_b64", "value_b64":
+		v, err := p.str()
+		if err != nil {
+			return err
+		}
+		dec := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+		n, err := base64.StdEncoding.Decode(dec, v)
+		if err != nil {
+			return p.errorf("%s: %v", key, err)
+		}
+		if key == "id_b64" {
+			rec.IDB64 = dec[:n]
+		} else {
+			rec.ValueB64 = dec[:n]
+		}
+	case "ttl_ms", "expires_at_ms":
+		n, err := p.integer()
+		if err != nil {
+			return err
+		}
+		if key == "ttl_ms" {
+			rec.TTLMillis = n
+		} else {
+			rec.ExpiresAt = n
+		}
+	default:
+		return p.errorf("unknown field %q", key)
+	}
+	return nil
+}
+
+// integer reads a JSON number that is an integer in int64's range.
+func (p *recordParser) integer() (int64, error) {
+	start := p.i
+	if p.i < len(p.b) && p.b[p.i] == '-' {
+		p.i++
+	}
+	digits := p.i
+	for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
+		p.i++
+	}
+	if p.i == digits || (p.b[digits] == '0' && p.i-digits > 1) {
+		return 0, p.errorf("expected an integer")
+	}
+	n, err := strconv.ParseInt(string(p.b[start:p.i]), 10, 64)
+	if err != nil {
+		return 0, p.errorf("%v", err)
+	}
+	return n, nil
+}
+
+// str reads a JSON string and returns its content, unescaped, in a new
+// slice: the line's buffer is reused.
+func (p *recordParser) str() ([]byte, error) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return nil, p.errorf("expected a string")
+	}
+	p.i++
+	start := p.i
+	// The common case: no escapes.
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == '"' {
+			raw := p.b[start:p.i]
+			if !utf8.Valid(raw) {
+				return nil, p.errorf("invalid UTF-8 in a string")
+			}
+			p.i++
+			return bytes.Clone(raw), nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return nil, p.errorf("control character in a string")
+		}
+		p.i++
+	}
+	out := append([]byte(nil), p.b[start:p.i]...)
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			if !utf8.Valid(out) {
+				return nil, p.errorf("invalid UTF-8 in a string")
+			}
+			p.i++
+			return out, nil
+		case c < 0x20:
+			return nil, p.errorf("control character in a string")
+		case c != '\\':
+			out = append(out, c)
+			p.i++
+			continue
+		}
+		p.i++
+		if p.i >= len(p.b) {
+			break
+		}
+		e := p.b[p.i]
+		p.i++
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, err := p.hex4()
+			if err != nil {
+				return nil, err
+			}
+			if utf16.IsSurrogate(r) {
+				if p.i+1 >= len(p.b) || p.b[p.i] != '\\' || p.b[p.i+1] != 'u' {
+					return nil, p.errorf("lone surrogate")
+				}
+				p.i += 2
+				r2, err := p.hex4()
+				if err != nil {
+					return nil, err
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return nil, p.errorf("invalid surrogate pair")
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return nil, p.errorf("invalid escape \\%c", e)
+		}
+	}
+	return nil, p.errorf("unterminated string")
+}
+
+func (p *recordParser) hex4() (rune, error) {
+	if p.i+4 > len(p.b) {
+		return 0, p.errorf("short \\u escape")
+	}
+	n, err := strconv.ParseUint(string(p.b[p.i:p.i+4]), 16, 32)
+	if err != nil {
+		return 0, p.errorf("invalid \\u escape")
+	}
+	p.i += 4
+	return rune(n), nil
+}
+
+// readRecords calls fn for each line of one archive file, read to its end.
+// A line that does not decode is an error naming the file and line.
+func readRecords(r io.Reader, file string, fn func(rec *record, id, value []byte) error) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	var long []byte
+	for line := 1; ; line++ {
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: gather it.
+			long = append(long[:0], b...)
+			for err == bufio.ErrBufferFull {
+				b, err = br.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
+		}
+		if err == io.EOF && len(b) == 0 {
+			return nil
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		if err == io.EOF {
+			return fmt.Errorf("%s: line %d: no newline at the end of the file", file, line)
+		}
+		rec, id, value, perr := parseRecord(b)
+		if perr != nil {
+			return fmt.Errorf("%s: line %d: %w", file, line, perr)
+		}
+		if err := fn(rec, id, value); err != nil {
+			return err
+		}
+	}
+}
+
+// partWriter cuts a stream of lines into parts.
+type partWriter struct {
+	w   *ngbak.Writer
+	dir string
+	n   int
+	buf []byte
+}
+
+func newPartWriter(w *ngbak.Writer, dir string) *partWriter {
+	return &partWriter{w: w, dir: dir, buf: make([]byte, 0, partSize+partSize/8)}
+}
+
+// line returns the buffer to append one line to; done hands it back.
+func (p *partWriter) line() []byte { return p.buf }
+
+func (p *partWriter) done(b []byte) error {
+	p.buf = b
+	if len(p.buf) >= partSize {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *partWriter) flush() error {
+	p.n++
+	name := fmt.Sprintf("%s/%06d.jsonl", p.dir, p.n)
+	if err := p.w.WriteFile(name, int64(len(p.buf)), bytes.NewReader(p.buf)); err != nil {
+		return err
+	}
+	p.buf = p.buf[:0]
+	return nil
+}
+
+// Close writes the last part, or the one empty part of an empty stream.
+func (p *partWriter) Close() error {
+	if len(p.buf) > 0 || p.n == 0 {
+		return p.flush()
+	}
+	return nil
+}
