@@ -161,8 +161,9 @@ func (e *RawExporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 		if !strings.HasPrefix(name, rawDir+"/") || !strings.HasSuffix(name, ".jsonl") {
 			return fmt.Errorf("redisexp: unexpected file %q in the backup", name)
 		}
-		err = readRecords(r, name, func(rec *record, key, dump []byte) error {
-			ttl, live := rec.ttl(e.opts.TTL, time.Now())
+		err = readRecords(r, name, func(l *line) error {
+			key, dump := l.id, l.value
+			ttl, live := l.ttl(e.opts.TTL, time.Now())
 			if !live {
 				return nil
 			}

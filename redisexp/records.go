@@ -34,14 +34,13 @@ import (
 // partSize is the size at which a part is closed.
 const partSize = 8 << 20
 
-// record is one line of an archive file.
-type record struct {
-	ID        *string `json:"id,omitempty"`
-	IDB64     []byte  `json:"id_b64,omitempty"`
-	Value     *string `json:"value,omitempty"`
-	ValueB64  []byte  `json:"value_b64,omitempty"`
-	TTLMillis int64   `json:"ttl_ms,omitempty"`
-	ExpiresAt int64   `json:"expires_at_ms,omitempty"`
+// line is one decoded line of an archive file.
+type line struct {
+	id, value []byte
+	// ttlMillis is the time to live left at backup time; 0: no expiry.
+	ttlMillis int64
+	// expiresAt is the expiry in Unix milliseconds; 0: no expiry.
+	expiresAt int64
 }
 
 // appendRecord appends the line of one entry. It writes the JSON by hand:
@@ -104,40 +103,17 @@ func appendJSONString(dst, s []byte) []byte {
 	return append(dst, '"')
 }
 
-func (rec *record) fields() (id, value []byte, err error) {
-	switch {
-	case rec.ID != nil && rec.IDB64 == nil:
-		id = []byte(*rec.ID)
-	case rec.ID == nil && rec.IDB64 != nil:
-		id = rec.IDB64
-	default:
-		return nil, nil, errors.New("needs exactly one of id and id_b64")
-	}
-	switch {
-	case rec.Value != nil && rec.ValueB64 == nil:
-		value = []byte(*rec.Value)
-	case rec.Value == nil && rec.ValueB64 != nil:
-		value = rec.ValueB64
-	default:
-		return nil, nil, errors.New("needs exactly one of value and value_b64")
-	}
-	if rec.TTLMillis < 0 || rec.ExpiresAt < 0 {
-		return nil, nil, errors.New("negative time to live")
-	}
-	return id, value, nil
-}
-
 // ttl returns the time to live to restore with, and false if the entry has
 // expired (TTLAbsolute only).
-func (rec *record) ttl(mode TTLMode, now time.Time) (time.Duration, bool) {
-	if rec.TTLMillis == 0 {
+func (l *line) ttl(mode TTLMode, now time.Time) (time.Duration, bool) {
+	if l.ttlMillis == 0 {
 		return 0, true
 	}
 	if mode == TTLAbsolute {
-		left := time.UnixMilli(rec.ExpiresAt).Sub(now)
+		left := time.UnixMilli(l.expiresAt).Sub(now)
 		return left, left > 0
 	}
-	return time.Duration(rec.TTLMillis) * time.Millisecond, true
+	return time.Duration(l.ttlMillis) * time.Millisecond, true
 }
 
 // parseRecord decodes one line. It is a small strict JSON parser for the
@@ -146,14 +122,9 @@ func (rec *record) ttl(mode TTLMode, now time.Time) (time.Duration, bool) {
 // encoding/json accepts and decodes it identically (FuzzParseRecord checks
 // both): no unknown or repeated fields, no nulls, no invalid UTF-8 or lone
 // surrogates, integers only where integers belong.
-func parseRecord(line []byte) (*record, []byte, []byte, error) {
-	p := recordParser{b: line}
-	rec, err := p.parse()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	id, value, err := rec.fields()
-	return rec, id, value, err
+func parseRecord(b []byte) (*line, error) {
+	p := recordParser{b: b}
+	return p.parse()
 }
 
 type recordParser struct {
@@ -185,8 +156,8 @@ func (p *recordParser) expect(c byte) error {
 	return nil
 }
 
-func (p *recordParser) parse() (*record, error) {
-	rec := &record{}
+func (p *recordParser) parse() (*line, error) {
+	l := &line{}
 	if err := p.expect('{'); err != nil {
 		return nil, err
 	}
@@ -209,7 +180,7 @@ func (p *recordParser) parse() (*record, error) {
 				return nil, err
 			}
 			p.ws()
-			if err := p.field(rec, string(key)); err != nil {
+			if err := p.field(l, string(key)); err != nil {
 				return nil, err
 			}
 			p.ws()
@@ -227,21 +198,28 @@ func (p *recordParser) parse() (*record, error) {
 	if p.i != len(p.b) {
 		return nil, p.errorf("data after the entry")
 	}
-	return rec, nil
+	switch {
+	case seen["id"] == seen["id_b64"]:
+		return nil, errors.New("needs exactly one of id and id_b64")
+	case seen["value"] == seen["value_b64"]:
+		return nil, errors.New("needs exactly one of value and value_b64")
+	case l.ttlMillis < 0 || l.expiresAt < 0:
+		return nil, errors.New("negative time to live")
+	}
+	return l, nil
 }
 
-func (p *recordParser) field(rec *record, key string) error {
+func (p *recordParser) field(l *line, key string) error {
 	switch key {
 	case "id", "value":
 		v, err := p.str()
 		if err != nil {
 			return err
 		}
-		s := string(v)
 		if key == "id" {
-			rec.ID = &s
+			l.id = v
 		} else {
-			rec.Value = &s
+			l.value = v
 		}
 	case "id_b64", "value_b64":
 		v, err := p.str()
@@ -250,13 +228,14 @@ func (p *recordParser) field(rec *record, key string) error {
 		}
 		dec := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
 		n, err := base64.StdEncoding.Decode(dec, v)
+		v = dec
 		if err != nil {
 			return p.errorf("%s: %v", key, err)
 		}
 		if key == "id_b64" {
-			rec.IDB64 = dec[:n]
+			l.id = v[:n]
 		} else {
-			rec.ValueB64 = dec[:n]
+			l.value = v[:n]
 		}
 	case "ttl_ms", "expires_at_ms":
 		n, err := p.integer()
@@ -264,9 +243,9 @@ func (p *recordParser) field(rec *record, key string) error {
 			return err
 		}
 		if key == "ttl_ms" {
-			rec.TTLMillis = n
+			l.ttlMillis = n
 		} else {
-			rec.ExpiresAt = n
+			l.expiresAt = n
 		}
 	default:
 		return p.errorf("unknown field %q", key)
@@ -302,45 +281,44 @@ func (p *recordParser) str() ([]byte, error) {
 	}
 	p.i++
 	start := p.i
-	// The common case: no escapes.
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c == '"' {
-			raw := p.b[start:p.i]
-			if !utf8.Valid(raw) {
-				return nil, p.errorf("invalid UTF-8 in a string")
+	// The common case: no escapes. One search for the closing quote, one for
+	// a backslash before it, one check of the text between.
+	if end := bytes.IndexByte(p.b[start:], '"'); end >= 0 {
+		raw := p.b[start : start+end]
+		if bytes.IndexByte(raw, '\\') < 0 {
+			if err := checkText(raw); err != nil {
+				return nil, p.errorf("%v", err)
 			}
-			p.i++
+			p.i = start + end + 1
 			return bytes.Clone(raw), nil
 		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
-			return nil, p.errorf("control character in a string")
-		}
-		p.i++
 	}
-	out := append([]byte(nil), p.b[start:p.i]...)
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
+	// With escapes: copy the runs between them.
+	out := make([]byte, 0, 2*(len(p.b)-start)/3)
+	for {
+		rest := p.b[p.i:]
+		q := bytes.IndexByte(rest, '"')
+		if q < 0 {
+			return nil, p.errorf("unterminated string")
+		}
+		run := rest[:q]
+		bs := bytes.IndexByte(run, '\\')
+		if bs >= 0 {
+			run = run[:bs]
+		}
+		if err := checkControl(run); err != nil {
+			return nil, p.errorf("%v", err)
+		}
+		out = append(out, run...)
+		p.i += len(run) + 1
+		if bs < 0 {
 			if !utf8.Valid(out) {
 				return nil, p.errorf("invalid UTF-8 in a string")
 			}
-			p.i++
 			return out, nil
-		case c < 0x20:
-			return nil, p.errorf("control character in a string")
-		case c != '\\':
-			out = append(out, c)
-			p.i++
-			continue
 		}
-		p.i++
 		if p.i >= len(p.b) {
-			break
+			return nil, p.errorf("unterminated string")
 		}
 		e := p.b[p.i]
 		p.i++
@@ -380,7 +358,26 @@ func (p *recordParser) str() ([]byte, error) {
 			return nil, p.errorf("invalid escape \\%c", e)
 		}
 	}
-	return nil, p.errorf("unterminated string")
+}
+
+// checkText refuses what a JSON string may not hold unescaped.
+func checkText(b []byte) error {
+	if err := checkControl(b); err != nil {
+		return err
+	}
+	if !utf8.Valid(b) {
+		return errors.New("invalid UTF-8 in a string")
+	}
+	return nil
+}
+
+func checkControl(b []byte) error {
+	for _, c := range b {
+		if c < 0x20 {
+			return errors.New("control character in a string")
+		}
+	}
+	return nil
 }
 
 func (p *recordParser) hex4() (rune, error) {
@@ -397,10 +394,10 @@ func (p *recordParser) hex4() (rune, error) {
 
 // readRecords calls fn for each line of one archive file, read to its end.
 // A line that does not decode is an error naming the file and line.
-func readRecords(r io.Reader, file string, fn func(rec *record, id, value []byte) error) error {
+func readRecords(r io.Reader, file string, fn func(l *line) error) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var long []byte
-	for line := 1; ; line++ {
+	for n := 1; ; n++ {
 		b, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			// A line longer than the buffer: gather it.
@@ -418,13 +415,13 @@ func readRecords(r io.Reader, file string, fn func(rec *record, id, value []byte
 			return fmt.Errorf("%s: %w", file, err)
 		}
 		if err == io.EOF {
-			return fmt.Errorf("%s: line %d: no newline at the end of the file", file, line)
+			return fmt.Errorf("%s: line %d: no newline at the end of the file", file, n)
 		}
-		rec, id, value, perr := parseRecord(b)
+		l, perr := parseRecord(b)
 		if perr != nil {
-			return fmt.Errorf("%s: line %d: %w", file, line, perr)
+			return fmt.Errorf("%s: line %d: %w", file, n, perr)
 		}
-		if err := fn(rec, id, value); err != nil {
+		if err := fn(l); err != nil {
 			return err
 		}
 	}

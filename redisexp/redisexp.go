@@ -53,7 +53,7 @@ type Options struct {
 	Namespaces []string
 	// TTL says how restored entries get their time to live back.
 	TTL TTLMode
-	// Batch is how many entries one Upsert carries; 0 means 500.
+	// Batch is how many entries one Upsert carries; 0 means 2000.
 	Batch int
 }
 
@@ -74,7 +74,7 @@ func New(store Store, opts Options) (*Exporter, error) {
 		opts.Name = "kv"
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 500
+		opts.Batch = 2000
 	}
 	for _, ns := range opts.Namespaces {
 		if err := checkNamespace(ns); err != nil {
@@ -246,7 +246,7 @@ type batch struct {
 func (e *Exporter) restoreParts(ctx context.Context, r *ngbak.Reader, begin func(ns string) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan batch, 2)
+	batches := make(chan batch, 4)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
@@ -299,8 +299,9 @@ func (e *Exporter) decodeParts(ctx context.Context, r *ngbak.Reader, out chan<- 
 		cur := batch{ns: ns, first: ns != prev}
 		prev = ns
 		var size int
-		err = readRecords(r, name, func(rec *record, id, value []byte) error {
-			ttl, live := rec.ttl(e.opts.TTL, time.Now())
+		err = readRecords(r, name, func(l *line) error {
+			id, value := l.id, l.value
+			ttl, live := l.ttl(e.opts.TTL, time.Now())
 			if !live {
 				return nil
 			}

@@ -250,10 +250,17 @@ func masters(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdable
 }
 
 // dropKeys deletes every key matching pattern, batch by batch, on the node
-// that holds it. One UNLINK per key: a cluster refuses multi-key commands
-// across slots, even on one node.
+// that holds it: one UNLINK per batch on a single Redis, one per key in a
+// cluster, which refuses multi-key commands across slots even on one node.
 func dropKeys(ctx context.Context, client redis.UniversalClient, pattern string) error {
+	_, cluster := client.(*redis.ClusterClient)
 	return scanKeys(ctx, client, pattern, func(node redis.Cmdable, keys []string) error {
+		if !cluster {
+			if err := node.Unlink(ctx, keys...).Err(); err != nil {
+				return fmt.Errorf("redis: UNLINK: %w", err)
+			}
+			return nil
+		}
 		pipe := node.Pipeline()
 		for _, k := range keys {
 			pipe.Unlink(ctx, k)
