@@ -3,7 +3,7 @@
 # .services.env, which the tests read from the environment.
 
 SHELL := /bin/bash
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: test tools services services-stop lint bench fuzz
 
@@ -30,9 +30,12 @@ lint:
 
 # Benchmarks with the baselines they are compared with; see README.md.
 bench:
-	go test -run '^$$' -bench . -benchtime 3x -count 5 . | tee bench.txt
+	go test -run '^$$' -bench . -benchtime 1x -count 5 .
+	@set -a; . ./.services.env; set +a; go test -run '^$$' -bench . -benchtime 3x -count 3 ./redisexp
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzReadArchive -fuzztime 60s .
 	go test -run '^$$' -fuzz FuzzParseManifest -fuzztime 30s .
 	go test -run '^$$' -fuzz FuzzSidecarSum -fuzztime 10s .
+	go test -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s ./redisexp
+	go test -run '^$$' -fuzz FuzzRecordRoundTrip -fuzztime 30s ./redisexp
