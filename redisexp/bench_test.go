@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,14 +18,21 @@ import (
 )
 
 // The benchmarks need NGBAK_REDIS_URL (make services). They fill one
-// namespace with 100k JSON values of about 1 KiB and measure, side by side:
+// namespace with 100k JSON values of about 1 KiB (NGBAK_BENCH_KEYS sets
+// another count, to see that the heap does not grow with it) and measure,
+// side by side:
 //
 //	BenchmarkExport  vs BenchmarkOldWayGet  (one GET per key, as the old system did)
 //	BenchmarkRestore vs BenchmarkOldWaySet  (one SET per key)
 //
 // Each reports keys/s, MB/s and the peak heap.
 
-const benchKeys = 100_000
+var benchKeys = func() int {
+	if n, err := strconv.Atoi(os.Getenv("NGBAK_BENCH_KEYS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}()
 
 var benchData struct {
 	once   sync.Once
@@ -135,7 +143,7 @@ func BenchmarkExport(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if n := man.Backends[0].Stats["keys"]; n != benchKeys {
+			if n := man.Backends[0].Stats["keys"]; n != int64(benchKeys) {
 				b.Fatalf("exported %d keys", n)
 			}
 		}))
