@@ -26,6 +26,7 @@ apt_install() {
 
 tools() {
   apt_install tar zstd coreutils redis-server redis-tools
+  command -v java >/dev/null && command -v mvn >/dev/null || apt_install openjdk-17-jdk-headless maven
 }
 
 # free_port prints a loopback port nobody listens on.
@@ -80,11 +81,40 @@ start_redis() {
   echo "NGBAK_REDIS_CLUSTER=$(IFS=,; echo "${addrs[*]}")" >>"$env_file"
 }
 
+# start_neo4j builds the embedded Neo4j of internal/testserver/neo4j (Maven
+# keeps its downloads in ~/.m2 between runs) and starts it.
+start_neo4j() {
+  local dir=$root/internal/testserver/neo4j port
+  if [ ! -d "$dir/target/lib" ] || [ "$dir/pom.xml" -nt "$dir/target/lib" ] || [ "$dir/src" -nt "$dir/target/classes" ]; then
+    (cd "$dir" && mvn -q -B package) >"$state/neo4j-build.log" 2>&1 || {
+      cat "$state/neo4j-build.log" >&2
+      return 1
+    }
+  fi
+  port=$(free_port)
+  mkdir -p "$state/neo4j"
+  java -Xmx1g -cp "$dir/target/classes:$dir/target/lib/*:$dir/target/plugins/*" ngbak.TestServer \
+    "$port" "$state/neo4j" "$dir/target/plugins" >"$state/neo4j/log" 2>&1 &
+  echo $! >"$state/neo4j.pid"
+  for _ in $(seq 120); do
+    grep -q '^ready' "$state/neo4j/log" && break
+    kill -0 "$(cat "$state/neo4j.pid")" 2>/dev/null || break
+    sleep 0.5
+  done
+  grep -q '^ready' "$state/neo4j/log" || {
+    echo "neo4j did not start; its log:" >&2
+    tail -50 "$state/neo4j/log" >&2
+    return 1
+  }
+  echo "NGBAK_NEO4J_URI=bolt://127.0.0.1:$port" >>"$env_file"
+}
+
 start() {
   stop
   mkdir -p "$state"
   : >"$env_file"
   start_redis
+  start_neo4j
   echo "services started: $(tr '\n' ' ' <"$env_file")" >&2
 }
 
