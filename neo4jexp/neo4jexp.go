@@ -1,0 +1,438 @@
+// Package neo4jexp backs up a Neo4j graph over Bolt as cypher-shell scripts,
+// and restores them with a real cypher-shell parser.
+//
+// Export needs no APOC and no shared volume: it reads the graph with the
+// driver and writes, into the archive,
+//
+//	schema.cypher                the constraints and indexes in scope, and a temporary import constraint
+//	nodes/000001.cypher ...      nodes in UNWIND batches, with a temporary import label and id
+//	relationships/000001.cypher  relationships in UNWIND batches, matched by the import ids
+//	cleanup.cypher               removal of the import label, id and constraint
+//
+// in the format APOC's cypher-shell export writes, so `cypher-shell -f` can
+// replay them in that order too. Parts are cut at about 8 MiB so that each
+// streams into the archive: memory holds one part and one batch per label
+// set, whatever the size of the graph.
+//
+// The scope is the whole database, or the nodes carrying Options.Label and
+// the relationships among them (GraphRAG keeps its graph under one label).
+// Relationships between a node in scope and one outside it are not backed
+// up, and a restore deletes them with the node.
+//
+// Restore first clears the scope (batched DETACH DELETE; in whole-database
+// mode also every constraint and index), then runs the scripts: statements
+// between :begin and :commit in one explicit transaction, others each in its
+// own, :param evaluated by the server. The first failure stops it with the
+// file, the line and the server's message. RunScript runs any cypher-shell
+// script the same way, APOC's exports included.
+//
+// Reads are read-committed: Neo4j has no online snapshot in Community
+// Edition; pause writers with ngbak.Options.BeforeCreate.
+package neo4jexp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/ngbak/ngbak"
+)
+
+// Options configure an Exporter.
+type Options struct {
+	// Name is the exporter's folder in the archive; empty means "graph".
+	Name string
+	// Database is the database to back up; empty means the default one.
+	Database string
+	// Label limits the scope to the nodes with this label and the
+	// relationships among them; empty means the whole database.
+	Label string
+	// Batch is how many rows one UNWIND statement carries; 0 means 1000.
+	Batch int
+}
+
+// Exporter backs up a Neo4j database or one label of it. It implements
+// ngbak.Exporter.
+type Exporter struct {
+	driver neo4j.DriverWithContext
+	opts   Options
+}
+
+const format = "neo4j-cypher-shell/1"
+
+// The temporary import label, id property and constraint, as APOC's are,
+// under names of ngbak's own.
+const (
+	importLabel      = "`NGBAK IMPORT`"
+	importID         = "`ngbak import id`"
+	importConstraint = "ngbak_import_id"
+)
+
+// New returns an Exporter over driver.
+func New(driver neo4j.DriverWithContext, opts Options) (*Exporter, error) {
+	if driver == nil {
+		return nil, errors.New("neo4jexp: nil driver")
+	}
+	if opts.Name == "" {
+		opts.Name = "graph"
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 1000
+	}
+	return &Exporter{driver: driver, opts: opts}, nil
+}
+
+// Name implements ngbak.Exporter.
+func (e *Exporter) Name() string { return e.opts.Name }
+
+// Kind implements ngbak.Exporter.
+func (e *Exporter) Kind() string { return "neo4j" }
+
+func (e *Exporter) session(ctx context.Context, mode neo4j.AccessMode) neo4j.SessionWithContext {
+	return e.driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: e.opts.Database, AccessMode: mode, FetchSize: 1000})
+}
+
+// scope returns the node pattern of the scope: "(n)" or "(n:`Label`)".
+func (e *Exporter) scope(v string) string {
+	if e.opts.Label == "" {
+		return "(" + v + ")"
+	}
+	return "(" + v + ":" + string(appendName(nil, e.opts.Label)) + ")"
+}
+
+// withContext makes an error that the driver reports for a cancelled
+// context wrap the context's error, as callers test with errors.Is.
+func withContext(ctx context.Context, err *error) {
+	if *err != nil && ctx.Err() != nil && !errors.Is(*err, ctx.Err()) {
+		*err = fmt.Errorf("%w: %v", ctx.Err(), *err)
+	}
+}
+
+// Export implements ngbak.Exporter.
+func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (_ ngbak.Info, err error) {
+	defer withContext(ctx, &err)
+	info := ngbak.Info{Format: format, Stats: map[string]int64{}}
+	sess := e.session(ctx, neo4j.AccessModeRead)
+	defer sess.Close(ctx)
+	tx, err := sess.BeginTransaction(ctx)
+	if err != nil {
+		return info, fmt.Errorf("neo4j: %w", err)
+	}
+	defer tx.Close(ctx)
+	if info.ServerVersion, err = serverVersion(ctx, tx); err != nil {
+		return info, err
+	}
+	schema, err := e.schema(ctx, tx)
+	if err != nil {
+		return info, err
+	}
+	if err := w.WriteFile("schema.cypher", int64(len(schema)), bytes.NewReader(schema)); err != nil {
+		return info, err
+	}
+	nodes, err := e.exportNodes(ctx, tx, w)
+	if err != nil {
+		return info, err
+	}
+	rels, err := e.exportRelationships(ctx, tx, w)
+	if err != nil {
+		return info, err
+	}
+	if err := w.WriteFile("cleanup.cypher", int64(len(cleanupScript)), strings.NewReader(cleanupScript)); err != nil {
+		return info, err
+	}
+	info.Stats["nodes"], info.Stats["relationships"] = nodes, rels
+	return info, nil
+}
+
+func serverVersion(ctx context.Context, tx neo4j.ExplicitTransaction) (string, error) {
+	res, err := tx.Run(ctx, "CALL dbms.components() YIELD name, versions, edition RETURN name, versions[0], edition", nil)
+	if err != nil {
+		return "", fmt.Errorf("neo4j: %w", err)
+	}
+	rec, err := res.Single(ctx)
+	if err != nil {
+		return "", fmt.Errorf("neo4j: %w", err)
+	}
+	return fmt.Sprintf("%v %v %v", rec.Values[0], rec.Values[1], rec.Values[2]), nil
+}
+
+// schema returns schema.cypher: the constraints and indexes in scope, then
+// the import constraint.
+func (e *Exporter) schema(ctx context.Context, tx neo4j.ExplicitTransaction) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("// Constraints and indexes.\n")
+	for _, q := range []string{
+		"SHOW CONSTRAINTS YIELD name, labelsOrTypes, createStatement RETURN name, labelsOrTypes, createStatement ORDER BY name",
+		"SHOW INDEXES YIELD name, type, labelsOrTypes, owningConstraint, createStatement WHERE owningConstraint IS NULL AND type <> 'LOOKUP' RETURN name, labelsOrTypes, createStatement ORDER BY name",
+	} {
+		res, err := tx.Run(ctx, q, nil)
+		if err != nil {
+			return nil, fmt.Errorf("neo4j: %w", err)
+		}
+		for res.Next(ctx) {
+			rec := res.Record()
+			name, _ := rec.Values[0].(string)
+			if name == importConstraint || !e.inScope(rec.Values[1]) {
+				continue
+			}
+			stmt, _ := rec.Values[2].(string)
+			b.WriteString(stmt)
+			b.WriteString(";\n")
+		}
+		if err := res.Err(); err != nil {
+			return nil, fmt.Errorf("neo4j: %w", err)
+		}
+	}
+	fmt.Fprintf(&b, "// The temporary import constraint.\nCREATE CONSTRAINT %s FOR (n:%s) REQUIRE n.%s IS UNIQUE;\nCALL db.awaitIndexes(300);\n",
+		importConstraint, importLabel, importID)
+	return b.Bytes(), nil
+}
+
+// inScope tells whether a constraint or index on labelsOrTypes belongs to
+// the scope.
+func (e *Exporter) inScope(labelsOrTypes any) bool {
+	if e.opts.Label == "" {
+		return true
+	}
+	list, _ := labelsOrTypes.([]any)
+	return len(list) == 1 && list[0] == e.opts.Label
+}
+
+const cleanupScript = "// Remove the temporary import label, id and constraint.\n" +
+	"MATCH (n:" + importLabel + ") CALL { WITH n REMOVE n:" + importLabel + " REMOVE n." + importID + " } IN TRANSACTIONS OF 10000 ROWS;\n" +
+	"DROP CONSTRAINT " + importConstraint + " IF EXISTS;\n"
+
+// batcher groups rows by the statement they belong to (a node's labels, a
+// relationship's type) and writes a statement when a group is full.
+type batcher struct {
+	pw     *partWriter
+	batch  int
+	groups map[string]*group
+	open   func(b []byte, key string) []byte // starts a statement
+	close  func(b []byte, key string) []byte // ends it
+}
+
+type group struct {
+	rows int
+	buf  []byte
+}
+
+// maxStatementBytes bounds one statement: a batch closes early when its
+// rows are large.
+const maxStatementBytes = 4 << 20
+
+func (bt *batcher) add(key string, row []byte) error {
+	g := bt.groups[key]
+	if g == nil {
+		g = &group{}
+		bt.groups[key] = g
+	}
+	if g.rows > 0 {
+		g.buf = append(g.buf, ", "...)
+	}
+	g.buf = append(g.buf, row...)
+	g.rows++
+	if g.rows >= bt.batch || len(g.buf) >= maxStatementBytes {
+		return bt.flush(key, g)
+	}
+	return nil
+}
+
+func (bt *batcher) flush(key string, g *group) error {
+	b := append(bt.pw.line(), ":begin\nUNWIND ["...)
+	b = append(b, g.buf...)
+	b = append(b, "] AS row\n"...)
+	b = bt.close(bt.open(b, key), key)
+	b = append(b, ";\n:commit\n"...)
+	g.rows, g.buf = 0, g.buf[:0]
+	return bt.pw.done(b)
+}
+
+func (bt *batcher) finish() error {
+	keys := make([]string, 0, len(bt.groups))
+	for k := range bt.groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if g := bt.groups[k]; g.rows > 0 {
+			if err := bt.flush(k, g); err != nil {
+				return err
+			}
+		}
+	}
+	return bt.pw.Close()
+}
+
+func (e *Exporter) exportNodes(ctx context.Context, tx neo4j.ExplicitTransaction, w *ngbak.Writer) (int64, error) {
+	bt := &batcher{pw: newPartWriter(w, "nodes"), batch: e.opts.Batch, groups: map[string]*group{},
+		open: func(b []byte, _ string) []byte {
+			return append(b, "CREATE (n:"+importLabel+"{"+importID+": row._id}) SET n += row.properties"...)
+		},
+		close: func(b []byte, labels string) []byte {
+			if labels != "" {
+				b = append(b, " SET n"...)
+				b = append(b, labels...)
+			}
+			return b
+		},
+	}
+	res, err := tx.Run(ctx, "MATCH "+e.scope("n")+" RETURN elementId(n), labels(n), properties(n)", nil)
+	if err != nil {
+		return 0, fmt.Errorf("neo4j: %w", err)
+	}
+	var n int64
+	var row []byte
+	for res.Next(ctx) {
+		rec := res.Record()
+		id, _ := rec.Values[0].(string)
+		var labels []byte
+		list, _ := rec.Values[1].([]any)
+		names := make([]string, 0, len(list))
+		for _, l := range list {
+			names = append(names, l.(string))
+		}
+		sort.Strings(names)
+		for _, l := range names {
+			labels = append(labels, ':')
+			labels = appendName(labels, l)
+		}
+		row = append(row[:0], "{_id: "...)
+		row = appendString(row, id)
+		row = append(row, ", properties: "...)
+		props, _ := rec.Values[2].(map[string]any)
+		if row, err = appendMap(row, props); err != nil {
+			return n, fmt.Errorf("neo4jexp: node %s: %w", id, err)
+		}
+		row = append(row, '}')
+		if err := bt.add(string(labels), row); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := res.Err(); err != nil {
+		return n, fmt.Errorf("neo4j: reading nodes: %w", err)
+	}
+	return n, bt.finish()
+}
+
+func (e *Exporter) exportRelationships(ctx context.Context, tx neo4j.ExplicitTransaction, w *ngbak.Writer) (int64, error) {
+	match := func(v string) string {
+		return "MATCH (" + v + ":" + importLabel + "{" + importID + ": row." + v + "})\n"
+	}
+	bt := &batcher{pw: newPartWriter(w, "relationships"), batch: e.opts.Batch, groups: map[string]*group{},
+		open: func(b []byte, _ string) []byte { return append(b, match("start")+match("end")...) },
+		close: func(b []byte, typ string) []byte {
+			b = append(b, "CREATE (start)-[r:"...)
+			b = append(b, typ...)
+			return append(b, "]->(end) SET r += row.properties"...)
+		},
+	}
+	res, err := tx.Run(ctx, "MATCH "+e.scope("a")+"-[r]->"+e.scope("b")+" RETURN elementId(a), elementId(b), type(r), properties(r), elementId(r)", nil)
+	if err != nil {
+		return 0, fmt.Errorf("neo4j: %w", err)
+	}
+	var n int64
+	var row []byte
+	for res.Next(ctx) {
+		rec := res.Record()
+		start, _ := rec.Values[0].(string)
+		end, _ := rec.Values[1].(string)
+		typ, _ := rec.Values[2].(string)
+		row = append(row[:0], "{start: "...)
+		row = appendString(row, start)
+		row = append(row, ", end: "...)
+		row = appendString(row, end)
+		row = append(row, ", properties: "...)
+		props, _ := rec.Values[3].(map[string]any)
+		if row, err = appendMap(row, props); err != nil {
+			return n, fmt.Errorf("neo4jexp: relationship %v: %w", rec.Values[4], err)
+		}
+		row = append(row, '}')
+		if err := bt.add(string(appendName(nil, typ)), row); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := res.Err(); err != nil {
+		return n, fmt.Errorf("neo4j: reading relationships: %w", err)
+	}
+	return n, bt.finish()
+}
+
+// Restore implements ngbak.Exporter.
+func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) (err error) {
+	defer withContext(ctx, &err)
+	if f := r.Backend().Format; f != format {
+		return fmt.Errorf("neo4jexp: unknown format %q", f)
+	}
+	if err := e.clear(ctx); err != nil {
+		return err
+	}
+	for {
+		name, _, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := RunScript(ctx, e.driver, e.opts.Database, e.opts.Name+"/"+name, r); err != nil {
+			return err
+		}
+	}
+}
+
+// clear empties the scope: its nodes and relationships, its constraints and
+// indexes, and what an interrupted restore may have left.
+func (e *Exporter) clear(ctx context.Context) error {
+	sess := e.session(ctx, neo4j.AccessModeWrite)
+	defer sess.Close(ctx)
+	run := func(q string) error {
+		res, err := sess.Run(ctx, q, nil)
+		if err == nil {
+			_, err = res.Consume(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("neo4jexp: clearing the scope: %s: %w", q, err)
+		}
+		return nil
+	}
+	if err := run("MATCH " + e.scope("n") + " CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"); err != nil {
+		return err
+	}
+	if err := run("DROP CONSTRAINT " + importConstraint + " IF EXISTS"); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		"SHOW CONSTRAINTS YIELD name, labelsOrTypes RETURN name, labelsOrTypes",
+		"SHOW INDEXES YIELD name, type, labelsOrTypes, owningConstraint WHERE owningConstraint IS NULL AND type <> 'LOOKUP' RETURN name, labelsOrTypes",
+	} {
+		res, err := sess.Run(ctx, q, nil)
+		if err != nil {
+			return fmt.Errorf("neo4jexp: %w", err)
+		}
+		recs, err := res.Collect(ctx)
+		if err != nil {
+			return fmt.Errorf("neo4jexp: %w", err)
+		}
+		kind := "CONSTRAINT"
+		if strings.HasPrefix(q, "SHOW INDEXES") {
+			kind = "INDEX"
+		}
+		for _, rec := range recs {
+			if !e.inScope(rec.Values[1]) {
+				continue
+			}
+			if err := run("DROP " + kind + " " + string(appendName(nil, rec.Values[0].(string))) + " IF EXISTS"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

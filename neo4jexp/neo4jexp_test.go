@@ -1,0 +1,383 @@
+package neo4jexp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j/dbtype"
+	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/exportertest"
+)
+
+// The tests run against NGBAK_NEO4J_URI (make services starts an embedded
+// Neo4j with APOC); without it they skip, unless NGBAK_REQUIRE_SERVERS is
+// set, as in CI, where they fail.
+func server(t testing.TB) neo4j.DriverWithContext {
+	t.Helper()
+	uri := os.Getenv("NGBAK_NEO4J_URI")
+	if uri == "" {
+		if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
+			t.Fatal("NGBAK_NEO4J_URI is not set and NGBAK_REQUIRE_SERVERS is: run make services")
+		}
+		t.Skip("NGBAK_NEO4J_URI is not set: run make services, then source .services.env")
+	}
+	auth := neo4j.NoAuth()
+	if u := os.Getenv("NGBAK_NEO4J_USER"); u != "" {
+		auth = neo4j.BasicAuth(u, os.Getenv("NGBAK_NEO4J_PASSWORD"), "")
+	}
+	d, err := neo4j.NewDriverWithContext(uri, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(context.Background()) })
+	if err := d.VerifyConnectivity(context.Background()); err != nil {
+		t.Fatalf("NGBAK_NEO4J_URI=%s: %v", uri, err)
+	}
+	return d
+}
+
+func run(t testing.TB, d neo4j.DriverWithContext, q string, params map[string]any) []*neo4j.Record {
+	t.Helper()
+	res, err := neo4j.ExecuteQuery(context.Background(), d, q, params, neo4j.EagerResultTransformer)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return res.Records
+}
+
+// wipe empties the database: nodes, constraints, indexes.
+func wipe(t testing.TB, d neo4j.DriverWithContext) {
+	t.Helper()
+	run(t, d, "MATCH (n) DETACH DELETE n", nil)
+	for _, r := range run(t, d, "SHOW CONSTRAINTS YIELD name", nil) {
+		run(t, d, "DROP CONSTRAINT "+string(appendName(nil, r.Values[0].(string))), nil)
+	}
+	for _, r := range run(t, d, "SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP'", nil) {
+		run(t, d, "DROP INDEX "+string(appendName(nil, r.Values[0].(string)))+" IF EXISTS", nil)
+	}
+}
+
+// graphState is the whole database: every node with its labels and
+// properties, every relationship with its ends, type and properties, and
+// the schema. Properties are compared as the Cypher literals that encode
+// them exactly (floats to the bit, temporal values to the nanosecond and
+// zone). Relationships name their ends by the "key" property.
+func graphState(t testing.TB, d neo4j.DriverWithContext) map[string][]string {
+	t.Helper()
+	st, err := readGraph(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func readGraph(ctx context.Context, d neo4j.DriverWithContext) (map[string][]string, error) {
+	query := func(q string) ([]*neo4j.Record, error) {
+		res, err := neo4j.ExecuteQuery(ctx, d, q, nil, neo4j.EagerResultTransformer)
+		if err != nil {
+			return nil, err
+		}
+		return res.Records, nil
+	}
+	lit := func(v any) (string, error) {
+		m, _ := v.(map[string]any)
+		b, err := appendMap(nil, m)
+		return string(b), err
+	}
+	st := map[string][]string{}
+	recs, err := query("MATCH (n) RETURN labels(n), properties(n)")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		p, err := lit(r.Values[1])
+		if err != nil {
+			return nil, err
+		}
+		st["nodes"] = append(st["nodes"], fmt.Sprint(sortedStrings(r.Values[0]))+" "+p)
+	}
+	if recs, err = query("MATCH (a)-[r]->(b) RETURN a.key, type(r), b.key, properties(r)"); err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		p, err := lit(r.Values[3])
+		if err != nil {
+			return nil, err
+		}
+		st["relationships"] = append(st["relationships"], fmt.Sprintf("(%v)-[%v %s]->(%v)", r.Values[0], r.Values[1], p, r.Values[2]))
+	}
+	for _, q := range []string{
+		"SHOW CONSTRAINTS YIELD createStatement",
+		"SHOW INDEXES YIELD type, owningConstraint, createStatement WHERE owningConstraint IS NULL AND type <> 'LOOKUP' RETURN createStatement",
+	} {
+		if recs, err = query(q); err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			st["schema"] = append(st["schema"], r.Values[0].(string))
+		}
+	}
+	for _, v := range st {
+		sort.Strings(v)
+	}
+	return st, nil
+}
+
+func sortedStrings(v any) []string {
+	var out []string
+	for _, e := range v.([]any) {
+		out = append(out, e.(string))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// harness keeps the suite's records as nodes (:Label {key, value}) linked
+// in a chain, under a unique constraint on key. In label scope, a node of
+// another label sits beside them, linked to none, and must survive every
+// restore untouched; in whole-database scope the database holds only them.
+type harness struct {
+	d     neo4j.DriverWithContext
+	label string
+	exp   *Exporter
+}
+
+func newHarness(wholeDB bool) exportertest.HarnessMaker {
+	return func(ctx context.Context, t *testing.T) exportertest.Harness {
+		d := server(t)
+		wipe(t, d)
+		var b [4]byte
+		rand.Read(b[:])
+		h := &harness{d: d, label: "Test_" + hex.EncodeToString(b[:])}
+		opts := Options{Batch: 7}
+		if !wholeDB {
+			opts.Label = h.label
+			run(t, d, "CREATE (:Outside {key: 'neighbour', note: 'not in scope'})", nil)
+		}
+		// A constraint, so that the schema is part of every round trip; on
+		// a short id, since keys may be larger than an index takes.
+		run(t, d, "CREATE CONSTRAINT FOR (n:"+string(appendName(nil, h.label))+") REQUIRE n.id IS UNIQUE", nil)
+		h.exp, _ = New(d, opts)
+		t.Cleanup(func() { wipe(t, d) })
+		return h
+	}
+}
+
+func (h *harness) Exporter() ngbak.Exporter { return h.exp }
+
+func (h *harness) Put(ctx context.Context, records map[string]string) error {
+	rows := []any{}
+	for k, v := range records {
+		sum := sha256.Sum256([]byte(k))
+		rows = append(rows, map[string]any{"key": k, "value": v, "id": hex.EncodeToString(sum[:8])})
+	}
+	l := string(appendName(nil, h.label))
+	_, err := neo4j.ExecuteQuery(ctx, h.d, "UNWIND $rows AS row MERGE (n:"+l+" {key: row.key}) SET n.value = row.value, n.id = row.id", map[string]any{"rows": rows}, neo4j.EagerResultTransformer)
+	if err != nil {
+		return err
+	}
+	// Relationships among the records: each to the next by key.
+	_, err = neo4j.ExecuteQuery(ctx, h.d, "MATCH (n:"+l+")-[r:NEXT]->() DELETE r WITH count(*) AS c "+
+		"MATCH (n:"+l+") WITH n ORDER BY n.key WITH collect(n) AS ns "+
+		"UNWIND range(0, size(ns) - 2) AS i WITH ns[i] AS a, ns[i+1] AS b CREATE (a)-[:NEXT {i: 1}]->(b)", nil, neo4j.EagerResultTransformer)
+	return err
+}
+
+func (h *harness) Delete(ctx context.Context, keys ...string) error {
+	_, err := neo4j.ExecuteQuery(ctx, h.d, "MATCH (n:"+string(appendName(nil, h.label))+") WHERE n.key IN $keys DETACH DELETE n", map[string]any{"keys": keys}, neo4j.EagerResultTransformer)
+	return err
+}
+
+func (h *harness) State(ctx context.Context) (any, error) {
+	return readGraph(ctx, h.d)
+}
+
+func TestConformance(t *testing.T) {
+	t.Run("Label", func(t *testing.T) {
+		exportertest.RunConformanceTests(t, newHarness(false), exportertest.Options{})
+	})
+	t.Run("WholeDatabase", func(t *testing.T) {
+		exportertest.RunConformanceTests(t, newHarness(true), exportertest.Options{})
+	})
+}
+
+func newManager(t *testing.T, e ngbak.Exporter) *ngbak.Manager {
+	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(t.TempDir()), TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Register(e); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Every property type round-trips exactly, with labels, types and keys
+// that need backticks.
+func TestPropertyTypes(t *testing.T) {
+	ctx := context.Background()
+	d := server(t)
+	wipe(t, d)
+	t.Cleanup(func() { wipe(t, d) })
+	paris, _ := time.LoadLocation("Europe/Paris")
+	props := map[string]any{
+		"key":          "types",
+		"s":            "quotes \" ' ` backslash \\ newline \n ; // :begin\n:commit /* */ 日本語 🧠 \x00 \u2028",
+		"max":          int64(math.MaxInt64),
+		"min":          int64(math.MinInt64),
+		"nan":          math.NaN(),
+		"inf":          math.Inf(1),
+		"ninf":         math.Inf(-1),
+		"negzero":      math.Copysign(0, -1),
+		"tiny":         5e-324,
+		"big":          1.7976931348623157e308,
+		"third":        1.0 / 3,
+		"t":            true,
+		"ints":         []any{int64(1), int64(-2), int64(math.MaxInt64)},
+		"floats":       []any{1.5, math.Inf(-1)},
+		"strings":      []any{"a", "", "c;d"},
+		"bools":        []any{true, false},
+		"date":         neo4j.DateOf(time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)),
+		"localtime":    neo4j.LocalTimeOf(time.Date(0, 1, 1, 23, 59, 58, 123456789, time.UTC)),
+		"time":         neo4j.OffsetTimeOf(time.Date(0, 1, 1, 12, 0, 1, 5, time.FixedZone("Offset", -(5*3600 + 30*60)))),
+		"localdt":      neo4j.LocalDateTimeOf(time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC)),
+		"dt_offset":    time.Date(2024, 6, 1, 10, 20, 30, 123, time.FixedZone("Offset", 3600)),
+		"dt_zone":      time.Date(2024, 6, 1, 10, 20, 30, 456, paris),
+		"duration":     dbtype.Duration{Months: 14, Days: -3, Seconds: 3723, Nanos: 4},
+		"cartesian":    dbtype.Point2D{X: 1.5, Y: -2, SpatialRefId: 7203},
+		"cartesian3d":  dbtype.Point3D{X: 1, Y: 2, Z: 3.25, SpatialRefId: 9157},
+		"wgs84":        dbtype.Point2D{X: 2.35, Y: 48.85, SpatialRefId: 4326},
+		"wgs84_3d":     dbtype.Point3D{X: 2.35, Y: 48.85, Z: 35, SpatialRefId: 4979},
+		"weird `key`":  "backticks in the key",
+		"with space":   1.0,
+		"dates":        []any{neo4j.DateOf(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC))},
+		"emptystrings": []any{},
+	}
+	run(t, d, "CREATE (n:`Weird Label`:`back`` tick`:Plain) SET n = $props", map[string]any{"props": props})
+	run(t, d, "CREATE (b:Plain {key: 'b'}) WITH b MATCH (n {key: 'types'}) CREATE (n)-[:`REL TYPE` {since: date('2020-01-01'), w: -0.0}]->(b)", nil)
+	want := graphState(t, d)
+	if !strings.Contains(fmt.Sprint(want["nodes"]), "`max`: 9223372036854775807") {
+		t.Fatalf("setup did not store the properties: %v", want["nodes"])
+	}
+	exp, _ := New(d, Options{})
+	m := newManager(t, exp)
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d, "MATCH (n {key: 'types'}) SET n.s = 'changed', n.extra = 1", nil)
+	if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, graphState(t, d)); diff != "" {
+		t.Fatalf("after restore (-want +got):\n%s", diff)
+	}
+	if man.Backends[0].Stats["nodes"] != 2 || man.Backends[0].Stats["relationships"] != 1 || !strings.Contains(man.Backends[0].ServerVersion, "5.26") {
+		t.Errorf("manifest: %+v", man.Backends[0])
+	}
+}
+
+// A byte array has no Cypher literal: the export fails naming the node
+// and the property.
+func TestByteArrayIsAnError(t *testing.T) {
+	d := server(t)
+	wipe(t, d)
+	t.Cleanup(func() { wipe(t, d) })
+	run(t, d, "CREATE (:N {key: 'k', blob: $b})", map[string]any{"b": []byte{1, 2, 3}})
+	exp, _ := New(d, Options{})
+	_, err := newManager(t, exp).Create(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), `property "blob"`) || !strings.Contains(err.Error(), "node ") || !strings.Contains(err.Error(), "byte array") {
+		t.Fatalf("Create = %v", err)
+	}
+}
+
+// Scripts that APOC writes in the cypher-shell format restore into an
+// emptied database, with the default UNWIND_BATCH and with
+// UNWIND_BATCH_PARAMS (":param rows => [...]").
+func TestAPOCScripts(t *testing.T) {
+	ctx := context.Background()
+	d := server(t)
+	for _, opt := range []string{"UNWIND_BATCH", "UNWIND_BATCH_PARAMS"} {
+		t.Run(opt, func(t *testing.T) {
+			wipe(t, d)
+			t.Cleanup(func() { wipe(t, d) })
+			run(t, d, "CREATE CONSTRAINT FOR (n:Entity) REQUIRE n.key IS UNIQUE", nil)
+			run(t, d, `UNWIND range(1, 45) AS i CREATE (:Entity:Thing {key: 'e' + i, name: 'line;' + i + '\n:commit // x', n: i, f: i / 7.0})`, nil)
+			run(t, d, `MATCH (a:Entity), (b:Entity) WHERE a.n + 1 = b.n CREATE (a)-[:RELATED {weight: a.n * 0.5, note: "it's"}]->(b)`, nil)
+			run(t, d, "CREATE (:Lonely)", nil)
+			want := graphState(t, d)
+			recs := run(t, d, "CALL apoc.export.cypher.all(null, {format: 'cypher-shell', stream: true, useOptimizations: {type: $opt, unwindBatchSize: 20}}) YIELD cypherStatements RETURN cypherStatements", map[string]any{"opt": opt})
+			var script strings.Builder
+			for _, r := range recs {
+				script.WriteString(r.Values[0].(string))
+			}
+			if opt == "UNWIND_BATCH_PARAMS" && !strings.Contains(script.String(), ":param rows =>") {
+				t.Fatalf("APOC wrote no :param rows:\n%.500s", script.String())
+			}
+			wipe(t, d)
+			if err := RunScript(ctx, d, "", "apoc.cypher", strings.NewReader(script.String())); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, graphState(t, d)); diff != "" {
+				t.Fatalf("after replaying APOC's script (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A failing statement stops the script with its file, line and the
+// server's message, and leaves nothing of its transaction.
+func TestFailingStatementReportsLine(t *testing.T) {
+	ctx := context.Background()
+	d := server(t)
+	wipe(t, d)
+	t.Cleanup(func() { wipe(t, d) })
+	script := "// header\n:begin\nCREATE (:A {key: 1});\nCREATE (:A {key:\n  2}) RETURN nosuchvariable;\n:commit\n"
+	err := RunScript(ctx, d, "", "graph/bad.cypher", strings.NewReader(script))
+	if err == nil || !strings.Contains(err.Error(), "graph/bad.cypher:4:") || !strings.Contains(err.Error(), "nosuchvariable") {
+		t.Fatalf("RunScript = %v", err)
+	}
+	if n := run(t, d, "MATCH (n:A) RETURN count(n)", nil)[0].Values[0]; n != int64(0) {
+		t.Fatalf("%v nodes left by a rolled-back transaction", n)
+	}
+	for _, bad := range []string{":connect bolt://x\n", ":begin\nCREATE (:A);\n", ":commit\n", "CREATE INDEX FOR (n:A) ON (n.x);\n:begin\nCREATE (:A);\nCREATE INDEX FOR (n:A) ON (n.y);\n:commit\n"} {
+		if err := RunScript(ctx, d, "", "x", strings.NewReader(bad)); err == nil {
+			t.Errorf("RunScript(%q) succeeded", bad)
+		}
+	}
+}
+
+// The label scope never touches nodes outside it.
+func TestLabelScopeLeavesOthers(t *testing.T) {
+	ctx := context.Background()
+	d := server(t)
+	wipe(t, d)
+	t.Cleanup(func() { wipe(t, d) })
+	run(t, d, "CREATE (:Graph {key: 'g1'})-[:R]->(:Graph {key: 'g2'}), (:Other {key: 'o1'})-[:R]->(:Other {key: 'o2'})", nil)
+	exp, _ := New(d, Options{Label: "Graph"})
+	m := newManager(t, exp)
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d, "CREATE (:Graph {key: 'g3'}), (:Other {key: 'o3'})", nil)
+	want := graphState(t, d)
+	if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := graphState(t, d)
+	if strings.Contains(fmt.Sprint(got["nodes"]), "g3") || !strings.Contains(fmt.Sprint(got["nodes"]), "o3") {
+		t.Fatalf("after restore: %v (before: %v)", got["nodes"], want["nodes"])
+	}
+}

@@ -1,0 +1,209 @@
+package neo4jexp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/ngbak/ngbak"
+)
+
+// RunScript runs a cypher-shell script read from r against the database
+// (empty: the default one). file names the script in errors. Statements
+// between :begin and :commit run in one explicit transaction, which
+// :rollback abandons; other statements each run in their own. :param sets a
+// parameter, in either form (":param name => expression" and ":param {name:
+// expression, ...}"), by asking the server to evaluate the expression. Any
+// other command is an error. A schema statement in a transaction that has
+// already changed data is an error: Neo4j cannot mix them. The first
+// failure stops the script with the file, the line and the server's
+// message; the open transaction is rolled back.
+func RunScript(ctx context.Context, driver neo4j.DriverWithContext, database, file string, r io.Reader) (err error) {
+	sess := driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: database, AccessMode: neo4j.AccessModeWrite})
+	defer sess.Close(ctx)
+	s := &scriptRun{ctx: ctx, sess: sess, params: map[string]any{}}
+	defer func() {
+		if s.tx != nil {
+			s.tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	p := NewParser(r)
+	for {
+		it, err := p.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("neo4jexp: %s: %w", file, err)
+		}
+		if err := s.item(it); err != nil {
+			return fmt.Errorf("neo4jexp: %s:%d: %w", file, it.Line, err)
+		}
+	}
+	if s.tx != nil {
+		return fmt.Errorf("neo4jexp: %s: the script ends inside a transaction (:begin without :commit)", file)
+	}
+	return nil
+}
+
+type scriptRun struct {
+	ctx    context.Context
+	sess   neo4j.SessionWithContext
+	tx     neo4j.ExplicitTransaction
+	wrote  bool // the open transaction has run a data statement
+	schema bool // ... or a schema statement
+	params map[string]any
+}
+
+var (
+	schemaStatement = regexp.MustCompile(`(?is)^\s*(CREATE|DROP)\s+(OR\s+REPLACE\s+)?((RANGE|TEXT|POINT|LOOKUP|FULLTEXT|VECTOR|BTREE)\s+)?(CONSTRAINT|INDEX)\b`)
+	paramArrow      = regexp.MustCompile(`(?s)^([A-Za-z_][A-Za-z0-9_]*|` + "`[^`]+`" + `)\s*=>\s*(.*)$`)
+)
+
+func (s *scriptRun) item(it Item) error {
+	switch it.Command {
+	case "":
+		return s.statement(it.Text)
+	case "begin":
+		if s.tx != nil {
+			return fmt.Errorf(":begin inside a transaction")
+		}
+		tx, err := s.sess.BeginTransaction(s.ctx)
+		if err != nil {
+			return err
+		}
+		s.tx, s.wrote, s.schema = tx, false, false
+		return nil
+	case "commit", "rollback":
+		if s.tx == nil {
+			return fmt.Errorf(":%s outside a transaction", it.Command)
+		}
+		tx := s.tx
+		s.tx = nil
+		if it.Command == "rollback" {
+			return tx.Rollback(s.ctx)
+		}
+		return tx.Commit(s.ctx)
+	case "param", "params":
+		return s.param(it.Text)
+	}
+	return fmt.Errorf("unknown client command :%s", it.Command)
+}
+
+func (s *scriptRun) statement(text string) error {
+	isSchema := schemaStatement.MatchString(text)
+	if s.tx == nil {
+		res, err := s.sess.Run(s.ctx, text, s.params)
+		if err == nil {
+			_, err = res.Consume(s.ctx)
+		}
+		return err
+	}
+	if isSchema && s.wrote || !isSchema && s.schema {
+		return fmt.Errorf("schema and data statements in one transaction, which Neo4j refuses: put them between separate :begin and :commit")
+	}
+	res, err := s.tx.Run(s.ctx, text, s.params)
+	if err == nil {
+		_, err = res.Consume(s.ctx)
+	}
+	if isSchema {
+		s.schema = true
+	} else {
+		s.wrote = true
+	}
+	return err
+}
+
+// param evaluates ":param name => expr" or ":param {map}" on the server.
+func (s *scriptRun) param(text string) error {
+	if m := paramArrow.FindStringSubmatch(text); m != nil {
+		name := m[1]
+		if name[0] == '`' {
+			name = name[1 : len(name)-1]
+		}
+		v, err := s.eval(m[2])
+		if err != nil {
+			return err
+		}
+		s.params[name] = v
+		return nil
+	}
+	v, err := s.eval(text)
+	if err != nil {
+		return err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf(":param takes \"name => value\" or a map, not %q", text)
+	}
+	for k, val := range m {
+		s.params[k] = val
+	}
+	return nil
+}
+
+func (s *scriptRun) eval(expr string) (any, error) {
+	q := "RETURN " + expr + " AS value"
+	var res neo4j.ResultWithContext
+	var err error
+	if s.tx != nil {
+		res, err = s.tx.Run(s.ctx, q, s.params)
+	} else {
+		res, err = s.sess.Run(s.ctx, q, s.params)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec, err := res.Single(s.ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Values[0], nil
+}
+
+// partWriter cuts a script into parts of about partSize bytes, each closed
+// at a statement's end, so that each part's size is known when it is
+// written into the archive.
+type partWriter struct {
+	w   *ngbak.Writer
+	dir string
+	n   int
+	buf []byte
+}
+
+const partSize = 8 << 20
+
+func newPartWriter(w *ngbak.Writer, dir string) *partWriter {
+	return &partWriter{w: w, dir: dir}
+}
+
+func (p *partWriter) line() []byte { return p.buf }
+
+func (p *partWriter) done(b []byte) error {
+	p.buf = b
+	if len(p.buf) >= partSize {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *partWriter) flush() error {
+	p.n++
+	name := fmt.Sprintf("%s/%06d.cypher", p.dir, p.n)
+	if err := p.w.WriteFile(name, int64(len(p.buf)), bytes.NewReader(p.buf)); err != nil {
+		return err
+	}
+	p.buf = p.buf[:0]
+	return nil
+}
+
+// Close writes the last part, or one empty part.
+func (p *partWriter) Close() error {
+	if len(p.buf) > 0 || p.n == 0 {
+		return p.flush()
+	}
+	return nil
+}
