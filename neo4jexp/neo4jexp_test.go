@@ -250,7 +250,7 @@ func TestPropertyTypes(t *testing.T) {
 		"bools":        []any{true, false},
 		"date":         neo4j.DateOf(time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)),
 		"localtime":    neo4j.LocalTimeOf(time.Date(0, 1, 1, 23, 59, 58, 123456789, time.UTC)),
-		"time":         neo4j.OffsetTimeOf(time.Date(0, 1, 1, 12, 0, 1, 5, time.FixedZone("Offset", -(5*3600 + 30*60)))),
+		"time":         neo4j.OffsetTimeOf(time.Date(0, 1, 1, 12, 0, 1, 5, time.FixedZone("Offset", -(5*3600+30*60)))),
 		"localdt":      neo4j.LocalDateTimeOf(time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC)),
 		"dt_offset":    time.Date(2024, 6, 1, 10, 20, 30, 123, time.FixedZone("Offset", 3600)),
 		"dt_zone":      time.Date(2024, 6, 1, 10, 20, 30, 456, paris),

@@ -23,7 +23,7 @@ type Item struct {
 // Parser reads cypher-shell scripts, as `cypher-shell -f` does and as
 // APOC's export in the cypher-shell format writes them: statements end at a
 // semicolon outside string literals ('...' and "..." with backslash
-// escapes), backtick identifiers (with `` for a backtick) and comments
+// escapes), backtick identifiers (with “ for a backtick) and comments
 // (// to the end of the line, /* ... */); a line that starts with a colon
 // where a statement would start is a client command that ends with the
 // line. Statements may span lines; literals may hold anything, including
