@@ -55,16 +55,20 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 		return fmt.Appendf(b, "localtime('%s')", time.Time(v).Format("15:04:05.000000000")), nil
 	case dbtype.Time:
 		t := time.Time(v)
-		return fmt.Appendf(b, "time('%s')", t.Format("15:04:05.000000000"+offsetLayout(t))), nil
+		return fmt.Appendf(b, "time({hour: %d, minute: %d, second: %d, nanosecond: %d, timezone: '%s'})",
+			t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), offset(t)), nil
 	case dbtype.LocalDateTime:
 		return fmt.Appendf(b, "localdatetime('%s')", time.Time(v).Format("2006-01-02T15:04:05.000000000")), nil
 	case time.Time:
-		s := v.Format("2006-01-02T15:04:05.000000000" + offsetLayout(v))
-		// The driver names fixed offsets "Offset"; any other name is a zone id.
-		if name := v.Location().String(); name != "Offset" {
-			s += "[" + name + "]"
+		// The instant and the zone, which also covers offsets with seconds
+		// (historical zones) and the hour a DST change repeats, where
+		// datetime('...') text cannot say which is meant. The driver names
+		// fixed offsets "Offset"; any other name is a zone id.
+		zone := v.Location().String()
+		if zone == "Offset" {
+			zone = offset(v)
 		}
-		return fmt.Appendf(b, "datetime('%s')", s), nil
+		return fmt.Appendf(b, "datetime({epochSeconds: %d, nanosecond: %d, timezone: '%s'})", v.Unix(), v.Nanosecond(), zone), nil
 	case dbtype.Duration:
 		return fmt.Appendf(b, "duration({months: %d, days: %d, seconds: %d, nanoseconds: %d})", v.Months, v.Days, v.Seconds, v.Nanos), nil
 	case dbtype.Point2D:
@@ -87,12 +91,12 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 	return nil, fmt.Errorf("a value of type %T, which this exporter cannot write", v)
 }
 
-// offsetLayout writes seconds in an offset only when it has them.
-func offsetLayout(t time.Time) string {
+// offset returns t's offset as +HH:MM, or +HH:MM:SS when it has seconds.
+func offset(t time.Time) string {
 	if _, off := t.Zone(); off%60 != 0 {
-		return "-07:00:00"
+		return t.Format("-07:00:00")
 	}
-	return "-07:00"
+	return t.Format("-07:00")
 }
 
 func appendMap(b []byte, m map[string]any) ([]byte, error) {
