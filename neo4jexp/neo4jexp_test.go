@@ -1,6 +1,7 @@
 package neo4jexp
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,7 +9,10 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -19,6 +23,7 @@ import (
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j/dbtype"
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/exportertest"
+	"github.com/ngbak/ngbak/internal/testlock"
 )
 
 // The tests run against NGBAK_NEO4J_URI (make services starts an embedded
@@ -37,6 +42,8 @@ func server(t testing.TB) neo4j.DriverWithContext {
 	if u := os.Getenv("NGBAK_NEO4J_USER"); u != "" {
 		auth = neo4j.BasicAuth(u, os.Getenv("NGBAK_NEO4J_PASSWORD"), "")
 	}
+	// These tests replace the whole database: one at a time, machine-wide.
+	testlock.Lock(t, "neo4j")
 	d, err := neo4j.NewDriverWithContext(uri, auth)
 	if err != nil {
 		t.Fatal(err)
@@ -404,7 +411,7 @@ func randomValue(r *mrand.Rand) any {
 		case 2:
 			return math.Copysign(0, -1)
 		}
-		return math.Float64frombits(r.Uint64() &^ (0x7ff << 52) | uint64(r.IntN(0x7fe)+1)<<52)
+		return math.Float64frombits(r.Uint64()&^(0x7ff<<52) | uint64(r.IntN(0x7fe)+1)<<52)
 	}
 	t0 := time.Unix(r.Int64N(1<<34)-1<<33, r.Int64N(1e9)).UTC()
 	switch r.IntN(14) {
@@ -481,5 +488,74 @@ func TestRandomGraphs(t *testing.T) {
 		if diff := cmp.Diff(want, graphState(t, d)); diff != "" {
 			t.Fatalf("seed %d (-want +got):\n%s", seed, diff)
 		}
+	}
+}
+
+// A server that dies in the middle of an export makes Create fail and
+// leaves no backup. It needs a Neo4j of its own: the test server of
+// internal/testserver/neo4j, as make services builds it.
+func TestServerDiesMidExport(t *testing.T) {
+	server(t) // skips or fails like the others without servers
+	dir, _ := filepath.Abs("../internal/testserver/neo4j/target")
+	if _, err := os.Stat(filepath.Join(dir, "lib")); err != nil {
+		t.Fatalf("the Neo4j test server is not built (make services builds it): %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command("java", "-Xmx512m", "-cp", dir+"/classes:"+dir+"/lib/*:"+dir+"/plugins/*", "ngbak.TestServer", fmt.Sprint(port), t.TempDir(), dir+"/plugins")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("the Neo4j test server exited")
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("the Neo4j test server did not start")
+	}
+	ctx := context.Background()
+	d, err := neo4j.NewDriverWithContext(fmt.Sprintf("bolt://127.0.0.1:%d", port), neo4j.NoAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	run(t, d, "UNWIND range(1, 20000) AS i CREATE (:N {i: i, text: reduce(s = '', x IN range(1, 100) | s + 'abcdefghij')})", nil)
+	exp, _ := New(d, Options{})
+	storage := t.TempDir()
+	var killed bool
+	m, _ := ngbak.New(ngbak.Options{Storage: ngbak.Dir(storage), TempDir: t.TempDir(), Progress: func(e ngbak.Event) {
+		if e.Phase == "export" && e.Bytes > 0 && !killed {
+			killed = true
+			cmd.Process.Kill()
+		}
+	}})
+	m.Register(exp)
+	_, err = m.Create(ctx, nil)
+	if !killed {
+		t.Fatal("the export ended before the server could be killed")
+	}
+	if err == nil {
+		t.Fatal("Create succeeded although the server died")
+	}
+	t.Logf("Create: %v", err)
+	if entries, _ := os.ReadDir(storage); len(entries) != 0 {
+		t.Fatalf("a failed Create left %d files", len(entries))
 	}
 }

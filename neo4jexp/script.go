@@ -65,27 +65,29 @@ func (p *Parser) read() (byte, error) {
 }
 
 func (p *Parser) next() (Item, error) {
-	// Skip white space and comments between items.
+	// Skip white space and comments between items. Peek, not read and
+	// unread: bufio cannot unread after a Peek.
 	for {
-		c, err := p.read()
+		b, err := p.r.Peek(1)
 		if err != nil {
 			return Item{}, err // io.EOF: no more items
 		}
-		switch {
+		switch c := b[0]; {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ';':
+			p.read()
 			continue
 		case c == ':':
+			p.read()
 			return p.command()
 		case c == '/':
-			n, _ := p.r.Peek(1)
-			if len(n) == 1 && (n[0] == '/' || n[0] == '*') {
+			if n, _ := p.r.Peek(2); len(n) == 2 && (n[1] == '/' || n[1] == '*') {
+				p.read()
 				if err := p.comment(); err != nil {
 					return Item{}, err
 				}
 				continue
 			}
 		}
-		p.r.UnreadByte()
 		return p.statement()
 	}
 }

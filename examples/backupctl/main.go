@@ -7,7 +7,8 @@
 // -json DIR registers the file-based stores of a GraphRAG working
 // directory; -redis URL the KV namespaces of a Redis (-redis-prefix,
 // -redis-namespaces), or with -redis-raw PATTERN every matching key of any
-// type. create prints the new id as the last line of its output;
+// type; -neo4j URI a Neo4j graph (-neo4j-user, -neo4j-password,
+// -neo4j-database, -neo4j-label). create prints the new id as the last line of its output;
 // inspect prints the manifest as JSON. Every failure exits non-zero with
 // the error on stderr.
 package main
@@ -25,8 +26,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/jsonexp"
+	"github.com/ngbak/ngbak/neo4jexp"
 	"github.com/ngbak/ngbak/redisexp"
 	"github.com/redis/go-redis/v9"
 )
@@ -67,6 +70,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(&redisURLs, "redis", "back up Redis at this redis:// `URL`; repeat it, or separate addresses by commas, for a cluster")
 	redisPrefix := fs.String("redis-prefix", redisexp.DefaultPrefix, "the key prefix of the Redis KV namespaces")
 	redisNamespaces := fs.String("redis-namespaces", "", "comma-separated Redis KV namespaces (default: all found under the prefix)")
+	neo4jURI := fs.String("neo4j", "", "back up the Neo4j graph at this bolt:// or neo4j:// `URI`")
+	neo4jUser := fs.String("neo4j-user", "", "Neo4j user (none: no authentication)")
+	neo4jPassword := fs.String("neo4j-password", "", "Neo4j password (or NEO4J_PASSWORD)")
+	neo4jDatabase := fs.String("neo4j-database", "", "Neo4j database (default: the server's default)")
+	neo4jLabel := fs.String("neo4j-label", "", "back up only the nodes with this label and the relationships among them")
 	redisRaw := fs.String("redis-raw", "", "raw mode: back up every key matching this SCAN `PATTERN`, of any type, with DUMP, instead of the KV namespaces")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -111,6 +119,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if exp, err = redisexp.New(store, redisexp.Options{Namespaces: nss}); err != nil {
 				return err
 			}
+		}
+		if err := m.Register(exp); err != nil {
+			return err
+		}
+	}
+
+	if *neo4jURI != "" {
+		auth := neo4j.NoAuth()
+		if *neo4jUser != "" {
+			pw := *neo4jPassword
+			if pw == "" {
+				pw = os.Getenv("NEO4J_PASSWORD")
+			}
+			auth = neo4j.BasicAuth(*neo4jUser, pw, "")
+		}
+		driver, err := neo4j.NewDriverWithContext(*neo4jURI, auth)
+		if err != nil {
+			return err
+		}
+		defer driver.Close(ctx)
+		exp, err := neo4jexp.New(driver, neo4jexp.Options{Database: *neo4jDatabase, Label: *neo4jLabel})
+		if err != nil {
+			return err
 		}
 		if err := m.Register(exp); err != nil {
 			return err

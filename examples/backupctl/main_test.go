@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/ngbak/ngbak/internal/testlock"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -109,5 +111,50 @@ func TestBackupctlRedis(t *testing.T) {
 				t.Fatalf("after restore: %s", got)
 			}
 		})
+	}
+}
+
+func TestBackupctlNeo4j(t *testing.T) {
+	uri := os.Getenv("NGBAK_NEO4J_URI")
+	if uri == "" {
+		if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
+			t.Fatal("NGBAK_NEO4J_URI is not set")
+		}
+		t.Skip("NGBAK_NEO4J_URI is not set: run make services")
+	}
+	testlock.Lock(t, "neo4j") // neo4jexp's tests replace the whole database
+	ctx := context.Background()
+	d, err := neo4j.NewDriverWithContext(uri, neo4j.NoAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	label := fmt.Sprintf("Ctl%d", time.Now().UnixNano())
+	q := func(query string) int64 {
+		res, err := neo4j.ExecuteQuery(ctx, d, query, nil, neo4j.EagerResultTransformer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Records) == 0 {
+			return 0
+		}
+		n, _ := res.Records[0].Values[0].(int64)
+		return n
+	}
+	q("CREATE (:" + label + " {name: 'a'})-[:R]->(:" + label + " {name: 'b'})")
+	defer q("MATCH (n:" + label + ") DETACH DELETE n")
+	flags := []string{"-dir", t.TempDir(), "-neo4j", uri, "-neo4j-label", label}
+	out, err := ctl(t, append(flags, "create")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	id := lines[len(lines)-1]
+	q("MATCH (n:" + label + " {name: 'a'}) DETACH DELETE n")
+	if _, err := ctl(t, append(flags, "restore", id)...); err != nil {
+		t.Fatal(err)
+	}
+	if n := q("MATCH (:" + label + ")-[r:R]->(:" + label + ") RETURN count(r)"); n != 1 {
+		t.Fatalf("%d relationships after restore, want 1", n)
 	}
 }
