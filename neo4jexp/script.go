@@ -39,6 +39,11 @@ func NewParser(r io.Reader) *Parser {
 	return &Parser{r: bufio.NewReaderSize(r, 64<<10), line: 1}
 }
 
+// space is the white space between items, and trimmed from statements: the
+// same set both ways, so a statement never starts with what would make it a
+// command.
+const space = " \t\n\r\v\f"
+
 // maxStatement bounds one statement, which is held in memory.
 const maxStatement = 256 << 20
 
@@ -73,7 +78,7 @@ func (p *Parser) next() (Item, error) {
 			return Item{}, err // io.EOF: no more items
 		}
 		switch c := b[0]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ';':
+		case strings.IndexByte(space, c) >= 0 || c == ';':
 			p.read()
 			continue
 		case c == ':':
@@ -148,7 +153,7 @@ func (p *Parser) statement() (Item, error) {
 	for {
 		c, err := p.read()
 		if err == io.EOF {
-			text := strings.TrimSpace(b.String())
+			text := strings.Trim(b.String(), space)
 			if text == "" {
 				return Item{}, io.EOF
 			}
@@ -163,7 +168,7 @@ func (p *Parser) statement() (Item, error) {
 		}
 		switch c {
 		case ';':
-			it.Text = strings.TrimSpace(b.String())
+			it.Text = strings.Trim(b.String(), space)
 			return it, nil
 		case '\'', '"', '`':
 			b.WriteByte(c)
