@@ -32,6 +32,7 @@ lint:
 bench:
 	go test -run '^$$' -bench . -benchtime 1x -count 5 .
 	@set -a; . ./.services.env; set +a; go test -run '^$$' -bench . -benchtime 3x -count 3 ./redisexp
+	@set -a; . ./.services.env; set +a; go test -run '^$$' -bench . -benchtime 1x -timeout 60m ./neo4jexp
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzReadArchive -fuzztime 60s .
@@ -39,3 +40,4 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzSidecarSum -fuzztime 10s .
 	go test -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s ./redisexp
 	go test -run '^$$' -fuzz FuzzRecordRoundTrip -fuzztime 30s ./redisexp
+	go test -run '^$$' -fuzz FuzzParser -fuzztime 60s ./neo4jexp

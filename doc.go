@@ -13,8 +13,8 @@
 //	res, err := m.Restore(ctx, man.ID, nil)   // replace the stores with it
 //
 // The root package knows no backend. Backends live in their own packages
-// (jsonexp for file-based stores, redisexp for Redis) and all pass the
-// conformance suite in exportertest.
+// (jsonexp for file-based stores, redisexp for Redis, neo4jexp for Neo4j)
+// and all pass the conformance suite in exportertest.
 //
 // # The archive: format ngbak/1
 //

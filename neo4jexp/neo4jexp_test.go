@@ -13,8 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,10 +66,26 @@ func run(t testing.TB, d neo4j.DriverWithContext, q string, params map[string]an
 	return res.Records
 }
 
+// autoRun runs q in an implicit transaction, as CALL ... IN TRANSACTIONS
+// needs.
+func autoRun(t testing.TB, d neo4j.DriverWithContext, q string, params map[string]any) {
+	t.Helper()
+	ctx := context.Background()
+	sess := d.NewSession(ctx, neo4j.SessionConfig{})
+	defer sess.Close(ctx)
+	res, err := sess.Run(ctx, q, params)
+	if err == nil {
+		_, err = res.Consume(ctx)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
 // wipe empties the database: nodes, constraints, indexes.
 func wipe(t testing.TB, d neo4j.DriverWithContext) {
 	t.Helper()
-	run(t, d, "MATCH (n) DETACH DELETE n", nil)
+	autoRun(t, d, "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", nil)
 	for _, r := range run(t, d, "SHOW CONSTRAINTS YIELD name", nil) {
 		run(t, d, "DROP CONSTRAINT "+string(appendName(nil, r.Values[0].(string))), nil)
 	}
@@ -557,5 +575,56 @@ func TestServerDiesMidExport(t *testing.T) {
 	t.Logf("Create: %v", err)
 	if entries, _ := os.ReadDir(storage); len(entries) != 0 {
 		t.Fatalf("a failed Create left %d files", len(entries))
+	}
+}
+
+// heapPeak samples the live heap while fn runs and returns the peak above
+// the heap before it.
+func heapPeak(fn func()) uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > base {
+				peak = max(peak, ms.HeapInuse-base)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	fn()
+	close(done)
+	wg.Wait()
+	return peak
+}
+
+// Both forms of :param, inside and outside a transaction.
+func TestParams(t *testing.T) {
+	ctx := context.Background()
+	d := server(t)
+	wipe(t, d)
+	t.Cleanup(func() { wipe(t, d) })
+	script := ":param {a: 1, b: 'two;'}\n:param rows => [{k: 'x'}, {k: 'y'}]\n:param `odd name` => date('2024-01-01')\n" +
+		":begin\n:param n => 3\nUNWIND $rows AS row CREATE (:P {k: row.k, a: $a, b: $b, n: $n, d: $`odd name`});\n:commit\n"
+	if err := RunScript(ctx, d, "", "params.cypher", strings.NewReader(script)); err != nil {
+		t.Fatal(err)
+	}
+	got := graphState(t, d)["nodes"]
+	want := []string{
+		"[P] {`a`: 1, `b`: \"two;\", `d`: date('2024-01-01'), `k`: \"x\", `n`: 3}",
+		"[P] {`a`: 1, `b`: \"two;\", `d`: date('2024-01-01'), `k`: \"y\", `n`: 3}",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
 	}
 }

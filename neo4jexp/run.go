@@ -95,8 +95,17 @@ func (s *scriptRun) item(it Item) error {
 
 func (s *scriptRun) statement(text string) error {
 	isSchema := schemaStatement.MatchString(text)
+	params := s.params
+	if rewritten, rows, ok := parameterize(text); ok {
+		text = rewritten
+		params = make(map[string]any, len(s.params)+1)
+		for k, v := range s.params {
+			params[k] = v
+		}
+		params[rowsParam] = rows
+	}
 	if s.tx == nil {
-		res, err := s.sess.Run(s.ctx, text, s.params)
+		res, err := s.sess.Run(s.ctx, text, params)
 		if err == nil {
 			_, err = res.Consume(s.ctx)
 		}
@@ -105,7 +114,7 @@ func (s *scriptRun) statement(text string) error {
 	if isSchema && s.wrote || !isSchema && s.schema {
 		return fmt.Errorf("schema and data statements in one transaction, which Neo4j refuses: put them between separate :begin and :commit")
 	}
-	res, err := s.tx.Run(s.ctx, text, s.params)
+	res, err := s.tx.Run(s.ctx, text, params)
 	if err == nil {
 		_, err = res.Consume(s.ctx)
 	}
@@ -146,6 +155,9 @@ func (s *scriptRun) param(text string) error {
 }
 
 func (s *scriptRun) eval(expr string) (any, error) {
+	if v, ok := parseLiteral(expr); ok {
+		return v, nil
+	}
 	q := "RETURN " + expr + " AS value"
 	var res neo4j.ResultWithContext
 	var err error

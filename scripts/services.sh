@@ -93,7 +93,7 @@ start_neo4j() {
   fi
   port=$(free_port)
   mkdir -p "$state/neo4j"
-  java -Xmx1g -cp "$dir/target/classes:$dir/target/lib/*:$dir/target/plugins/*" ngbak.TestServer \
+  java -Xmx2g -cp "$dir/target/classes:$dir/target/lib/*:$dir/target/plugins/*" ngbak.TestServer \
     "$port" "$state/neo4j" "$dir/target/plugins" >"$state/neo4j/log" 2>&1 &
   echo $! >"$state/neo4j.pid"
   for _ in $(seq 120); do
