@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/heap"
 	"github.com/ngbak/ngbak/jsonexp"
 )
 
@@ -176,7 +177,7 @@ func BenchmarkCreate(b *testing.B) {
 	b.SetBytes(bench.size)
 	var peak uint64
 	for b.Loop() {
-		peak = max(peak, heapPeak(func() {
+		peak = max(peak, heap.Peak(func() {
 			man, err := m.Create(context.Background(), nil)
 			if err != nil {
 				b.Fatal(err)
@@ -204,7 +205,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.SetBytes(bench.size)
 	var peak uint64
 	for b.Loop() {
-		peak = max(peak, heapPeak(func() {
+		peak = max(peak, heap.Peak(func() {
 			if err := m.Verify(context.Background(), bench.id); err != nil {
 				b.Fatal(err)
 			}
@@ -230,7 +231,7 @@ func BenchmarkRestore(b *testing.B) {
 	b.SetBytes(bench.size)
 	var peak uint64
 	for b.Loop() {
-		peak = max(peak, heapPeak(func() {
+		peak = max(peak, heap.Peak(func() {
 			if _, err := m.Restore(context.Background(), bench.id, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
 				b.Fatal(err)
 			}

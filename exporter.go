@@ -226,3 +226,58 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	return r.cur.Read(p)
 }
+
+// partSize is the size at which a PartWriter closes a part.
+const partSize = 8 << 20
+
+// PartWriter cuts a stream of records of unknown total size into files of
+// about 8 MiB, dir/000001<ext>, dir/000002<ext> ..., never splitting a
+// record. Each part's size is known when it is written, so it streams into
+// the archive, where it is compressed while the exporter produces the next:
+// memory holds one part, and there is no temporary file. An empty stream
+// still has one, empty, part. Readers see the parts in order with
+// Reader.Next.
+type PartWriter struct {
+	w   *Writer
+	dir string
+	ext string
+	n   int
+	buf []byte
+}
+
+// Parts returns a PartWriter for files under dir ending in ext.
+func (w *Writer) Parts(dir, ext string) *PartWriter {
+	return &PartWriter{w: w, dir: dir, ext: ext}
+}
+
+// Buffer returns the part being filled, for the caller to append one
+// record to and hand back with Append.
+func (p *PartWriter) Buffer() []byte { return p.buf }
+
+// Append takes back the buffer with a record appended, and writes the part
+// once it is large enough.
+func (p *PartWriter) Append(b []byte) error {
+	p.buf = b
+	if len(p.buf) >= partSize {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *PartWriter) flush() error {
+	p.n++
+	name := fmt.Sprintf("%s/%06d%s", p.dir, p.n, p.ext)
+	if err := p.w.WriteFile(name, int64(len(p.buf)), bytes.NewReader(p.buf)); err != nil {
+		return err
+	}
+	p.buf = p.buf[:0]
+	return nil
+}
+
+// Close writes the last part, or the one empty part of an empty stream.
+func (p *PartWriter) Close() error {
+	if len(p.buf) > 0 || p.n == 0 {
+		return p.flush()
+	}
+	return nil
+}

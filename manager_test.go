@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/heap"
 )
 
 // Guarantee 1: nothing is restored from an archive that has not been
@@ -315,40 +317,6 @@ func (e *streamExporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 	}
 }
 
-// heapPeak samples the live heap while fn runs and returns the peak above
-// the heap before it.
-func heapPeak(fn func()) uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak uint64
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > base && ms.HeapInuse-base > peak {
-				peak = ms.HeapInuse - base
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	fn()
-	close(done)
-	wg.Wait()
-	return peak
-}
-
 // Guarantee 5: memory stays bounded whatever the data size. A large backup
 // (1 GiB of payload, 256 MiB under the race detector, half of it through
 // Writer.Create, which spools) must stay under fixed ceilings, far below
@@ -373,18 +341,18 @@ func TestBoundedMemory(t *testing.T) {
 		env := newEnv(t, ngbak.Options{}, exp)
 		var man *ngbak.Manifest
 		var p [3]uint64
-		p[0] = heapPeak(func() {
+		p[0] = heap.Peak(func() {
 			var err error
 			if man, err = env.m.Create(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
 		})
-		p[1] = heapPeak(func() {
+		p[1] = heap.Peak(func() {
 			if err := env.m.Verify(ctx, man.ID); err != nil {
 				t.Fatal(err)
 			}
 		})
-		p[2] = heapPeak(func() {
+		p[2] = heap.Peak(func() {
 			if _, err := env.m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
 				t.Fatal(err)
 			}
@@ -817,5 +785,82 @@ func TestProgress(t *testing.T) {
 	}
 	if maxRestore.Total == 0 || maxRestore.Bytes > maxRestore.Total || maxRestore.Bytes < 8<<20 {
 		t.Errorf("restore byte progress %d of %d", maxRestore.Bytes, maxRestore.Total)
+	}
+}
+
+// partsExporter writes records through Writer.Parts and reads them back.
+type partsExporter struct {
+	records int
+	got     []string
+	files   []string
+}
+
+func (*partsExporter) Name() string { return "parts" }
+func (*partsExporter) Kind() string { return "parts" }
+
+func (e *partsExporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
+	pw := w.Parts("records", ".txt")
+	for i := range e.records {
+		if err := pw.Append(fmt.Appendf(pw.Buffer(), "record %d %s\n", i, strings.Repeat("x", 1000))); err != nil {
+			return ngbak.Info{}, err
+		}
+	}
+	return ngbak.Info{}, pw.Close()
+}
+
+func (e *partsExporter) Restore(ctx context.Context, r *ngbak.Reader) error {
+	e.got, e.files = nil, nil
+	for {
+		name, _, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		e.files = append(e.files, name)
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		if len(data) > 0 && data[len(data)-1] != '\n' {
+			return fmt.Errorf("%s does not end with a whole record", name)
+		}
+		for _, line := range strings.SplitAfter(string(data), "\n") {
+			if line != "" {
+				e.got = append(e.got, line)
+			}
+		}
+	}
+}
+
+// Writer.Parts cuts a stream into parts of about 8 MiB at record
+// boundaries, and an empty stream into one empty part.
+func TestParts(t *testing.T) {
+	for _, c := range []struct {
+		records int
+		files   []string
+	}{
+		{0, []string{"records/000001.txt"}},
+		{10, []string{"records/000001.txt"}},
+		{20000, []string{"records/000001.txt", "records/000002.txt", "records/000003.txt"}},
+	} {
+		exp := &partsExporter{records: c.records}
+		env := newEnv(t, ngbak.Options{}, exp)
+		man := env.create(t)
+		if _, err := env.m.Restore(context.Background(), man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(c.files, exp.files); diff != "" {
+			t.Errorf("%d records: files (-want +got):\n%s", c.records, diff)
+		}
+		if len(exp.got) != c.records {
+			t.Fatalf("%d records written, %d read", c.records, len(exp.got))
+		}
+		for i, line := range exp.got {
+			if !strings.HasPrefix(line, fmt.Sprintf("record %d ", i)) {
+				t.Fatalf("record %d reads %.20q", i, line)
+			}
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/heap"
 )
 
 // The benchmarks need NGBAK_NEO4J_URI (make services). They build a graph
@@ -67,7 +68,7 @@ func BenchmarkExport(b *testing.B) {
 	var peak uint64
 	start := time.Now()
 	for b.Loop() {
-		peak = max(peak, heapPeak(func() {
+		peak = max(peak, heap.Peak(func() {
 			if _, err := m.Create(context.Background(), nil); err != nil {
 				b.Fatal(err)
 			}
@@ -106,7 +107,7 @@ func BenchmarkRestore(b *testing.B) {
 	var peak uint64
 	start := time.Now()
 	for b.Loop() {
-		peak = max(peak, heapPeak(func() {
+		peak = max(peak, heap.Peak(func() {
 			if _, err := m.Restore(context.Background(), man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
 				b.Fatal(err)
 			}

@@ -210,7 +210,7 @@ const cleanupScript = "// Remove the temporary import label, id and constraint.\
 // batcher groups rows by the statement they belong to (a node's labels, a
 // relationship's type) and writes a statement when a group is full.
 type batcher struct {
-	pw     *partWriter
+	pw     *ngbak.PartWriter
 	batch  int
 	groups map[string]*group
 	open   func(b []byte, key string) []byte // starts a statement
@@ -244,13 +244,13 @@ func (bt *batcher) add(key string, row []byte) error {
 }
 
 func (bt *batcher) flush(key string, g *group) error {
-	b := append(bt.pw.line(), ":begin\nUNWIND ["...)
+	b := append(bt.pw.Buffer(), ":begin\nUNWIND ["...)
 	b = append(b, g.buf...)
 	b = append(b, "] AS row\n"...)
 	b = bt.close(bt.open(b, key), key)
 	b = append(b, ";\n:commit\n"...)
 	g.rows, g.buf = 0, g.buf[:0]
-	return bt.pw.done(b)
+	return bt.pw.Append(b)
 }
 
 func (bt *batcher) finish() error {
@@ -270,7 +270,7 @@ func (bt *batcher) finish() error {
 }
 
 func (e *Exporter) exportNodes(ctx context.Context, tx neo4j.ExplicitTransaction, w *ngbak.Writer) (int64, error) {
-	bt := &batcher{pw: newPartWriter(w, "nodes"), batch: e.opts.Batch, groups: map[string]*group{},
+	bt := &batcher{pw: w.Parts("nodes", ".cypher"), batch: e.opts.Batch, groups: map[string]*group{},
 		open: func(b []byte, _ string) []byte {
 			return append(b, "CREATE (n:"+importLabel+"{"+importID+": row._id}) SET n += row.properties"...)
 		},
@@ -325,7 +325,7 @@ func (e *Exporter) exportRelationships(ctx context.Context, tx neo4j.ExplicitTra
 	match := func(v string) string {
 		return "MATCH (" + v + ":" + importLabel + "{" + importID + ": row." + v + "})\n"
 	}
-	bt := &batcher{pw: newPartWriter(w, "relationships"), batch: e.opts.Batch, groups: map[string]*group{},
+	bt := &batcher{pw: w.Parts("relationships", ".cypher"), batch: e.opts.Batch, groups: map[string]*group{},
 		open: func(b []byte, _ string) []byte { return append(b, match("start")+match("end")...) },
 		close: func(b []byte, typ string) []byte {
 			b = append(b, "CREATE (start)-[r:"...)

@@ -13,10 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -576,36 +574,6 @@ func TestServerDiesMidExport(t *testing.T) {
 	if entries, _ := os.ReadDir(storage); len(entries) != 0 {
 		t.Fatalf("a failed Create left %d files", len(entries))
 	}
-}
-
-// heapPeak samples the live heap while fn runs and returns the peak above
-// the heap before it.
-func heapPeak(fn func()) uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > base {
-				peak = max(peak, ms.HeapInuse-base)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	})
-	fn()
-	close(done)
-	wg.Wait()
-	return peak
 }
 
 // Both forms of :param, inside and outside a transaction.

@@ -1,14 +1,12 @@
 package neo4jexp
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"regexp"
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
-	"github.com/ngbak/ngbak"
 )
 
 // RunScript runs a cypher-shell script read from r against the database
@@ -174,48 +172,4 @@ func (s *scriptRun) eval(expr string) (any, error) {
 		return nil, err
 	}
 	return rec.Values[0], nil
-}
-
-// partWriter cuts a script into parts of about partSize bytes, each closed
-// at a statement's end, so that each part's size is known when it is
-// written into the archive.
-type partWriter struct {
-	w   *ngbak.Writer
-	dir string
-	n   int
-	buf []byte
-}
-
-const partSize = 8 << 20
-
-func newPartWriter(w *ngbak.Writer, dir string) *partWriter {
-	return &partWriter{w: w, dir: dir}
-}
-
-func (p *partWriter) line() []byte { return p.buf }
-
-func (p *partWriter) done(b []byte) error {
-	p.buf = b
-	if len(p.buf) >= partSize {
-		return p.flush()
-	}
-	return nil
-}
-
-func (p *partWriter) flush() error {
-	p.n++
-	name := fmt.Sprintf("%s/%06d.cypher", p.dir, p.n)
-	if err := p.w.WriteFile(name, int64(len(p.buf)), bytes.NewReader(p.buf)); err != nil {
-		return err
-	}
-	p.buf = p.buf[:0]
-	return nil
-}
-
-// Close writes the last part, or one empty part.
-func (p *partWriter) Close() error {
-	if len(p.buf) > 0 || p.n == 0 {
-		return p.flush()
-	}
-	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/heap"
 	"github.com/ngbak/ngbak/redisexp"
 	"github.com/redis/go-redis/v9"
 )
@@ -89,34 +89,6 @@ func report(b *testing.B, elapsed time.Duration, peak uint64) {
 	b.SetBytes(benchData.bytes)
 }
 
-func heapPeak(fn func()) uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > base {
-				peak = max(peak, ms.HeapInuse-base)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	})
-	fn()
-	close(done)
-	wg.Wait()
-	return peak
-}
-
 func benchManager(b *testing.B, client redis.UniversalClient) (*ngbak.Manager, *ngbak.Manifest) {
 	store := redisexp.NewKVStore(client, redisexp.KVStoreOptions{Prefix: benchData.prefix})
 	exp, _ := redisexp.New(store, redisexp.Options{Namespaces: []string{"full_docs"}})
@@ -138,7 +110,7 @@ func BenchmarkExport(b *testing.B) {
 	var peak uint64
 	start := time.Now()
 	for b.Loop() {
-		peak = max(peak, heapPeak(func() {
+		peak = max(peak, heap.Peak(func() {
 			man, err := m.Create(context.Background(), nil)
 			if err != nil {
 				b.Fatal(err)
@@ -173,7 +145,7 @@ func BenchmarkRestore(b *testing.B) {
 	var peak uint64
 	start := time.Now()
 	for b.Loop() {
-		peak = max(peak, heapPeak(func() {
+		peak = max(peak, heap.Peak(func() {
 			if _, err := m.Restore(context.Background(), man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
 				b.Fatal(err)
 			}

@@ -69,7 +69,7 @@ func (e *RawExporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, 
 		return info, err
 	}
 	info.ServerVersion = ver
-	d := &dumper{pw: newPartWriter(w, rawDir), now: time.Now()}
+	d := &dumper{pw: w.Parts(rawDir, ".jsonl"), now: time.Now()}
 	err = scanKeys(ctx, e.client, e.opts.Pattern, func(node redis.Cmdable, keys []string) error {
 		for batch := range slices.Chunk(keys, e.opts.Batch) {
 			if err := d.dump(ctx, node, batch); err != nil {
@@ -89,7 +89,7 @@ func (e *RawExporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, 
 }
 
 type dumper struct {
-	pw          *partWriter
+	pw          *ngbak.PartWriter
 	now         time.Time
 	keys, bytes int64
 }
@@ -114,7 +114,7 @@ func (d *dumper) dump(ctx context.Context, node redis.Cmdable, batch []string) e
 		if err != nil {
 			return fmt.Errorf("redisexp: DUMP %q: %w", k, err)
 		}
-		if err := d.pw.done(appendRecord(d.pw.line(), []byte(k), dump, true, ttlOf(ttls[i].Val()), d.now)); err != nil {
+		if err := d.pw.Append(appendRecord(d.pw.Buffer(), []byte(k), dump, true, ttlOf(ttls[i].Val()), d.now)); err != nil {
 			return err
 		}
 		d.keys++

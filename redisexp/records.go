@@ -11,8 +11,6 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/ngbak/ngbak"
 )
 
 // The archive files of both exporters hold JSON lines, one per entry:
@@ -25,14 +23,10 @@ import (
 // time and expires_at_ms the expiry in Unix milliseconds; both are absent
 // for entries that do not expire.
 //
-// A namespace's lines are cut into parts of about partSize bytes, files
-// <namespace>/000001.jsonl, 000002.jsonl ... A part's size is known when it
-// is written, so it streams into the archive, where it is compressed while
-// the next part is read from Redis, and memory holds one part. An entry is
-// never split across parts, and an empty namespace has one empty part.
-
-// partSize is the size at which a part is closed.
-const partSize = 8 << 20
+// A namespace's lines are cut into parts of about 8 MiB by an
+// ngbak.PartWriter, files <namespace>/000001.jsonl, 000002.jsonl ...: each
+// streams into the archive and is compressed while the next is read from
+// Redis. An empty namespace has one empty part.
 
 // line is one decoded line of an archive file.
 type line struct {
@@ -425,45 +419,4 @@ func readRecords(r io.Reader, file string, fn func(l *line) error) error {
 			return err
 		}
 	}
-}
-
-// partWriter cuts a stream of lines into parts.
-type partWriter struct {
-	w   *ngbak.Writer
-	dir string
-	n   int
-	buf []byte
-}
-
-func newPartWriter(w *ngbak.Writer, dir string) *partWriter {
-	return &partWriter{w: w, dir: dir, buf: make([]byte, 0, partSize+partSize/8)}
-}
-
-// line returns the buffer to append one line to; done hands it back.
-func (p *partWriter) line() []byte { return p.buf }
-
-func (p *partWriter) done(b []byte) error {
-	p.buf = b
-	if len(p.buf) >= partSize {
-		return p.flush()
-	}
-	return nil
-}
-
-func (p *partWriter) flush() error {
-	p.n++
-	name := fmt.Sprintf("%s/%06d.jsonl", p.dir, p.n)
-	if err := p.w.WriteFile(name, int64(len(p.buf)), bytes.NewReader(p.buf)); err != nil {
-		return err
-	}
-	p.buf = p.buf[:0]
-	return nil
-}
-
-// Close writes the last part, or the one empty part of an empty stream.
-func (p *partWriter) Close() error {
-	if len(p.buf) > 0 || p.n == 0 {
-		return p.flush()
-	}
-	return nil
 }

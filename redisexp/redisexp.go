@@ -171,7 +171,7 @@ func (e *Exporter) exportNamespace(ctx context.Context, w *ngbak.Writer, ns stri
 			}
 		})
 	}()
-	pw := newPartWriter(w, ns)
+	pw := w.Parts(ns, ".jsonl")
 	var n int64
 	var err error
 	now := time.Now()
@@ -180,7 +180,7 @@ func (e *Exporter) exportNamespace(ctx context.Context, w *ngbak.Writer, ns stri
 			continue // drain, so the reader can stop
 		}
 		for _, ent := range entries {
-			if err = pw.done(appendRecord(pw.line(), []byte(ent.ID), ent.Value, false, ent.TTL, now)); err != nil {
+			if err = pw.Append(appendRecord(pw.Buffer(), []byte(ent.ID), ent.Value, false, ent.TTL, now)); err != nil {
 				cancel()
 				break
 			}
