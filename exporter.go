@@ -53,10 +53,11 @@ const spoolMemory = 1 << 20
 // folder of the archive, one at a time; it is not safe for concurrent use.
 //
 // A tar header holds an entry's size before its bytes, so a file whose size
-// is known (WriteFile) streams straight into the archive, and a file whose
-// size is not known (Create) is held in memory up to 1 MiB and beyond that
-// spooled to a temporary file in Options.TempDir until it is closed. Memory
-// stays bounded either way.
+// is known (WriteFile) streams straight into the archive; a file whose size
+// is not known (Create) is held in memory up to 1 MiB and beyond that
+// spooled to a temporary file in Options.TempDir until it is closed; and a
+// stream of records of unknown size (Parts) is cut into parts of about
+// 8 MiB, each written as soon as it is full. Memory stays bounded every way.
 type Writer struct {
 	ctx     context.Context
 	a       *archiveWriter
