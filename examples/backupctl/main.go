@@ -44,6 +44,7 @@ commands:
   restore ID      replace the registered stores with a backup
   delete ID       delete a backup
   import FILE     verify an archive and store it as a backup ("-" reads stdin)
+  prune           apply the -keep-* retention policy: shows what would go; -confirm deletes
 
 flags:
 `
@@ -66,6 +67,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	backends := fs.String("backends", "", "restore: only these comma-separated backends")
 	noSafety := fs.Bool("no-safety-backup", false, "restore: do not back up the current state first (and so no rollback)")
 	verbose := fs.Bool("v", false, "log what happens to stderr")
+	var policy ngbak.RetentionPolicy
+	fs.IntVar(&policy.Last, "keep-last", 0, "prune: keep the newest `N` backups")
+	fs.IntVar(&policy.Hourly, "keep-hourly", 0, "prune: keep the newest backup of each of the last `N` hours with one")
+	fs.IntVar(&policy.Daily, "keep-daily", 0, "prune: ... of the last `N` days")
+	fs.IntVar(&policy.Weekly, "keep-weekly", 0, "prune: ... of the last `N` ISO weeks")
+	fs.IntVar(&policy.Monthly, "keep-monthly", 0, "prune: ... of the last `N` months")
+	fs.IntVar(&policy.Yearly, "keep-yearly", 0, "prune: ... of the last `N` years")
+	fs.DurationVar(&policy.Within, "keep-within", 0, "prune: keep every backup made within this `duration` of the newest")
+	confirm := fs.Bool("confirm", false, "prune: delete; without it prune only shows what it would delete")
 	var redisURLs listFlag
 	fs.Var(&redisURLs, "redis", "back up Redis at this redis:// `URL`; repeat it, or separate addresses by commas, for a cluster")
 	redisPrefix := fs.String("redis-prefix", redisexp.DefaultPrefix, "the key prefix of the Redis KV namespaces")
@@ -83,6 +93,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("no command given")
 	}
+	// Flags may follow the command too: prune -keep-last 7 -confirm.
+	cmd := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return err
+	}
+	rest := fs.Args()
 	opts := ngbak.Options{Storage: ngbak.Dir(*dir)}
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
@@ -148,7 +164,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	arg := func() (string, error) {
 		if len(rest) != 1 {
 			return "", fmt.Errorf("%s takes one argument", cmd)
@@ -225,6 +240,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return m.Delete(ctx, id)
+	case "prune":
+		ds, err := m.Prune(ctx, policy, !*confirm)
+		for _, d := range ds {
+			verdict := "remove"
+			if d.Keep {
+				verdict = "keep   " + strings.Join(d.Reasons, ",")
+			} else if *confirm {
+				verdict = "removed"
+			}
+			fmt.Fprintf(stdout, "%s  %s\n", d.Backup.Manifest.ID, verdict)
+		}
+		if err == nil && !*confirm {
+			fmt.Fprintln(stdout, "dry run: nothing deleted; add -confirm to delete")
+		}
+		return err
 	case "import":
 		name, err := arg()
 		if err != nil {

@@ -62,6 +62,23 @@ func TestBackupctl(t *testing.T) {
 	if _, err = ctl(t, "-dir", other, "delete", id); err != nil {
 		t.Fatal(err)
 	}
+	// prune: a dry run by default, then for real.
+	if _, err := ctl(t, "-dir", backups, "-json", work, "create"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = ctl(t, "-dir", backups, "prune", "-keep-last", "1")
+	if err != nil || !strings.Contains(out, "dry run") || strings.Count(out, "remove") < 1 {
+		t.Fatalf("prune dry run: %v\n%s", err, out)
+	}
+	if out, err = ctl(t, "-dir", backups, "prune", "-keep-last", "1", "-confirm"); err != nil || !strings.Contains(out, "removed") {
+		t.Fatalf("prune: %v\n%s", err, out)
+	}
+	if out, _ = ctl(t, "-dir", backups, "list"); strings.Count(out, "\n") != 2 {
+		t.Fatalf("after prune -keep-last 1:\n%s", out)
+	}
+	if _, err := ctl(t, "-dir", backups, "prune"); err == nil {
+		t.Error("prune without a policy succeeded")
+	}
 	// Failures are errors.
 	for _, args := range [][]string{{"verify", "../x"}, {"inspect", id + "x"}, {"bogus"}, {}, {"verify"}} {
 		if _, err := ctl(t, append([]string{"-dir", other}, args...)...); err == nil {

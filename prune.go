@@ -1,0 +1,114 @@
+package ngbak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// RetentionPolicy says which backups to keep, in the style of restic's
+// forget: a backup is kept if any rule keeps it, and deleted otherwise.
+// Times are compared in UTC.
+type RetentionPolicy struct {
+	// Last keeps the newest Last backups.
+	Last int
+	// Hourly, Daily, Weekly (ISO weeks), Monthly and Yearly keep the newest
+	// backup of each of the most recent that many hours, days ... that have
+	// a backup.
+	Hourly, Daily, Weekly, Monthly, Yearly int
+	// Within keeps every backup made within this duration of the newest one
+	// (not of now: a machine whose backups stopped keeps what it had).
+	Within time.Duration
+}
+
+func (p RetentionPolicy) empty() bool {
+	return p.Last <= 0 && p.Hourly <= 0 && p.Daily <= 0 && p.Weekly <= 0 && p.Monthly <= 0 && p.Yearly <= 0 && p.Within <= 0
+}
+
+// Decision is what a policy decided for one backup, and why.
+type Decision struct {
+	Backup Backup
+	Keep   bool
+	// Reasons names the rules that keep the backup ("last", "daily" ...).
+	Reasons []string
+}
+
+// Apply decides, for backups in any order, which to keep. It returns them
+// newest first. An empty policy is an error: it would delete everything.
+func (p RetentionPolicy) Apply(backups []Backup) ([]Decision, error) {
+	if p.empty() {
+		return nil, errors.New("ngbak: empty retention policy: it would delete every backup")
+	}
+	ds := make([]Decision, len(backups))
+	for i, b := range backups {
+		ds[i] = Decision{Backup: b}
+	}
+	sort.SliceStable(ds, func(i, j int) bool {
+		return ds[i].Backup.Manifest.CreatedAt.After(ds[j].Backup.Manifest.CreatedAt)
+	})
+	keep := func(i int, reason string) {
+		ds[i].Keep = true
+		ds[i].Reasons = append(ds[i].Reasons, reason)
+	}
+	for i := range ds {
+		if i < p.Last {
+			keep(i, "last")
+		}
+		if p.Within > 0 && !ds[i].Backup.Manifest.CreatedAt.Before(ds[0].Backup.Manifest.CreatedAt.Add(-p.Within)) {
+			keep(i, "within")
+		}
+	}
+	for _, rule := range []struct {
+		name   string
+		n      int
+		bucket func(time.Time) string
+	}{
+		{"hourly", p.Hourly, func(t time.Time) string { return t.Format("2006-01-02T15") }},
+		{"daily", p.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
+		{"weekly", p.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-W%02d", y, w) }},
+		{"monthly", p.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
+		{"yearly", p.Yearly, func(t time.Time) string { return t.Format("2006") }},
+	} {
+		seen := map[string]bool{}
+		for i := range ds {
+			if len(seen) >= rule.n {
+				break
+			}
+			// Newest first: the first backup of a bucket is its newest.
+			if b := rule.bucket(ds[i].Backup.Manifest.CreatedAt.UTC()); !seen[b] {
+				seen[b] = true
+				keep(i, rule.name)
+			}
+		}
+	}
+	return ds, nil
+}
+
+// Prune applies policy to the stored backups and, unless dryRun, deletes
+// those it does not keep. It returns every decision, newest first. A backup
+// being restored or verified is never deleted (ErrBusy is reported in the
+// error, the others are still deleted).
+func (m *Manager) Prune(ctx context.Context, policy RetentionPolicy, dryRun bool) ([]Decision, error) {
+	backups, err := m.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: prune: %w", err) // an unreadable sidecar: decide nothing on a partial list
+	}
+	ds, err := policy.Apply(backups)
+	if err != nil || dryRun {
+		return ds, err
+	}
+	var errs []error
+	for _, d := range ds {
+		if d.Keep {
+			continue
+		}
+		if err := m.Delete(ctx, d.Backup.Manifest.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.log.Info("pruned backup", "id", d.Backup.Manifest.ID)
+	}
+	return ds, errors.Join(errs...)
+}
