@@ -1,0 +1,165 @@
+// Package blobstorage keeps a Manager's archives and sidecars in any bucket
+// that gocloud.dev/blob opens: S3 and S3-compatible stores, Google Cloud
+// Storage, Azure Blob Storage, a local folder (file://), memory (mem://).
+//
+//	import _ "gocloud.dev/blob/s3blob" // and the other drivers you need
+//
+//	store, err := blobstorage.Open(ctx, "s3://backups?region=eu-west-1&prefix=graphrag/")
+//	m, err := ngbak.New(ngbak.Options{Storage: store})
+//
+// The guarantees of ngbak.Dir hold: an object becomes visible only when its
+// upload completes (a cancelled or failed upload is aborted and leaves no
+// object), the sidecar manifest is written last, and an existing object is
+// never overwritten (a conditional write, IfNotExist). Uploads and downloads
+// stream: the drivers upload in parts (multipart on S3) of Options.PartSize.
+// Unfinished multipart uploads are invisible but may cost storage until the
+// bucket's lifecycle rule removes them; set one.
+package blobstorage
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/ngbak/ngbak"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+)
+
+// Options configure a Storage.
+type Options struct {
+	// PartSize is the size of the parts an upload is sent in, and so the
+	// memory it holds; 0 means 8 MiB.
+	PartSize int
+}
+
+// Storage is an ngbak.Storage over a bucket.
+type Storage struct {
+	b    *blob.Bucket
+	opts Options
+}
+
+// Open opens the bucket at urlstr (its driver must be imported) and returns
+// a Storage over it. Close the Storage when done.
+func Open(ctx context.Context, urlstr string) (*Storage, error) {
+	b, err := blob.OpenBucket(ctx, urlstr)
+	if err != nil {
+		return nil, fmt.Errorf("blobstorage: %w", err)
+	}
+	return New(b, Options{}), nil
+}
+
+// New returns a Storage over an open bucket.
+func New(b *blob.Bucket, opts Options) *Storage {
+	if opts.PartSize <= 0 {
+		opts.PartSize = 8 << 20
+	}
+	return &Storage{b: b, opts: opts}
+}
+
+// Close closes the bucket.
+func (s *Storage) Close() error { return s.b.Close() }
+
+func wrap(name string, err error) error {
+	switch gcerrors.Code(err) {
+	case gcerrors.NotFound:
+		return fmt.Errorf("%w: %s", ngbak.ErrNotFound, name)
+	case gcerrors.FailedPrecondition:
+		return fmt.Errorf("%w: %s", ngbak.ErrExists, name)
+	}
+	return fmt.Errorf("blobstorage: %s: %w", name, err)
+}
+
+// Create implements ngbak.Storage.
+func (s *Storage) Create(ctx context.Context, name string) (ngbak.ObjectWriter, error) {
+	// Cancelling the writer's context is how gocloud aborts an upload.
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: true, BufferSize: s.opts.PartSize, ContentType: "application/octet-stream"})
+	if err != nil {
+		cancel()
+		return nil, wrap(name, err)
+	}
+	return &writer{w: w, cancel: cancel, name: name}, nil
+}
+
+type writer struct {
+	w      *blob.Writer
+	cancel context.CancelFunc
+	name   string
+	done   bool
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		err = wrap(w.name, err)
+	}
+	return n, err
+}
+
+func (w *writer) Commit() error {
+	if w.done {
+		return fmt.Errorf("blobstorage: %s: already committed or aborted", w.name)
+	}
+	w.done = true
+	defer w.cancel()
+	if err := w.w.Close(); err != nil {
+		return wrap(w.name, err)
+	}
+	return nil
+}
+
+func (w *writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.cancel()
+	w.w.Close() // fails, as it should: the upload is abandoned
+	return nil
+}
+
+// Open implements ngbak.Storage.
+func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	r, err := s.b.NewReader(ctx, name, nil)
+	if err != nil {
+		return nil, wrap(name, err)
+	}
+	return r, nil
+}
+
+// Stat implements ngbak.Storage.
+func (s *Storage) Stat(ctx context.Context, name string) (ngbak.ObjectInfo, error) {
+	a, err := s.b.Attributes(ctx, name)
+	if err != nil {
+		return ngbak.ObjectInfo{}, wrap(name, err)
+	}
+	return ngbak.ObjectInfo{Name: name, Size: a.Size, ModTime: a.ModTime}, nil
+}
+
+// List implements ngbak.Storage.
+func (s *Storage) List(ctx context.Context) ([]ngbak.ObjectInfo, error) {
+	var out []ngbak.ObjectInfo
+	it := s.b.List(&blob.ListOptions{Delimiter: "/"})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("blobstorage: listing: %w", err)
+		}
+		if o.IsDir {
+			continue
+		}
+		out = append(out, ngbak.ObjectInfo{Name: o.Key, Size: o.Size, ModTime: o.ModTime})
+	}
+}
+
+// Remove implements ngbak.Storage.
+func (s *Storage) Remove(ctx context.Context, name string) error {
+	if err := s.b.Delete(ctx, name); err != nil {
+		return wrap(name, err)
+	}
+	return nil
+}
