@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/blobstorage"
+	"github.com/ngbak/ngbak/internal/heap"
 	"github.com/ngbak/ngbak/jsonexp"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob"
@@ -30,8 +32,8 @@ func buckets(t *testing.T) map[string]string {
 	}
 	if u := os.Getenv("NGBAK_S3_URL"); u != "" {
 		urls["s3"] = u
-	} else if os.Getenv("NGBAK_REQUIRE_S3") != "" {
-		t.Fatal("NGBAK_S3_URL is not set")
+	} else if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
+		t.Fatal("NGBAK_S3_URL is not set and NGBAK_REQUIRE_SERVERS is: run make services")
 	}
 	return urls
 }
@@ -227,6 +229,49 @@ func TestTamperedObject(t *testing.T) {
 			}
 			if got, _ := b.ReadAll(ctx, man.ID+".ngbak"); !cmp.Equal(got, data) {
 				t.Fatal("the existing object was overwritten")
+			}
+		})
+	}
+}
+
+// A large archive goes up in parts and comes back, in bounded memory.
+func TestLargeArchive(t *testing.T) {
+	for name, url := range buckets(t) {
+		if name == "mem" {
+			continue // memblob holds everything in memory by design
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			b := fresh(t, url)
+			work := t.TempDir()
+			f, _ := os.Create(filepath.Join(work, "vdb_entities.json"))
+			rng := rand.NewChaCha8([32]byte{1})
+			buf := make([]byte, 1<<20)
+			for range 48 {
+				rng.Read(buf) // does not compress, as embeddings hardly do
+				f.Write(buf)
+			}
+			f.Close()
+			exp, _ := jsonexp.New(jsonexp.Options{Dir: work})
+			m, _ := ngbak.New(ngbak.Options{Storage: blobstorage.New(b, blobstorage.Options{PartSize: 5 << 20}), TempDir: t.TempDir()})
+			m.Register(exp)
+			var man *ngbak.Manifest
+			peak := heap.Peak(func() {
+				var err error
+				if man, err = m.Create(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Verify(ctx, man.ID); err != nil {
+					t.Fatal(err)
+				}
+			})
+			bk, _ := m.Get(ctx, man.ID)
+			t.Logf("archive %d MiB, heap peak %d MiB", bk.Size>>20, peak>>20)
+			if bk.Size < 32<<20 {
+				t.Fatalf("archive of %d bytes: too small to need parts", bk.Size)
+			}
+			if peak > 160<<20 {
+				t.Fatalf("heap peak %d MiB for a %d MiB archive", peak>>20, bk.Size>>20)
 			}
 		})
 	}

@@ -109,12 +109,51 @@ start_neo4j() {
   echo "NGBAK_NEO4J_URI=bolt://127.0.0.1:$port" >>"$env_file"
 }
 
+# MinIO, an S3-compatible server, from the Go module proxy (a few minutes to
+# build the first time; the binary stays in $(go env GOPATH)/bin).
+minio_version=v0.0.0-20260212201848-7aac2a2c5b7c
+
+start_minio() {
+  local bin port console key=ngbak-test secret=ngbak-test-secret
+  bin="$(go env GOPATH)/bin/minio"
+  if [ ! -x "$bin" ] || ! go version -m "$bin" 2>/dev/null | grep -q "$minio_version"; then
+    echo "building MinIO $minio_version (first time only)" >&2
+    GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$minio_version" >"$state/minio-build.log" 2>&1 || {
+      tail -20 "$state/minio-build.log" >&2
+      return 1
+    }
+  fi
+  port=$(free_port)
+  console=$(free_port)
+  mkdir -p "$state/minio/data"
+  MINIO_ROOT_USER=$key MINIO_ROOT_PASSWORD=$secret MINIO_BROWSER=off \
+    "$bin" server --quiet --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" "$state/minio/data" \
+    >"$state/minio/log" 2>&1 &
+  echo $! >"$state/minio.pid"
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/minio/health/live" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  # Create the bucket with a signed S3 request.
+  curl -fsS -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" "http://127.0.0.1:$port/ngbak" >/dev/null || {
+    echo "MinIO did not start; its log:" >&2
+    tail -20 "$state/minio/log" >&2
+    return 1
+  }
+  {
+    echo "NGBAK_S3_URL='s3://ngbak?endpoint=http://127.0.0.1:$port&region=us-east-1&use_path_style=true'"
+    echo "AWS_ACCESS_KEY_ID=$key"
+    echo "AWS_SECRET_ACCESS_KEY=$secret"
+  } >>"$env_file"
+}
+
 start() {
   stop
   mkdir -p "$state"
   : >"$env_file"
   start_redis
   start_neo4j
+  start_minio
   echo "services started: $(tr '\n' ' ' <"$env_file")" >&2
 }
 

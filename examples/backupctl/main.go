@@ -3,7 +3,8 @@
 //
 //	go run ./examples/backupctl [flags] create|list|inspect ID|verify ID|restore ID|delete ID|import FILE
 //
-// Flags choose where backups live (-dir) and which stores to back up:
+// Flags choose where backups live (-dir, or -bucket URL for S3 and other
+// gocloud.dev buckets) and which stores to back up:
 // -json DIR registers the file-based stores of a GraphRAG working
 // directory; -redis URL the KV namespaces of a Redis (-redis-prefix,
 // -redis-namespaces), or with -redis-raw PATTERN every matching key of any
@@ -28,10 +29,14 @@ import (
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/blobstorage"
 	"github.com/ngbak/ngbak/jsonexp"
 	"github.com/ngbak/ngbak/neo4jexp"
 	"github.com/ngbak/ngbak/redisexp"
 	"github.com/redis/go-redis/v9"
+	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/memblob"
+	_ "gocloud.dev/blob/s3blob"
 )
 
 const usage = `usage: backupctl [flags] command
@@ -63,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	dir := fs.String("dir", "./backups", "the folder where backups live")
+	bucket := fs.String("bucket", "", "keep backups in this gocloud.dev bucket `URL` instead of -dir (s3://, file://, mem://)")
 	jsonDir := fs.String("json", "", "back up the file-based stores (kv_store_*.json, *.graphml, vdb_*.json) of this working `DIR`")
 	backends := fs.String("backends", "", "restore: only these comma-separated backends")
 	noSafety := fs.Bool("no-safety-backup", false, "restore: do not back up the current state first (and so no rollback)")
@@ -100,6 +106,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rest := fs.Args()
 	opts := ngbak.Options{Storage: ngbak.Dir(*dir)}
+	if *bucket != "" {
+		store, err := blobstorage.Open(ctx, *bucket)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		opts.Storage = store
+	}
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}

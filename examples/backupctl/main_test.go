@@ -79,6 +79,14 @@ func TestBackupctl(t *testing.T) {
 	if _, err := ctl(t, "-dir", backups, "prune"); err == nil {
 		t.Error("prune without a policy succeeded")
 	}
+	// A bucket instead of a folder.
+	bucketURL := "file://" + t.TempDir()
+	if _, err = ctl(t, "-bucket", bucketURL, "-json", work, "create"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ctl(t, "-bucket", bucketURL, "list"); err != nil || strings.Count(out, "\n") != 2 {
+		t.Fatalf("list on a bucket: %v\n%s", err, out)
+	}
 	// Failures are errors.
 	for _, args := range [][]string{{"verify", "../x"}, {"inspect", id + "x"}, {"bogus"}, {}, {"verify"}} {
 		if _, err := ctl(t, append([]string{"-dir", other}, args...)...); err == nil {
