@@ -62,6 +62,7 @@ type archiveWriter struct {
 	modTime time.Time
 	files   []File
 	buf     []byte
+	enc     io.WriteCloser // the encryption layer, if any
 	// payload counts uncompressed entry bytes; progress, if set, hears of it
 	// every progressStep bytes.
 	payload  int64
@@ -71,9 +72,17 @@ type archiveWriter struct {
 // progressStep is how many bytes pass between two progress events.
 const progressStep = 4 << 20
 
-func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time) (*archiveWriter, error) {
+func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time, enc Encryption) (*archiveWriter, error) {
 	a := &archiveWriter{obj: obj, sum: sha256.New(), modTime: modTime.UTC().Truncate(time.Second), buf: make([]byte, 256<<10)}
-	zw, err := zstd.NewWriter(a.countingSink(), encoderOptions(level)...)
+	var sink io.Writer = a.countingSink()
+	if enc != nil {
+		ew, err := enc.Encrypt(sink)
+		if err != nil {
+			return nil, fmt.Errorf("encrypting: %w", err)
+		}
+		a.enc, sink = ew, ew
+	}
+	zw, err := zstd.NewWriter(sink, encoderOptions(level)...)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +177,11 @@ func (a *archiveWriter) finish(m *Manifest) (manifest []byte, sum string, err er
 	if err := a.zw.Close(); err != nil {
 		return nil, "", err
 	}
+	if a.enc != nil {
+		if err := a.enc.Close(); err != nil {
+			return nil, "", fmt.Errorf("encrypting: %w", err)
+		}
+	}
 	return manifest, hex.EncodeToString(a.sum.Sum(nil)), nil
 }
 
@@ -229,16 +243,36 @@ type archiveReader struct {
 	// Set once next has returned io.EOF.
 	manifest      *Manifest
 	manifestBytes []byte
+
+	plain io.Reader // the decrypted stream of an encrypted archive
+	// wantPublic, for an encrypted backup, is its sidecar manifest, which
+	// must be the public part of the manifest inside.
+	wantPublic []byte
 }
 
-func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Manifest, wantBytes []byte) (*archiveReader, error) {
+// newArchiveReader reads r; dec, if not nil, decrypts it first.
+func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Manifest, wantBytes []byte, dec Encryption) (*archiveReader, error) {
 	limits = limits.withDefaults()
 	raw := &hashingReader{r: r, h: sha256.New()}
-	zr, err := zstd.NewReader(raw, zstd.WithDecoderMaxWindow(limits.MaxWindow), zstd.WithDecoderMaxMemory(limits.MaxWindow), zstd.WithDecoderConcurrency(2))
+	var plain io.Reader = raw
+	if dec != nil {
+		d, err := dec.Decrypt(raw)
+		if err != nil {
+			if rerr := raw.readErr(); rerr != nil {
+				return nil, fmt.Errorf("reading the archive: %w", rerr)
+			}
+			return nil, fmt.Errorf("%w: %v", ErrKey, err)
+		}
+		plain = d
+	}
+	zr, err := zstd.NewReader(plain, zstd.WithDecoderMaxWindow(limits.MaxWindow), zstd.WithDecoderMaxMemory(limits.MaxWindow), zstd.WithDecoderConcurrency(2))
 	if err != nil {
 		return nil, err
 	}
 	a := &archiveReader{ctx: ctx, raw: raw, zr: zr, tr: tar.NewReader(zr), limits: limits, seen: map[string]bool{}}
+	if dec != nil {
+		a.plain = plain
+	}
 	if want != nil {
 		a.want = want.files()
 		if a.want == nil {
@@ -386,6 +420,12 @@ func (a *archiveReader) finish(sumsHdr *tar.Header) error {
 	if a.wantBytes != nil && !bytes.Equal(data, a.wantBytes) {
 		return corrupt("the manifest inside the archive differs from %s", manifestFile(m.ID))
 	}
+	if a.wantPublic != nil {
+		pub, err := m.public().marshal()
+		if err != nil || !bytes.Equal(pub, a.wantPublic) {
+			return corrupt("the manifest inside the archive does not match %s", manifestFile(m.ID))
+		}
+	}
 	listed := m.files()
 	if len(listed) != len(a.files) {
 		return fmt.Errorf("%w: manifest lists %d files, archive holds %d", ErrChecksum, len(listed), len(a.files))
@@ -451,8 +491,18 @@ func (a *archiveReader) checkTail() error {
 		}
 	}
 	// The decoder may stop short of the end of the input; read the rest so
-	// the archive hash covers it, and refuse anything there.
+	// the archive hash covers it (and an encrypted stream's last chunk is
+	// authenticated), and refuse anything there.
 	a.zr.Close()
+	if a.plain != nil {
+		k, err := io.Copy(io.Discard, a.plain)
+		if err != nil {
+			return a.streamErr(err)
+		}
+		if k > 0 {
+			return corrupt("%d bytes after the end of the zstd stream", k)
+		}
+	}
 	k, err := io.Copy(io.Discard, a.raw)
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 package ngbak
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -49,6 +51,23 @@ type Options struct {
 	AfterCreate  func(ctx context.Context, err error) error
 	// Limits bound what reading an archive may cost (Verify, Restore, Import).
 	Limits Limits
+	// Encryption, if set, encrypts every new archive (the .sha256 sidecar
+	// then covers the ciphertext, checkable without a key) and decrypts
+	// encrypted ones. The sidecar manifest of an encrypted backup shows only
+	// ids, times, backend names, kinds and counts: see Manifest.Encryption.
+	// Package agecrypt provides age encryption.
+	Encryption Encryption
+}
+
+// Encryption is a layer between the compressed archive and its storage.
+type Encryption interface {
+	// Name is recorded in the manifest ("age").
+	Name() string
+	// Encrypt returns a writer whose Close ends the encrypted stream.
+	Encrypt(w io.Writer) (io.WriteCloser, error)
+	// Decrypt returns the plaintext of r; it fails at once if none of its
+	// keys opens r, and the reader fails if r was tampered with.
+	Decrypt(r io.Reader) (io.Reader, error)
 }
 
 // CreateOptions configure one Create; nil means none.
@@ -195,7 +214,7 @@ func (m *Manager) create(ctx context.Context, op string, exps []Exporter, labels
 	if err != nil {
 		return nil, err
 	}
-	aw, err := newArchiveWriter(obj, m.opts.CompressionLevel, start)
+	aw, err := newArchiveWriter(obj, m.opts.CompressionLevel, start, m.opts.Encryption)
 	if err != nil {
 		obj.Abort()
 		return nil, err
@@ -216,8 +235,14 @@ func (m *Manager) create(ctx context.Context, op string, exps []Exporter, labels
 		Format: Format, ID: id, CreatedAt: start, CompletedAt: time.Now().UTC(), Library: Version,
 		App: m.opts.App, Labels: labels, Config: config, Compression: "zstd", Backends: backends,
 	}
+	if m.opts.Encryption != nil {
+		man.Encryption = m.opts.Encryption.Name()
+	}
 	manBytes, sum, err := aw.finish(man)
 	if err != nil {
+		return nil, err
+	}
+	if manBytes, err = sidecarManifest(man, manBytes); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -307,6 +332,15 @@ func (m *Manager) publish(ctx context.Context, id, sum string, manifest []byte) 
 		committed = append(committed, o.name)
 	}
 	return nil
+}
+
+// sidecarManifest returns what <id>.manifest.json holds: the manifest, or
+// for an encrypted backup its public part.
+func sidecarManifest(m *Manifest, full []byte) ([]byte, error) {
+	if m.Encryption == "" {
+		return full, nil
+	}
+	return m.public().marshal()
 }
 
 // put writes a small object atomically.
@@ -501,10 +535,24 @@ type stored struct {
 	ar   *archiveReader
 }
 
-func (m *Manager) openStored(ctx context.Context, op, phase, id string) (*stored, error) {
+// openStored opens a stored backup. For an encrypted one, inner is the
+// manifest inside it, when a previous pass has read it; without it the
+// archive is read with no list of files to expect, as Import reads.
+func (m *Manager) openStored(ctx context.Context, op, phase, id string, inner *Manifest) (*stored, error) {
 	man, manBytes, err := m.readManifest(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	want, wantBytes, wantPublic := man, manBytes, []byte(nil)
+	var dec Encryption
+	if man.Encryption != "" {
+		if m.opts.Encryption == nil || m.opts.Encryption.Name() != man.Encryption {
+			return nil, fmt.Errorf("%w: backup %s is encrypted with %s; set Options.Encryption with its key", ErrKey, id, man.Encryption)
+		}
+		dec, want, wantBytes, wantPublic = m.opts.Encryption, inner, nil, manBytes
+		if inner != nil {
+			man = inner
+		}
 	}
 	sumData, err := m.readSmall(ctx, sumName(id))
 	if err != nil {
@@ -522,11 +570,12 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string) (*stored
 	if err != nil {
 		return nil, err
 	}
-	ar, err := newArchiveReader(ctx, rc, m.opts.Limits, man, manBytes)
+	ar, err := newArchiveReader(ctx, rc, m.opts.Limits, want, wantBytes, dec)
 	if err != nil {
 		rc.Close()
 		return nil, err
 	}
+	ar.wantPublic = wantPublic
 	var total int64
 	for _, f := range man.files() {
 		total += f.Size
@@ -569,17 +618,18 @@ func (m *Manager) Verify(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.acquire(id)()
-	if err := m.verify(ctx, "verify", id); err != nil {
+	if _, err := m.verify(ctx, "verify", id); err != nil {
 		return fmt.Errorf("ngbak: verify %s: %w", id, err)
 	}
 	m.emit(Event{Op: "verify", ID: id, Phase: "done"})
 	return nil
 }
 
-func (m *Manager) verify(ctx context.Context, op, id string) error {
-	s, err := m.openStored(ctx, op, "verify", id)
+// verify reads a stored backup completely and returns the manifest inside.
+func (m *Manager) verify(ctx context.Context, op, id string) (*Manifest, error) {
+	s, err := m.openStored(ctx, op, "verify", id, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for err == nil {
 		_, _, err = s.ar.next()
@@ -587,7 +637,10 @@ func (m *Manager) verify(ctx context.Context, op, id string) error {
 	if err == io.EOF {
 		err = nil
 	}
-	return s.finish(err)
+	if err = s.finish(err); err != nil {
+		return nil, err
+	}
+	return s.ar.manifest, nil
 }
 
 // Restore replaces the stores of the registered exporters with a backup.
@@ -625,7 +678,8 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 		return nil, err
 	}
 	m.emit(Event{Op: "restore", ID: id, Phase: "verify"})
-	if err := m.verify(ctx, "restore", id); err != nil {
+	inner, err := m.verify(ctx, "restore", id)
+	if err != nil {
 		return nil, err
 	}
 	res := &RestoreResult{}
@@ -641,7 +695,7 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 		res.SafetyID = safety.ID
 		m.log.Info("safety backup taken", "id", safety.ID, "restoring", id)
 	}
-	touched, err := m.apply(ctx, "restore", id, plan)
+	touched, err := m.apply(ctx, "restore", id, plan, inner)
 	if err == nil {
 		m.emit(Event{Op: "restore", ID: id, Phase: "done"})
 		m.log.Info("backup restored", "id", id, "backends", res.Backends)
@@ -653,11 +707,22 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 	m.emit(Event{Op: "restore", ID: id, Phase: "rollback"})
 	m.log.Error("restore failed, rolling back", "id", id, "err", err, "safety", res.SafetyID)
 	// A cancelled restore must still put the stores back.
-	if _, rerr := m.apply(context.WithoutCancel(ctx), "rollback", res.SafetyID, touched); rerr != nil {
+	if rerr := m.rollback(context.WithoutCancel(ctx), res.SafetyID, touched); rerr != nil {
 		return nil, fmt.Errorf("%w; rollback of %s from safety backup %s failed too: %w",
 			err, strings.Join(names(touched), ", "), res.SafetyID, rerr)
 	}
 	return nil, fmt.Errorf("%w; rolled back %s from safety backup %s", err, strings.Join(names(touched), ", "), res.SafetyID)
+}
+
+// rollback restores the touched backends from the safety backup, which is
+// verified first like any other.
+func (m *Manager) rollback(ctx context.Context, safetyID string, touched []Exporter) error {
+	inner, err := m.verify(ctx, "rollback", safetyID)
+	if err != nil {
+		return err
+	}
+	_, err = m.apply(ctx, "rollback", safetyID, touched, inner)
+	return err
 }
 
 func names(exps []Exporter) []string {
@@ -698,8 +763,8 @@ func (m *Manager) plan(man *Manifest, want []string) ([]Exporter, error) {
 // apply streams a stored archive into the exporters of plan, which must be
 // in archive order, checking every entry again as it goes. It returns the
 // exporters it has handed data to, including one that failed.
-func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter) (touched []Exporter, err error) {
-	s, err := m.openStored(ctx, op, op, id)
+func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, inner *Manifest) (touched []Exporter, err error) {
+	s, err := m.openStored(ctx, op, op, id, inner)
 	if err != nil {
 		return nil, err
 	}
@@ -763,7 +828,19 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	ar, err := newArchiveReader(ctx, io.TeeReader(r, tmp), m.opts.Limits, nil, nil)
+	// An encrypted archive does not start with zstd's magic number.
+	br := bufio.NewReader(io.TeeReader(r, tmp))
+	var dec Encryption
+	if head, _ := br.Peek(4); !bytes.Equal(head, zstdMagic) {
+		if m.opts.Encryption == nil {
+			if bytes.HasPrefix(head, []byte("age-")) {
+				return nil, fmt.Errorf("%w: the archive is encrypted; set Options.Encryption with its key", ErrKey)
+			}
+		} else {
+			dec = m.opts.Encryption
+		}
+	}
+	ar, err := newArchiveReader(ctx, br, m.opts.Limits, nil, nil, dec)
 	if err != nil {
 		return nil, err
 	}
@@ -780,6 +857,9 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 		return nil, err
 	}
 	man, manBytes := ar.manifest, ar.manifestBytes
+	if manBytes, err = sidecarManifest(man, manBytes); err != nil {
+		return nil, err
+	}
 	id := man.ID
 	if _, err := m.store.Stat(ctx, manifestFile(id)); err == nil {
 		return nil, fmt.Errorf("%w: backup %s", ErrExists, id)
@@ -814,6 +894,8 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 	m.log.Info("backup imported", "id", id, "bytes", size)
 	return man, nil
 }
+
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
 func (m *Manager) emit(e Event) {
 	if m.opts.Progress != nil {

@@ -18,7 +18,7 @@ import (
 func FuzzReadArchive(f *testing.F) {
 	limits := Limits{MaxEntries: 64, MaxEntrySize: 1 << 20, MaxTotalSize: 4 << 20, MaxWindow: 8 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ar, err := newArchiveReader(context.Background(), bytes.NewReader(data), limits, nil, nil)
+		ar, err := newArchiveReader(context.Background(), bytes.NewReader(data), limits, nil, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

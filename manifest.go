@@ -37,7 +37,11 @@ type Manifest struct {
 	// restores it.
 	Config      json.RawMessage `json:"config,omitempty"`
 	Compression string          `json:"compression"`
-	Backends    []Backend       `json:"backends"`
+	// Encryption names the encryption of the archive ("age"), if any. The
+	// sidecar manifest of an encrypted backup is then only its public part
+	// (see Encryption).
+	Encryption string    `json:"encryption,omitempty"`
+	Backends   []Backend `json:"backends"`
 	// PayloadSHA256 is the SHA-256 of the archive's SHA256SUMS entry, which
 	// lists every file's hash: one digest for the whole payload that never has
 	// to contain itself.
@@ -166,7 +170,7 @@ func (m *Manifest) validate() error {
 	if m.Compression != "zstd" {
 		return fmt.Errorf("unknown compression %q", m.Compression)
 	}
-	if !isHexSHA256(m.PayloadSHA256) {
+	if !isHexSHA256(m.PayloadSHA256) && !(m.Encryption != "" && m.PayloadSHA256 == "") {
 		return fmt.Errorf("payload_sha256 %q is not a SHA-256 hex digest", m.PayloadSHA256)
 	}
 	names := map[string]bool{}
@@ -221,6 +225,20 @@ func (m *Manifest) Backend(name string) (*Backend, bool) {
 		}
 	}
 	return nil, false
+}
+
+// public returns what the sidecar manifest of an encrypted backup shows:
+// the id, the times, the library, the compression and encryption, and each
+// backend's name, kind, format and statistics. Not the files (their names
+// can tell what the stores hold), the payload digest, the server versions,
+// the app, the labels or the config.
+func (m *Manifest) public() *Manifest {
+	p := &Manifest{Format: m.Format, ID: m.ID, CreatedAt: m.CreatedAt, CompletedAt: m.CompletedAt, Library: m.Library,
+		Compression: m.Compression, Encryption: m.Encryption}
+	for _, b := range m.Backends {
+		p.Backends = append(p.Backends, Backend{Name: b.Name, Kind: b.Kind, Format: b.Format, Stats: b.Stats, Files: []File{}})
+	}
+	return p
 }
 
 // marshal gives the manifest's stored form: indented JSON with a final newline.
@@ -280,4 +298,6 @@ var (
 	ErrIncompatible = errors.New("incompatible backup")
 	// ErrBusy: the backup is being restored or verified and cannot be deleted.
 	ErrBusy = errors.New("backup in use")
+	// ErrKey: the archive is encrypted and no key given opens it.
+	ErrKey = errors.New("no key for this archive")
 )
