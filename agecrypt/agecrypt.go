@@ -25,11 +25,19 @@ type Encryption struct {
 }
 
 // New returns an Encryption that encrypts to recipients and decrypts with
-// identities; either may be empty for a Manager that only reads or only
-// writes.
+// identities. Without recipients it encrypts to the X25519 identities' own
+// public keys, so that the safety backup a Restore takes is encrypted to
+// the key that opened the backup.
 func New(recipients []age.Recipient, identities []age.Identity) (*Encryption, error) {
 	if len(recipients) == 0 && len(identities) == 0 {
 		return nil, errors.New("agecrypt: no recipients and no identities")
+	}
+	if len(recipients) == 0 {
+		for _, id := range identities {
+			if x, ok := id.(*age.X25519Identity); ok {
+				recipients = append(recipients, x.Recipient())
+			}
+		}
 	}
 	return &Encryption{recipients: recipients, identities: identities}, nil
 }
@@ -81,7 +89,7 @@ func (e *Encryption) Name() string { return "age" }
 // Encrypt implements ngbak.Encryption.
 func (e *Encryption) Encrypt(w io.Writer) (io.WriteCloser, error) {
 	if len(e.recipients) == 0 {
-		return nil, errors.New("agecrypt: no recipients to encrypt to")
+		return nil, errors.New("agecrypt: no recipients to encrypt to (a Restore's safety backup needs them too, or RestoreOptions.NoSafetyBackup)")
 	}
 	return age.Encrypt(w, e.recipients...)
 }

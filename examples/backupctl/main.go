@@ -4,7 +4,8 @@
 //	go run ./examples/backupctl [flags] create|list|inspect ID|verify ID|restore ID|delete ID|import FILE
 //
 // Flags choose where backups live (-dir, or -bucket URL for S3 and other
-// gocloud.dev buckets) and which stores to back up:
+// gocloud.dev buckets), how they are encrypted (-age-recipient KEY,
+// -age-identity FILE, or -passphrase-file FILE) and which stores to back up:
 // -json DIR registers the file-based stores of a GraphRAG working
 // directory; -redis URL the KV namespaces of a Redis (-redis-prefix,
 // -redis-namespaces), or with -redis-raw PATTERN every matching key of any
@@ -27,8 +28,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"filippo.io/age"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/agecrypt"
 	"github.com/ngbak/ngbak/blobstorage"
 	"github.com/ngbak/ngbak/jsonexp"
 	"github.com/ngbak/ngbak/neo4jexp"
@@ -68,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	dir := fs.String("dir", "./backups", "the folder where backups live")
+	var ageRecipients listFlag
+	fs.Var(&ageRecipients, "age-recipient", "encrypt new backups to this age public `KEY` (repeatable)")
+	ageIdentity := fs.String("age-identity", "", "decrypt with the age identities in this `FILE`")
+	passphraseFile := fs.String("passphrase-file", "", "encrypt and decrypt with the passphrase in this `FILE`")
 	bucket := fs.String("bucket", "", "keep backups in this gocloud.dev bucket `URL` instead of -dir (s3://, file://, mem://)")
 	jsonDir := fs.String("json", "", "back up the file-based stores (kv_store_*.json, *.graphml, vdb_*.json) of this working `DIR`")
 	backends := fs.String("backends", "", "restore: only these comma-separated backends")
@@ -116,6 +123,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	switch {
+	case *passphraseFile != "" && (len(ageRecipients) > 0 || *ageIdentity != ""):
+		return errors.New("-passphrase-file goes without -age-recipient and -age-identity")
+	case *passphraseFile != "":
+		pw, err := os.ReadFile(*passphraseFile)
+		if err != nil {
+			return err
+		}
+		enc, err := agecrypt.Passphrase(strings.TrimRight(string(pw), "\r\n"))
+		if err != nil {
+			return err
+		}
+		opts.Encryption = enc
+	case len(ageRecipients) > 0 || *ageIdentity != "":
+		recipients, err := agecrypt.ParseRecipients(ageRecipients...)
+		if err != nil {
+			return err
+		}
+		var identities []age.Identity
+		if *ageIdentity != "" {
+			if identities, err = agecrypt.ReadIdentities(*ageIdentity); err != nil {
+				return err
+			}
+		}
+		enc, err := agecrypt.New(recipients, identities)
+		if err != nil {
+			return err
+		}
+		opts.Encryption = enc
 	}
 	m, err := ngbak.New(opts)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/ngbak/ngbak/internal/testlock"
 	"github.com/redis/go-redis/v9"
@@ -78,6 +79,33 @@ func TestBackupctl(t *testing.T) {
 	}
 	if _, err := ctl(t, "-dir", backups, "prune"); err == nil {
 		t.Error("prune without a policy succeeded")
+	}
+	// Encrypted with a passphrase: the key is needed to verify.
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pwFile, []byte("hunter2\n"), 0o600)
+	encDir := t.TempDir()
+	out, err = ctl(t, "-dir", encDir, "-json", work, "-passphrase-file", pwFile, "create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	encID := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	if _, err := ctl(t, "-dir", encDir, "-passphrase-file", pwFile, "verify", encID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl(t, "-dir", encDir, "verify", encID); err == nil || !strings.Contains(err.Error(), "no key") {
+		t.Fatalf("verify without the key: %v", err)
+	}
+	// Encrypted to an age recipient, read with its identity file.
+	ageKey, _ := age.GenerateX25519Identity()
+	idFile := filepath.Join(t.TempDir(), "key.txt")
+	os.WriteFile(idFile, []byte(ageKey.String()+"\n"), 0o600)
+	out, err = ctl(t, "-dir", encDir, "-json", work, "-age-recipient", ageKey.Recipient().String(), "create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ageID := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	if _, err := ctl(t, "-dir", encDir, "-json", work, "-age-identity", idFile, "restore", ageID); err != nil {
+		t.Fatal(err)
 	}
 	// A bucket instead of a folder.
 	bucketURL := "file://" + t.TempDir()
