@@ -29,6 +29,11 @@
 // written last: a backup exists once that file does. List reads only these
 // sidecars.
 //
+// With Options.Encryption (package agecrypt: age), the compressed stream is
+// encrypted, the .sha256 sidecar covers the ciphertext, and the sidecar
+// manifest holds only the public part of the manifest: ids, times, backend
+// names, kinds and statistics, no file names, config or labels.
+//
 // Ids such as 20261121T224015.123Z-3f9a2c sort by time and do not collide.
 // Every id that comes from outside is checked with ValidID before it
 // touches a path.
