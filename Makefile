@@ -41,3 +41,5 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParseRecord -fuzztime 60s ./redisexp
 	go test -run '^$$' -fuzz FuzzRecordRoundTrip -fuzztime 30s ./redisexp
 	go test -run '^$$' -fuzz FuzzParser -fuzztime 60s ./neo4jexp
+	go test -run '^$$' -fuzz FuzzParseLiteral -fuzztime 60s ./neo4jexp
+	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./legacy
