@@ -527,12 +527,11 @@ func (m *Manager) acquire(id string) func() {
 
 // stored is a stored backup opened for a streaming read.
 type stored struct {
-	id   string
-	man  *Manifest
-	sum  string
-	size int64
-	rc   io.ReadCloser
-	ar   *archiveReader
+	id  string
+	man *Manifest
+	sum string
+	rc  io.ReadCloser
+	ar  *archiveReader
 }
 
 // openStored opens a stored backup. For an encrypted one, inner is the
@@ -562,10 +561,6 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string, inner *M
 	if err != nil {
 		return nil, err
 	}
-	info, err := m.store.Stat(ctx, archiveName(id))
-	if err != nil {
-		return nil, err
-	}
 	rc, err := m.store.Open(ctx, archiveName(id))
 	if err != nil {
 		return nil, err
@@ -581,7 +576,7 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string, inner *M
 		total += f.Size
 	}
 	ar.progress = func(n int64) { m.emit(Event{Op: op, ID: id, Phase: phase, Bytes: n, Total: total}) }
-	return &stored{id: id, man: man, sum: sum, size: info.Size, rc: rc, ar: ar}, nil
+	return &stored{id: id, man: man, sum: sum, rc: rc, ar: ar}, nil
 }
 
 // finish ends a read of a stored archive. It drains the archive so that its
