@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -299,13 +300,16 @@ func (m *Manager) runExporters(ctx context.Context, op, id string, aw *archiveWr
 		if err != nil {
 			return nil, fmt.Errorf("backend %q (%s): %w", e.Name(), e.Kind(), err)
 		}
+		if info.Details != nil && (!json.Valid(info.Details) || bytes.TrimSpace(info.Details)[0] != '{') {
+			return nil, fmt.Errorf("backend %q (%s): Info.Details is not a JSON object", e.Name(), e.Kind())
+		}
 		files := w.files
 		if files == nil {
 			files = []File{}
 		}
 		backends = append(backends, Backend{
 			Name: e.Name(), Kind: e.Kind(), Format: info.Format, ServerVersion: info.ServerVersion,
-			Stats: info.Stats, Files: files,
+			Stats: info.Stats, Details: info.Details, Files: files,
 		})
 	}
 	aw.progress = nil

@@ -3,6 +3,7 @@ package ngbak
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,10 @@ type Info struct {
 	ServerVersion string
 	// Stats holds counts: nodes, relationships, points, keys, files ...
 	Stats map[string]int64
+	// Details is what else the exporter records about the store in the
+	// manifest, as a JSON object: a Qdrant collection's configuration and
+	// aliases, for example. It must be valid JSON; nil means none.
+	Details json.RawMessage
 }
 
 // spoolMemory is how much of a file of unknown size Writer.Create keeps in

@@ -64,6 +64,9 @@ type Backend struct {
 	ServerVersion string `json:"server_version,omitempty"`
 	// Stats holds counts such as nodes, relationships, points or keys.
 	Stats map[string]int64 `json:"stats,omitempty"`
+	// Details is the exporter's own record of the store (Info.Details).
+	// An encrypted backup's public manifest leaves it out.
+	Details json.RawMessage `json:"details,omitempty"`
 	// Files lists the backend's files in archive order. Paths include the
 	// backend's folder ("json/kv_store_full_docs.json").
 	Files []File `json:"files"`

@@ -1,0 +1,419 @@
+package qdrantexp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ngbak/ngbak"
+	"github.com/qdrant/go-client/qdrant"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+var protoJSON = protojson.MarshalOptions{UseProtoNames: true}
+
+// exportSnapshot backs up one collection by a snapshot of the server's.
+func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string) (rec collectionRecord, err error) {
+	if rec, err = e.describe(ctx, c); err != nil {
+		return rec, err
+	}
+	before, err := e.count(ctx, c)
+	if err != nil {
+		return rec, err
+	}
+	// The snapshot is made with a context the caller cannot cancel: a
+	// cancelled request does not stop the server, which would then keep a
+	// snapshot nobody knows the name of. A cancelled export waits for it,
+	// then deletes it.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Snapshot)
+	desc, err := e.client.CreateSnapshot(sctx, c)
+	cancel()
+	if err != nil {
+		return rec, wrap(ctx, "creating snapshot", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Call)
+		defer cancel()
+		if derr := e.client.DeleteSnapshot(dctx, c, desc.GetName()); derr != nil {
+			err = errors.Join(err, fmt.Errorf("qdrant: deleting snapshot %s on the server: %w", desc.GetName(), derr))
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return rec, fmt.Errorf("qdrant: after creating snapshot: %w", err)
+	}
+	after, err := e.count(ctx, c)
+	if err != nil {
+		return rec, err
+	}
+	rec.Points = before
+	if after != before {
+		rec.PointsAfter = &after
+	}
+	rec.Snapshot = &snapshotRecord{Name: desc.GetName(), Size: desc.GetSize(), SHA256: desc.GetChecksum()}
+	err = e.download(ctx, c, *rec.Snapshot, func(body io.Reader) error {
+		return w.WriteFile(c+"/collection.snapshot", desc.GetSize(), body)
+	})
+	return rec, err
+}
+
+// exportLogical scrolls every point of a collection into parts of
+// length-delimited PointStruct messages. A goroutine fetches the next page
+// while this one encodes the last, so the server and the compression work
+// at the same time; memory holds two pages and one part.
+func (e *Exporter) exportLogical(ctx context.Context, w *ngbak.Writer, c string) (collectionRecord, error) {
+	rec, err := e.describe(ctx, c)
+	if err != nil {
+		return rec, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	pages := make(chan []*qdrant.RetrievedPoint, 1)
+	g.Go(func() error {
+		defer close(pages)
+		return e.scroll(gctx, c, func(page []*qdrant.RetrievedPoint) error {
+			select {
+			case pages <- page:
+				return nil
+			case <-gctx.Done():
+				return wrap(ctx, "scrolling", gctx.Err())
+			}
+		})
+	})
+	g.Go(func() error {
+		pw := w.Parts(c+"/points", ".pb")
+		marshal := proto.MarshalOptions{Deterministic: true}
+		for page := range pages {
+			for _, rp := range page {
+				p, err := pointOf(rp)
+				if err != nil {
+					return err
+				}
+				b := protowire.AppendVarint(pw.Buffer(), uint64(marshal.Size(p)))
+				if b, err = marshal.MarshalAppend(b, p); err != nil {
+					return err
+				}
+				if err := pw.Append(b); err != nil {
+					return err
+				}
+				rec.Points++
+			}
+		}
+		if err := gctx.Err(); err != nil {
+			return err
+		}
+		return pw.Close()
+	})
+	if err := g.Wait(); err != nil {
+		return rec, err
+	}
+	return rec, nil
+}
+
+// scroll pages through every point with payload and vectors. A page too
+// large for one gRPC message (ResourceExhausted) is asked for again at half
+// the size.
+func (e *Exporter) scroll(ctx context.Context, c string, fn func([]*qdrant.RetrievedPoint) error) error {
+	limit := uint32(e.opts.Batch)
+	var offset *qdrant.PointId
+	for {
+		var page []*qdrant.RetrievedPoint
+		var next *qdrant.PointId
+		err := e.call(ctx, "scrolling points", func(ctx context.Context) error {
+			var err error
+			page, next, err = e.client.ScrollAndOffset(ctx, &qdrant.ScrollPoints{
+				CollectionName: c, Offset: offset, Limit: &limit,
+				WithPayload: qdrant.NewWithPayload(true), WithVectors: qdrant.NewWithVectors(true),
+			})
+			return err
+		})
+		if status.Code(err) == codes.ResourceExhausted && limit > 1 && ctx.Err() == nil {
+			limit /= 2
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(page) > 0 {
+			if err := fn(page); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		offset = next
+	}
+}
+
+// pointOf turns a scrolled point into the PointStruct that upserts it
+// again. Servers before v1.12 fill only the deprecated flat fields of a
+// vector (data, indices, vectors_count); they are carried over as they are,
+// and every server still accepts them.
+func pointOf(rp *qdrant.RetrievedPoint) (*qdrant.PointStruct, error) {
+	p := &qdrant.PointStruct{Id: rp.GetId(), Payload: rp.GetPayload()}
+	if p.Id == nil {
+		return nil, errors.New("qdrant: a scrolled point has no id")
+	}
+	switch vs := rp.GetVectors().GetVectorsOptions().(type) {
+	case nil:
+	case *qdrant.VectorsOutput_Vector:
+		p.Vectors = &qdrant.Vectors{VectorsOptions: &qdrant.Vectors_Vector{Vector: vectorOf(vs.Vector)}}
+	case *qdrant.VectorsOutput_Vectors:
+		named := &qdrant.NamedVectors{Vectors: map[string]*qdrant.Vector{}}
+		for name, v := range vs.Vectors.GetVectors() {
+			named.Vectors[name] = vectorOf(v)
+		}
+		p.Vectors = &qdrant.Vectors{VectorsOptions: &qdrant.Vectors_Vectors{Vectors: named}}
+	default:
+		return nil, fmt.Errorf("qdrant: point %v: vectors of an unknown kind %T", p.Id, vs)
+	}
+	return p, nil
+}
+
+func vectorOf(v *qdrant.VectorOutput) *qdrant.Vector {
+	switch x := v.GetVector().(type) {
+	case *qdrant.VectorOutput_Dense:
+		return &qdrant.Vector{Vector: &qdrant.Vector_Dense{Dense: x.Dense}}
+	case *qdrant.VectorOutput_Sparse:
+		return &qdrant.Vector{Vector: &qdrant.Vector_Sparse{Sparse: x.Sparse}}
+	case *qdrant.VectorOutput_MultiDense:
+		return &qdrant.Vector{Vector: &qdrant.Vector_MultiDense{MultiDense: x.MultiDense}}
+	}
+	//lint:ignore SA1019 servers before v1.12 answer with the deprecated fields only
+	return &qdrant.Vector{Data: v.GetData(), Indices: v.GetIndices(), VectorsCount: v.VectorsCount}
+}
+
+// restoring is one collection being restored.
+type restoring struct {
+	e      *Exporter
+	rec    collectionRecord
+	format string
+
+	// logical mode: batches go to Workers upserting goroutines.
+	g       *errgroup.Group
+	gctx    context.Context
+	batches chan []*qdrant.PointStruct
+	batch   []*qdrant.PointStruct
+	size    int
+	closed  bool
+}
+
+// maxBatchBytes keeps an upsert well under Qdrant's default request limit
+// of 32 MiB.
+const maxBatchBytes = 8 << 20
+
+// maxPoint is the largest point record a restore reads.
+const maxPoint = 64 << 20
+
+func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, format string) (*restoring, error) {
+	rs := &restoring{e: e, rec: rec, format: format}
+	if format == snapshotFormat {
+		return rs, nil
+	}
+	info := &qdrant.CollectionInfo{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rec.Info, info); err != nil {
+		return nil, fmt.Errorf("qdrant: the configuration in the manifest: %w", err)
+	}
+	create, err := createRequest(rec.Name, info)
+	if err != nil {
+		return nil, err
+	}
+	// Replace: the old collection goes first. Should anything after this
+	// fail, the Manager restores it from its safety backup.
+	if err := e.call(ctx, "deleting the collection", func(ctx context.Context) error {
+		ok, err := e.client.CollectionExists(ctx, rec.Name)
+		if err != nil || !ok {
+			return err
+		}
+		return e.client.DeleteCollection(ctx, rec.Name)
+	}); err != nil {
+		return nil, err
+	}
+	if err := e.call(ctx, "creating the collection", func(ctx context.Context) error {
+		return e.client.CreateCollection(ctx, create)
+	}); err != nil {
+		return nil, err
+	}
+	for field, schema := range info.GetPayloadSchema() {
+		ft, ok := fieldType(schema.GetDataType())
+		if !ok {
+			return nil, fmt.Errorf("qdrant: payload index %q has an unknown type %v", field, schema.GetDataType())
+		}
+		wait := true
+		if err := e.call(ctx, "creating payload index "+field, func(ctx context.Context) error {
+			_, err := e.client.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{
+				CollectionName: rec.Name, Wait: &wait, FieldName: field, FieldType: &ft, FieldIndexParams: schema.Params,
+			})
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	rs.g, rs.gctx = errgroup.WithContext(ctx)
+	rs.batches = make(chan []*qdrant.PointStruct)
+	for range e.opts.Workers {
+		rs.g.Go(func() error {
+			wait := true
+			for batch := range rs.batches {
+				if err := e.call(rs.gctx, "upserting points", func(ctx context.Context) error {
+					_, err := e.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: rec.Name, Wait: &wait, Points: batch})
+					return err
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return rs, nil
+}
+
+// createRequest turns a collection's configuration back into the request
+// that creates it.
+func createRequest(name string, info *qdrant.CollectionInfo) (*qdrant.CreateCollection, error) {
+	cfg := info.GetConfig()
+	p := cfg.GetParams()
+	if p == nil {
+		return nil, errors.New("qdrant: the configuration in the manifest has no parameters")
+	}
+	if p.GetShardingMethod() == qdrant.ShardingMethod_Custom {
+		return nil, errors.New("qdrant: collections with custom sharding are not supported by the logical mode")
+	}
+	shards, onDisk := p.GetShardNumber(), p.GetOnDiskPayload()
+	return &qdrant.CreateCollection{
+		CollectionName:         name,
+		HnswConfig:             cfg.GetHnswConfig(),
+		WalConfig:              cfg.GetWalConfig(),
+		OptimizersConfig:       cfg.GetOptimizerConfig(),
+		ShardNumber:            &shards,
+		OnDiskPayload:          &onDisk,
+		VectorsConfig:          p.GetVectorsConfig(),
+		ReplicationFactor:      p.ReplicationFactor,
+		WriteConsistencyFactor: p.WriteConsistencyFactor,
+		QuantizationConfig:     cfg.GetQuantizationConfig(),
+		ShardingMethod:         p.ShardingMethod,
+		SparseVectorsConfig:    p.GetSparseVectorsConfig(),
+		StrictModeConfig:       cfg.GetStrictModeConfig(),
+		Metadata:               cfg.GetMetadata(),
+	}, nil
+}
+
+// fieldType maps the schema's type to the index request's: the same list,
+// shifted by one (PayloadSchemaType has UnknownType at 0).
+func fieldType(t qdrant.PayloadSchemaType) (qdrant.FieldType, bool) {
+	switch t {
+	case qdrant.PayloadSchemaType_Keyword:
+		return qdrant.FieldType_FieldTypeKeyword, true
+	case qdrant.PayloadSchemaType_Integer:
+		return qdrant.FieldType_FieldTypeInteger, true
+	case qdrant.PayloadSchemaType_Float:
+		return qdrant.FieldType_FieldTypeFloat, true
+	case qdrant.PayloadSchemaType_Geo:
+		return qdrant.FieldType_FieldTypeGeo, true
+	case qdrant.PayloadSchemaType_Text:
+		return qdrant.FieldType_FieldTypeText, true
+	case qdrant.PayloadSchemaType_Bool:
+		return qdrant.FieldType_FieldTypeBool, true
+	case qdrant.PayloadSchemaType_Datetime:
+		return qdrant.FieldType_FieldTypeDatetime, true
+	case qdrant.PayloadSchemaType_Uuid:
+		return qdrant.FieldType_FieldTypeUuid, true
+	}
+	return 0, false
+}
+
+// snapshot uploads the collection's snapshot from the archive.
+func (rs *restoring) snapshot(ctx context.Context, r io.Reader, size int64) error {
+	if size != rs.rec.Snapshot.Size {
+		return fmt.Errorf("qdrant: the snapshot in the archive has %d bytes, the manifest says %d", size, rs.rec.Snapshot.Size)
+	}
+	return rs.e.upload(ctx, rs.rec.Name, *rs.rec.Snapshot, size, r)
+}
+
+// points reads one part of point records into batches for the upserters.
+func (rs *restoring) points(ctx context.Context, r io.Reader, name string) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	opts := protodelim.UnmarshalOptions{MaxSize: maxPoint}
+	for n := 1; ; n++ {
+		p := &qdrant.PointStruct{}
+		err := opts.UnmarshalFrom(br, p)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("qdrant: %s: record %d: %w", name, n, err)
+		}
+		rs.batch = append(rs.batch, p)
+		rs.size += proto.Size(p)
+		if len(rs.batch) >= rs.e.opts.Batch || rs.size >= maxBatchBytes {
+			if err := rs.send(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (rs *restoring) send() error {
+	if len(rs.batch) == 0 {
+		return nil
+	}
+	select {
+	case rs.batches <- rs.batch:
+		rs.batch, rs.size = nil, 0
+		return nil
+	case <-rs.gctx.Done():
+		rs.close()
+		return rs.g.Wait()
+	}
+}
+
+func (rs *restoring) close() {
+	if !rs.closed {
+		close(rs.batches)
+		rs.closed = true
+	}
+}
+
+// abort stops the upserters after a failure; the Manager rolls back.
+func (rs *restoring) abort() {
+	if rs == nil || rs.batches == nil {
+		return
+	}
+	rs.close()
+	rs.g.Wait()
+}
+
+// finish waits for the last upserts, checks the count and puts the aliases
+// back.
+func (rs *restoring) finish(ctx context.Context) error {
+	e, rec := rs.e, rs.rec
+	if rs.batches != nil {
+		err := rs.send()
+		rs.close()
+		if err := errors.Join(err, rs.g.Wait()); err != nil {
+			return err
+		}
+	}
+	n, err := e.count(ctx, rec.Name)
+	if err != nil {
+		return err
+	}
+	lo, hi := rec.Points, rec.Points
+	if rec.PointsAfter != nil {
+		lo, hi = min(lo, *rec.PointsAfter), max(hi, *rec.PointsAfter)
+	}
+	if n < lo || n > hi {
+		if lo == hi {
+			return fmt.Errorf("qdrant: restored collection has %d points, the backup has %d", n, lo)
+		}
+		return fmt.Errorf("qdrant: restored collection has %d points, the backup has %d to %d", n, lo, hi)
+	}
+	return e.setAliases(ctx, rec.Name, rec.Aliases)
+}

@@ -1,0 +1,376 @@
+package qdrantexp_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/exportertest"
+	"github.com/ngbak/ngbak/internal/qdrantemu"
+	"github.com/ngbak/ngbak/qdrantexp"
+	"github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// target is the Qdrant the tests talk to: a real server when
+// NGBAK_QDRANT_URL and NGBAK_QDRANT_GRPC are set, the emulator otherwise.
+// Its REST traffic goes through a qdrantemu.Faults proxy either way, so the
+// failure tests run unchanged against both.
+type target struct {
+	cfg    qdrantexp.Config // through the proxy
+	faults *qdrantemu.Faults
+	client *qdrant.Client // direct gRPC, for the harness
+	real   bool
+}
+
+func newTarget(t testing.TB) *target {
+	t.Helper()
+	url, grpcAddr, key := os.Getenv("NGBAK_QDRANT_URL"), os.Getenv("NGBAK_QDRANT_GRPC"), os.Getenv("NGBAK_QDRANT_API_KEY")
+	real := url != "" && grpcAddr != ""
+	if !real {
+		key = "test-key-" + randomHex(4)
+		emu, err := qdrantemu.Start(qdrantemu.Options{APIKey: key, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { emu.Close() })
+		url, grpcAddr = emu.URL, emu.GRPCAddr
+	}
+	faults, err := qdrantemu.NewFaults(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(faults)
+	t.Cleanup(proxy.Close)
+	tg := &target{cfg: qdrantexp.Config{URL: proxy.URL, GRPC: grpcAddr, APIKey: key}, faults: faults, real: real}
+	host, port := splitHostPort(t, grpcAddr)
+	withKey := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(metadata.AppendToOutgoingContext(ctx, "api-key", key), method, req, reply, cc, opts...)
+	}
+	tg.client, err = qdrant.NewClient(&qdrant.Config{Host: host, Port: port, SkipCompatibilityCheck: true, PoolSize: 1,
+		GrpcOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(withKey), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.client.Close() })
+	return tg
+}
+
+func splitHostPort(t testing.TB, addr string) (string, int) {
+	i := strings.LastIndex(addr, ":")
+	var port int
+	if _, err := fmt.Sscan(addr[i+1:], &port); err != nil {
+		t.Fatalf("bad address %q", addr)
+	}
+	return addr[:i], port
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (tg *target) exporter(t testing.TB, opts qdrantexp.Options) *qdrantexp.Exporter {
+	t.Helper()
+	e, err := qdrantexp.New(tg.cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// newCollection creates a collection with a dense, a multi-vector and a
+// sparse named vector, and removes it after the test.
+func (tg *target) newCollection(t testing.TB, ctx context.Context) string {
+	t.Helper()
+	name := "ngbak_test_" + randomHex(6)
+	err := tg.client.CreateCollection(ctx, &qdrant.CreateCollection{
+		CollectionName: name,
+		VectorsConfig: qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{
+			"dense": {Size: 4, Distance: qdrant.Distance_Dot},
+			"multi": {Size: 2, Distance: qdrant.Distance_Dot, MultivectorConfig: &qdrant.MultiVectorConfig{Comparator: qdrant.MultiVectorComparator_MaxSim}},
+		}),
+		SparseVectorsConfig: qdrant.NewSparseVectorsConfig(map[string]*qdrant.SparseVectorParams{"text": {}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.client.DeleteCollection(context.Background(), name) })
+	return name
+}
+
+// idOf gives each record key a stable UUID.
+func idOf(key string) *qdrant.PointId {
+	h := sha256.Sum256([]byte(key))
+	s := hex.EncodeToString(h[:16])
+	return qdrant.NewIDUUID(s[:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32])
+}
+
+// pointFor stores a record as an application would: the text in the
+// payload with nested metadata, and vectors of every kind derived from it.
+func pointFor(key, value string) *qdrant.PointStruct {
+	h := sha256.Sum256([]byte(value))
+	f := func(i int) float32 { return float32(int(h[i])-128) / 7 }
+	return &qdrant.PointStruct{
+		Id: idOf(key),
+		Payload: qdrant.NewValueMap(map[string]any{
+			"key": key, "value": value,
+			"meta": map[string]any{"len": int64(len(value)), "ratio": float64(len(value)) / 3, "tags": []any{"a", "ü", true, nil}},
+		}),
+		Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{
+			"dense": qdrant.NewVectorDense([]float32{f(0), f(1), f(2), f(3)}),
+			"multi": qdrant.NewVectorMulti([][]float32{{f(4), f(5)}, {f(6), f(7)}}),
+			"text":  qdrant.NewVectorSparse([]uint32{uint32(h[8]), 1000 + uint32(h[9])}, []float32{f(10), f(11)}),
+		}),
+	}
+}
+
+// state is everything about a collection that a restore must bring back.
+type state struct {
+	Exists    bool
+	Config    string
+	Schema    map[string]string
+	Aliases   []string
+	Snapshots []string
+	Points    map[string]string // id -> the point as protobuf JSON (floats exact)
+}
+
+func (tg *target) state(ctx context.Context, name string) (state, error) {
+	s := state{}
+	ok, err := tg.client.CollectionExists(ctx, name)
+	if err != nil || !ok {
+		return s, err
+	}
+	s.Exists = true
+	info, err := tg.client.GetCollectionInfo(ctx, name)
+	if err != nil {
+		return s, err
+	}
+	s.Config = protojson.Format(info.Config)
+	s.Schema = map[string]string{}
+	for k, v := range info.PayloadSchema {
+		v = proto.Clone(v).(*qdrant.PayloadSchemaInfo)
+		v.Points = nil // how many points it indexes, which a server updates as it likes
+		s.Schema[k] = protojson.Format(v)
+	}
+	if s.Aliases, err = tg.client.ListCollectionAliases(ctx, name); err != nil {
+		return s, err
+	}
+	slices.Sort(s.Aliases)
+	snaps, err := tg.client.ListSnapshots(ctx, name)
+	if err != nil {
+		return s, err
+	}
+	for _, sn := range snaps {
+		s.Snapshots = append(s.Snapshots, sn.Name)
+	}
+	s.Points = map[string]string{}
+	var offset *qdrant.PointId
+	limit := uint32(100)
+	for {
+		page, next, err := tg.client.ScrollAndOffset(ctx, &qdrant.ScrollPoints{
+			CollectionName: name, Offset: offset, Limit: &limit,
+			WithPayload: qdrant.NewWithPayload(true), WithVectors: qdrant.NewWithVectors(true),
+		})
+		if err != nil {
+			return s, err
+		}
+		for _, p := range page {
+			s.Points[protojson.Format(p.Id)] = protojson.Format(p)
+		}
+		if next == nil {
+			return s, nil
+		}
+		offset = next
+	}
+}
+
+// harness keeps records in one collection, and a neighbour collection
+// outside the exporter's scope that must survive everything.
+type harness struct {
+	tg        *target
+	coll      string
+	neighbour string
+	exp       *qdrantexp.Exporter
+}
+
+func (h *harness) Exporter() ngbak.Exporter { return h.exp }
+
+func (h *harness) Put(ctx context.Context, records map[string]string) error {
+	var points []*qdrant.PointStruct
+	for k, v := range records {
+		points = append(points, pointFor(k, v))
+	}
+	wait := true
+	_, err := h.tg.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: h.coll, Wait: &wait, Points: points})
+	return err
+}
+
+func (h *harness) Delete(ctx context.Context, keys ...string) error {
+	var ids []*qdrant.PointId
+	for _, k := range keys {
+		ids = append(ids, idOf(k))
+	}
+	wait := true
+	_, err := h.tg.client.Delete(ctx, &qdrant.DeletePoints{CollectionName: h.coll, Wait: &wait, Points: qdrant.NewPointsSelector(ids...)})
+	return err
+}
+
+func (h *harness) State(ctx context.Context) (any, error) {
+	in, err := h.tg.state(ctx, h.coll)
+	if err != nil {
+		return nil, err
+	}
+	out, err := h.tg.state(ctx, h.neighbour)
+	return [2]state{in, out}, err
+}
+
+func harnessMaker(mode qdrantexp.Mode) exportertest.HarnessMaker {
+	return func(ctx context.Context, t *testing.T) exportertest.Harness {
+		tg := newTarget(t)
+		h := &harness{tg: tg, coll: tg.newCollection(t, ctx), neighbour: tg.newCollection(t, ctx)}
+		if err := tg.client.UpdateAliases(ctx, []*qdrant.AliasOperations{qdrant.NewAliasCreate(h.coll+"_alias", h.coll)}); err != nil {
+			t.Fatal(err)
+		}
+		nb := &harness{tg: tg, coll: h.neighbour}
+		if err := nb.Put(ctx, map[string]string{"neighbour": "outside the scope"}); err != nil {
+			t.Fatal(err)
+		}
+		h.exp = tg.exporter(t, qdrantexp.Options{Collections: []string{h.coll}, Mode: mode})
+		return h
+	}
+}
+
+func TestConformanceSnapshot(t *testing.T) {
+	exportertest.RunConformanceTests(t, harnessMaker(qdrantexp.Snapshot), exportertest.Options{})
+}
+
+func TestConformanceLogical(t *testing.T) {
+	exportertest.RunConformanceTests(t, harnessMaker(qdrantexp.Logical), exportertest.Options{})
+}
+
+func newManager(t testing.TB, exps ...ngbak.Exporter) (*ngbak.Manager, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "backups")
+	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(dir), TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range exps {
+		if err := m.Register(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m, dir
+}
+
+func mustState(t testing.TB, tg *target, name string) state {
+	t.Helper()
+	s, err := tg.state(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func bothModes(t *testing.T, fn func(t *testing.T, mode qdrantexp.Mode)) {
+	for _, mode := range []qdrantexp.Mode{qdrantexp.Snapshot, qdrantexp.Logical} {
+		t.Run(mode.String(), func(t *testing.T) { fn(t, mode) })
+	}
+}
+
+// TestVectorsAndPayloads round-trips every kind of vector, numeric and UUID
+// ids, payloads with nested JSON, unicode, every value type and a large
+// value, floats that printing would round, payload indexes and aliases,
+// after the collection was deleted outright.
+func TestVectorsAndPayloads(t *testing.T) {
+	bothModes(t, func(t *testing.T, mode qdrantexp.Mode) {
+		ctx := context.Background()
+		tg := newTarget(t)
+		coll := tg.newCollection(t, ctx)
+		exact := []float32{math.SmallestNonzeroFloat32, -0.0, math.MaxFloat32, 1.0000001, 0.1, -3.4028235e38, 1e-40, float32(math.Pi)}
+		large := strings.Repeat("Größe 北京 🧠 \"quoted\" \\ ", 40000) // ~1 MiB
+		points := []*qdrant.PointStruct{
+			{Id: qdrant.NewIDNum(0), Payload: qdrant.NewValueMap(map[string]any{"n": int64(math.MaxInt64), "f": 0.1, "neg": int64(-1)}),
+				Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"dense": qdrant.NewVectorDense(exact[:4])})},
+			{Id: qdrant.NewIDNum(math.MaxUint64), Payload: qdrant.NewValueMap(map[string]any{"large": large}),
+				Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"dense": qdrant.NewVectorDense(exact[4:])})},
+			{Id: qdrant.NewIDUUID("5c56c793-69f3-4fbf-87e6-c4bf54c28c26"), Payload: qdrant.NewValueMap(map[string]any{
+				"nested": map[string]any{"a": []any{1.5, "x", map[string]any{"deep": []any{nil, false}}}, "empty": map[string]any{}, "list": []any{}},
+				"unicode": "日本語 Ελληνικά العربية \u2028 \x00 nul", "":  "empty key", "key.with.dots": "v",
+			}), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{
+				"multi": qdrant.NewVectorMulti([][]float32{{exact[0], exact[1]}, {exact[2], exact[3]}, {exact[6], exact[7]}}),
+				"text":  qdrant.NewVectorSparse([]uint32{0, 7, 4294967295}, []float32{exact[5], exact[6], exact[7]}),
+			})},
+			{Id: qdrant.NewIDNum(42)}, // no payload, no vectors
+		}
+		wait := true
+		if _, err := tg.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll, Wait: &wait, Points: points}); err != nil {
+			t.Fatal(err)
+		}
+		for field, ft := range map[string]qdrant.FieldType{"key": qdrant.FieldType_FieldTypeKeyword, "n": qdrant.FieldType_FieldTypeInteger} {
+			if _, err := tg.client.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{CollectionName: coll, Wait: &wait, FieldName: field, FieldType: &ft}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tg.client.UpdateAliases(ctx, []*qdrant.AliasOperations{qdrant.NewAliasCreate(coll+"_a", coll), qdrant.NewAliasCreate(coll+"_b", coll)}); err != nil {
+			t.Fatal(err)
+		}
+		want := mustState(t, tg, coll)
+		if len(want.Points) != 4 || len(want.Schema) != 2 || len(want.Aliases) != 2 {
+			t.Fatalf("setup: state %d points, %d indexes, %d aliases", len(want.Points), len(want.Schema), len(want.Aliases))
+		}
+		m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: mode}))
+		man, err := m.Create(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.client.DeleteCollection(ctx, coll); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
+			t.Fatalf("state after restore (-want +got):\n%s", diff)
+		}
+		// Bit for bit: compare the raw float bits, not their printing.
+		got, err := tg.client.Get(ctx, &qdrant.GetPoints{CollectionName: coll, Ids: []*qdrant.PointId{qdrant.NewIDNum(0), qdrant.NewIDNum(math.MaxUint64)}, WithVectors: qdrant.NewWithVectors(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bits []uint32
+		for _, p := range got {
+			for _, f := range p.GetVectors().GetVectors().GetVectors()["dense"].GetDense().GetData() {
+				bits = append(bits, math.Float32bits(f))
+			}
+		}
+		var wantBits []uint32
+		for _, f := range exact {
+			wantBits = append(wantBits, math.Float32bits(f))
+		}
+		if !slices.Equal(bits, wantBits) {
+			t.Fatalf("float bits after restore %x, want %x", bits, wantBits)
+		}
+		b := man.Backends[0]
+		if b.Stats["points"] != 4 || b.Stats["collections"] != 1 || b.ServerVersion == "" || !strings.Contains(string(b.Details), coll+"_b") {
+			t.Fatalf("manifest backend: stats %v, version %q, details %s", b.Stats, b.ServerVersion, b.Details)
+		}
+	})
+}
