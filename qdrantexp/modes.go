@@ -227,13 +227,7 @@ func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, forma
 	}
 	// Replace: the old collection goes first. Should anything after this
 	// fail, the Manager restores it from its safety backup.
-	if err := e.call(ctx, "deleting the collection", func(ctx context.Context) error {
-		ok, err := e.client.CollectionExists(ctx, rec.Name)
-		if err != nil || !ok {
-			return err
-		}
-		return e.client.DeleteCollection(ctx, rec.Name)
-	}); err != nil {
+	if err := e.deleteCollection(ctx, rec.Name, "to recreate it"); err != nil {
 		return nil, err
 	}
 	if err := e.call(ctx, "creating the collection", func(ctx context.Context) error {

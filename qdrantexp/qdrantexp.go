@@ -42,7 +42,8 @@
 // Restore replaces: with Options.Collections nil (every collection), the
 // collections the backup does not hold are deleted once everything else is
 // restored; with a list, a collection of the backup outside the list is an
-// error and nothing else is touched.
+// error, and a listed collection that did not exist at backup time (the
+// backup records it as absent) is deleted. Nothing else is touched.
 package qdrantexp
 
 import (
@@ -283,7 +284,11 @@ type snapshotRecord struct {
 type details struct {
 	Mode string `json:"mode"`
 	// All says the backup holds every collection the server had.
-	All         bool               `json:"all"`
+	All bool `json:"all"`
+	// Absent are the listed collections the server did not have: a
+	// restore deletes them, which is what undoes a restore that created
+	// them.
+	Absent      []string           `json:"absent,omitempty"`
 	Collections []collectionRecord `json:"collections"`
 }
 
@@ -317,28 +322,30 @@ func (e *Exporter) serverVersion(ctx context.Context) (string, error) {
 	return v, err
 }
 
-// scope returns the collections to back up, sorted, and whether they are
-// all the server has.
-func (e *Exporter) scope(ctx context.Context) ([]string, bool, error) {
+// scope returns the collections to back up, sorted, whether they are all
+// the server has, and the listed collections the server does not have.
+func (e *Exporter) scope(ctx context.Context) (present []string, all bool, absent []string, err error) {
 	var names []string
-	err := e.call(ctx, "listing collections", func(ctx context.Context) error {
+	err = e.call(ctx, "listing collections", func(ctx context.Context) error {
 		var err error
 		names, err = e.client.ListCollections(ctx)
 		return err
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	if e.opts.Collections == nil {
 		slices.Sort(names)
-		return names, true, nil
+		return names, true, nil, nil
 	}
-	for _, c := range e.opts.Collections {
-		if !slices.Contains(names, c) {
-			return nil, false, fmt.Errorf("qdrant: collection %q does not exist", c)
+	for _, c := range slices.Sorted(slices.Values(e.opts.Collections)) {
+		if slices.Contains(names, c) {
+			present = append(present, c)
+		} else {
+			absent = append(absent, c)
 		}
 	}
-	return slices.Sorted(slices.Values(e.opts.Collections)), false, nil
+	return present, false, absent, nil
 }
 
 // Export implements ngbak.Exporter.
@@ -347,11 +354,11 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, err
 	if err != nil {
 		return ngbak.Info{}, err
 	}
-	names, all, err := e.scope(ctx)
+	names, all, absent, err := e.scope(ctx)
 	if err != nil {
 		return ngbak.Info{}, err
 	}
-	d := details{Mode: e.opts.Mode.String(), All: all, Collections: []collectionRecord{}}
+	d := details{Mode: e.opts.Mode.String(), All: all, Absent: absent, Collections: []collectionRecord{}}
 	stats := map[string]int64{"collections": int64(len(names)), "points": 0}
 	for _, c := range names {
 		var rec collectionRecord
@@ -499,12 +506,34 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 	if e.opts.Collections == nil && d.All {
 		return e.deleteOthers(ctx, names)
 	}
+	for _, c := range d.Absent {
+		if err := checkName(c); err != nil {
+			return err
+		}
+		if e.opts.Collections != nil && !slices.Contains(e.opts.Collections, c) {
+			continue
+		}
+		if err := e.deleteCollection(ctx, c, "which did not exist at backup time"); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// deleteCollection deletes a collection if it exists.
+func (e *Exporter) deleteCollection(ctx context.Context, c, why string) error {
+	return e.call(ctx, "deleting collection "+c+", "+why, func(ctx context.Context) error {
+		ok, err := e.client.CollectionExists(ctx, c)
+		if err != nil || !ok {
+			return err
+		}
+		return e.client.DeleteCollection(ctx, c)
+	})
 }
 
 // deleteOthers deletes the collections the backup does not hold.
 func (e *Exporter) deleteOthers(ctx context.Context, keep []string) error {
-	names, _, err := e.scope(ctx)
+	names, _, _, err := e.scope(ctx)
 	if err != nil {
 		return err
 	}
@@ -512,9 +541,7 @@ func (e *Exporter) deleteOthers(ctx context.Context, keep []string) error {
 		if slices.Contains(keep, c) {
 			continue
 		}
-		if err := e.call(ctx, "deleting collection "+c+", which the backup does not hold", func(ctx context.Context) error {
-			return e.client.DeleteCollection(ctx, c)
-		}); err != nil {
+		if err := e.deleteCollection(ctx, c, "which the backup does not hold"); err != nil {
 			return err
 		}
 	}

@@ -5,14 +5,17 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ngbak/ngbak"
@@ -312,8 +315,8 @@ func TestVectorsAndPayloads(t *testing.T) {
 			{Id: qdrant.NewIDNum(math.MaxUint64), Payload: qdrant.NewValueMap(map[string]any{"large": large}),
 				Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{"dense": qdrant.NewVectorDense(exact[4:])})},
 			{Id: qdrant.NewIDUUID("5c56c793-69f3-4fbf-87e6-c4bf54c28c26"), Payload: qdrant.NewValueMap(map[string]any{
-				"nested": map[string]any{"a": []any{1.5, "x", map[string]any{"deep": []any{nil, false}}}, "empty": map[string]any{}, "list": []any{}},
-				"unicode": "日本語 Ελληνικά العربية \u2028 \x00 nul", "":  "empty key", "key.with.dots": "v",
+				"nested":  map[string]any{"a": []any{1.5, "x", map[string]any{"deep": []any{nil, false}}}, "empty": map[string]any{}, "list": []any{}},
+				"unicode": "日本語 Ελληνικά العربية \u2028 \x00 nul", "": "empty key", "key.with.dots": "v",
 			}), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{
 				"multi": qdrant.NewVectorMulti([][]float32{{exact[0], exact[1]}, {exact[2], exact[3]}, {exact[6], exact[7]}}),
 				"text":  qdrant.NewVectorSparse([]uint32{0, 7, 4294967295}, []float32{exact[5], exact[6], exact[7]}),
@@ -373,4 +376,278 @@ func TestVectorsAndPayloads(t *testing.T) {
 			t.Fatalf("manifest backend: stats %v, version %q, details %s", b.Stats, b.ServerVersion, b.Details)
 		}
 	})
+}
+
+func (tg *target) fill(t testing.TB, coll string, n int) {
+	t.Helper()
+	records := map[string]string{}
+	for i := range n {
+		records[fmt.Sprintf("doc-%05d", i)] = strings.Repeat(fmt.Sprintf("text %d ", i), 20)
+	}
+	h := &harness{tg: tg, coll: coll}
+	if err := h.Put(context.Background(), records); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustBeEmpty fails if the storage folder holds anything.
+func mustBeEmpty(t testing.TB, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if len(entries) > 0 {
+		t.Fatalf("storage holds %d entries, want none (first %q)", len(entries), entries[0].Name())
+	}
+}
+
+// TestCutDownload: a download that breaks halfway makes Create fail, with
+// no archive in storage and no snapshot left on the server.
+func TestCutDownload(t *testing.T) {
+	ctx := context.Background()
+	tg := newTarget(t)
+	coll := tg.newCollection(t, ctx)
+	tg.fill(t, coll, 300)
+	want := mustState(t, tg, coll)
+	m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
+	tg.faults.CutDownloadAfter.Store(10_000)
+	_, err := m.Create(ctx, nil)
+	if err == nil {
+		t.Fatal("Create succeeded through a cut download")
+	}
+	t.Logf("Create: %v", err)
+	mustBeEmpty(t, dir)
+	if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
+		t.Fatalf("the server after a failed Create (-want +got), snapshots included:\n%s", diff)
+	}
+	tg.faults.CutDownloadAfter.Store(0)
+	if _, err := m.Create(ctx, nil); err != nil {
+		t.Fatalf("Create once the connection is whole: %v", err)
+	}
+}
+
+// TestStalledDownload: a download that stops moving fails after
+// Timeouts.Stall, however long the whole transfer is allowed to take.
+func TestStalledDownload(t *testing.T) {
+	ctx := context.Background()
+	tg := newTarget(t)
+	coll := tg.newCollection(t, ctx)
+	tg.fill(t, coll, 10)
+	m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Timeouts: qdrantexp.Timeouts{Stall: 300 * time.Millisecond}}))
+	tg.faults.StallDownload.Store(true)
+	_, err := m.Create(ctx, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "without progress") && !strings.Contains(err.Error(), "stalled") {
+		t.Fatalf("Create through a stalled download: %v, want a stall timeout", err)
+	}
+	mustBeEmpty(t, dir)
+	if s := mustState(t, tg, coll); len(s.Snapshots) != 0 {
+		t.Fatalf("snapshots left on the server: %v", s.Snapshots)
+	}
+}
+
+// TestRefusedUpload: when the server refuses the upload, the collection
+// stays as it was, even with no safety backup to roll back from: the
+// exporter never deletes a collection before its snapshot is in.
+func TestRefusedUpload(t *testing.T) {
+	ctx := context.Background()
+	tg := newTarget(t)
+	coll := tg.newCollection(t, ctx)
+	tg.fill(t, coll, 50)
+	m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.fill(t, coll, 80) // changes 50 points, adds 30
+	changed := mustState(t, tg, coll)
+	tg.faults.RefuseUpload.Store(true)
+	_, err = m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
+	if err == nil || !strings.Contains(err.Error(), "refused on purpose") {
+		t.Fatalf("Restore with a refused upload: %v", err)
+	}
+	if diff := cmp.Diff(changed, mustState(t, tg, coll)); diff != "" {
+		t.Fatalf("a refused upload changed the collection (-want +got):\n%s", diff)
+	}
+	tg.faults.RefuseUpload.Store(false)
+	if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(mustState(t, tg, coll).Points); n != 50 {
+		t.Fatalf("after the restore: %d points, want 50", n)
+	}
+}
+
+// TestMissingAPIKey: without the key, Create fails and says so.
+func TestMissingAPIKey(t *testing.T) {
+	tg := newTarget(t)
+	if tg.cfg.APIKey == "" {
+		t.Skip("the server under test has no API key")
+	}
+	ctx := context.Background()
+	coll := tg.newCollection(t, ctx)
+	cfg := tg.cfg
+	cfg.APIKey = ""
+	e, err := qdrantexp.New(cfg, qdrantexp.Options{Collections: []string{coll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	m, dir := newManager(t, e)
+	_, err = m.Create(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
+		t.Fatalf("Create without the API key: %v, want Unauthenticated", err)
+	}
+	mustBeEmpty(t, dir)
+
+	// A wrong key on REST alone (gRPC right) names the key too.
+	cfg = tg.cfg
+	cfg.HTTPClient = &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		r.Header.Set("api-key", "wrong")
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	e2, err := qdrantexp.New(cfg, qdrantexp.Options{Collections: []string{coll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	m2, _ := newManager(t, e2)
+	_, err = m2.Create(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "API key") {
+		t.Fatalf("Create with a wrong REST key: %v, want 401 naming the API key", err)
+	}
+	if s := mustState(t, tg, coll); len(s.Snapshots) != 0 {
+		t.Fatalf("snapshots left on the server: %v", s.Snapshots)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestManyCollections: a dozen collections of different sizes in one
+// backup, restored after all were changed or deleted.
+func TestManyCollections(t *testing.T) {
+	bothModes(t, func(t *testing.T, mode qdrantexp.Mode) {
+		ctx := context.Background()
+		tg := newTarget(t)
+		var names []string
+		want := map[string]state{}
+		for i := range 12 {
+			c := tg.newCollection(t, ctx)
+			tg.fill(t, c, i*7)
+			names = append(names, c)
+			want[c] = mustState(t, tg, c)
+		}
+		m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: names, Mode: mode}))
+		man, err := m.Create(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := man.Backends[0].Stats["collections"]; got != 12 {
+			t.Fatalf("stats collections = %d", got)
+		}
+		for i, c := range names {
+			if i%2 == 0 {
+				if err := tg.client.DeleteCollection(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				tg.fill(t, c, 3)
+			}
+		}
+		if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range names {
+			if diff := cmp.Diff(want[c], mustState(t, tg, c)); diff != "" {
+				t.Fatalf("collection %s after restore (-want +got):\n%s", c, diff)
+			}
+		}
+	})
+}
+
+// TestAllCollections: with no list, the backup holds every collection and
+// a restore deletes the collections made after it. Against a real server
+// it runs only when the server holds nothing but these tests' collections.
+func TestAllCollections(t *testing.T) {
+	bothModes(t, func(t *testing.T, mode qdrantexp.Mode) {
+		ctx := context.Background()
+		tg := newTarget(t)
+		existing, err := tg.client.ListCollections(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range existing {
+			if !strings.HasPrefix(c, "ngbak_test_") {
+				t.Skipf("the server holds collection %q, which a restore of every collection would delete", c)
+			}
+		}
+		a, b := tg.newCollection(t, ctx), tg.newCollection(t, ctx)
+		tg.fill(t, a, 5)
+		wantA := mustState(t, tg, a)
+		m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Mode: mode}))
+		man, err := m.Create(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.client.DeleteCollection(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		later := tg.newCollection(t, ctx)
+		if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(wantA, mustState(t, tg, a)); diff != "" {
+			t.Fatalf("collection a (-want +got):\n%s", diff)
+		}
+		if s := mustState(t, tg, b); !s.Exists {
+			t.Fatal("collection b, deleted after the backup, was not restored")
+		}
+		if s := mustState(t, tg, later); s.Exists {
+			t.Fatal("collection made after the backup survived the restore")
+		}
+		// An exporter with a list refuses a backup holding more.
+		m2, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{a}, Mode: mode}))
+		rc, err := m.Open(ctx, man.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = m2.Import(ctx, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m2.Restore(ctx, man.ID, nil); err == nil || !strings.Contains(err.Error(), "outside Options.Collections") {
+			t.Fatalf("Restore of a wider backup: %v", err)
+		}
+	})
+}
+
+// TestListedAbsent: a listed collection that did not exist at backup time
+// is recorded as absent, and a restore deletes it: that is what lets the
+// Manager undo a restore that created a collection.
+func TestListedAbsent(t *testing.T) {
+	ctx := context.Background()
+	tg := newTarget(t)
+	a := tg.newCollection(t, ctx)
+	ghost := "ngbak_test_" + randomHex(6)
+	t.Cleanup(func() { tg.client.DeleteCollection(context.Background(), ghost) })
+	m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{a, ghost}}))
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(man.Backends[0].Details), `"absent":["`+ghost+`"]`) {
+		t.Fatalf("details do not record %s as absent: %s", ghost, man.Backends[0].Details)
+	}
+	if err := tg.client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: ghost}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := mustState(t, tg, ghost); s.Exists {
+		t.Fatal("a collection absent at backup time survived the restore")
+	}
 }

@@ -210,6 +210,9 @@ type Faults struct {
 	// CutDownloadAfter, when positive, aborts snapshot downloads after that
 	// many bytes of the body, as a dropped connection would.
 	CutDownloadAfter atomic.Int64
+	// StallDownload makes snapshot downloads send their headers and then
+	// nothing, until the client gives up.
+	StallDownload atomic.Bool
 	// RefuseUpload makes snapshot uploads fail with 500 after part of the
 	// body has been read, before the server sees it.
 	RefuseUpload atomic.Bool
@@ -234,6 +237,8 @@ func (f *Faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.CopyN(io.Discard, r.Body, 64<<10)
 		writeJSON(w, http.StatusInternalServerError, errBody("Service internal error: refused on purpose (qdrantemu.Faults)"))
 		return
+	case r.Method == http.MethodGet && isSnapshot && f.StallDownload.Load():
+		w = &stallWriter{ResponseWriter: w, done: r.Context().Done()}
 	case r.Method == http.MethodGet && isSnapshot && f.CutDownloadAfter.Load() > 0:
 		w = &cutWriter{ResponseWriter: w, left: f.CutDownloadAfter.Load()}
 	}
@@ -258,4 +263,18 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 	}
 	c.left -= int64(len(p))
 	return c.ResponseWriter.Write(p)
+}
+
+// stallWriter sends the headers, then blocks until the client goes away.
+type stallWriter struct {
+	http.ResponseWriter
+	done <-chan struct{}
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	if fl, ok := s.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+	<-s.done
+	panic(http.ErrAbortHandler)
 }
