@@ -33,6 +33,7 @@ bench:
 	go test -run '^$$' -bench . -benchtime 1x -count 5 .
 	@set -a; . ./.services.env; set +a; go test -run '^$$' -bench . -benchtime 3x -count 3 ./redisexp
 	@set -a; . ./.services.env; set +a; go test -run '^$$' -bench . -benchtime 1x -timeout 60m ./neo4jexp
+	go test -run '^$$' -bench . -benchtime 1x -count 5 -timeout 30m ./qdrantexp
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzReadArchive -fuzztime 60s .

@@ -40,7 +40,17 @@ type target struct {
 	real   bool
 }
 
-func newTarget(t testing.TB) *target {
+// tb is what newTarget needs of a testing.TB; the benchmarks' shared
+// target has its own.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
+func newTarget(t tb) *target {
 	t.Helper()
 	url, grpcAddr, key := os.Getenv("NGBAK_QDRANT_URL"), os.Getenv("NGBAK_QDRANT_GRPC"), os.Getenv("NGBAK_QDRANT_API_KEY")
 	real := url != "" && grpcAddr != ""
@@ -73,7 +83,7 @@ func newTarget(t testing.TB) *target {
 	return tg
 }
 
-func splitHostPort(t testing.TB, addr string) (string, int) {
+func splitHostPort(t tb, addr string) (string, int) {
 	i := strings.LastIndex(addr, ":")
 	var port int
 	if _, err := fmt.Sscan(addr[i+1:], &port); err != nil {
@@ -307,7 +317,7 @@ func TestVectorsAndPayloads(t *testing.T) {
 		ctx := context.Background()
 		tg := newTarget(t)
 		coll := tg.newCollection(t, ctx)
-		exact := []float32{math.SmallestNonzeroFloat32, -0.0, math.MaxFloat32, 1.0000001, 0.1, -3.4028235e38, 1e-40, float32(math.Pi)}
+		exact := []float32{math.SmallestNonzeroFloat32, float32(math.Copysign(0, -1)), math.MaxFloat32, 1.0000001, 0.1, -3.4028235e38, 1e-40, float32(math.Pi)}
 		large := strings.Repeat("Größe 北京 🧠 \"quoted\" \\ ", 40000) // ~1 MiB
 		points := []*qdrant.PointStruct{
 			{Id: qdrant.NewIDNum(0), Payload: qdrant.NewValueMap(map[string]any{"n": int64(math.MaxInt64), "f": 0.1, "neg": int64(-1)}),

@@ -10,13 +10,16 @@
 // directory; -redis URL the KV namespaces of a Redis (-redis-prefix,
 // -redis-namespaces), or with -redis-raw PATTERN every matching key of any
 // type; -neo4j URI a Neo4j graph (-neo4j-user, -neo4j-password,
-// -neo4j-database, -neo4j-label). create prints the new id as the last line of its output;
+// -neo4j-database, -neo4j-label); -qdrant URL with -qdrant-grpc HOST:PORT
+// the collections of a Qdrant (-qdrant-api-key or QDRANT_API_KEY,
+// -qdrant-collections, -qdrant-mode snapshot|logical). create prints the new id as the last line of its output;
 // inspect prints the manifest as JSON. Every failure exits non-zero with
 // the error on stderr.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,6 +38,7 @@ import (
 	"github.com/ngbak/ngbak/blobstorage"
 	"github.com/ngbak/ngbak/jsonexp"
 	"github.com/ngbak/ngbak/neo4jexp"
+	"github.com/ngbak/ngbak/qdrantexp"
 	"github.com/ngbak/ngbak/redisexp"
 	"github.com/redis/go-redis/v9"
 	_ "gocloud.dev/blob/fileblob"
@@ -98,6 +102,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	neo4jPassword := fs.String("neo4j-password", "", "Neo4j password (or NEO4J_PASSWORD)")
 	neo4jDatabase := fs.String("neo4j-database", "", "Neo4j database (default: the server's default)")
 	neo4jLabel := fs.String("neo4j-label", "", "back up only the nodes with this label and the relationships among them")
+	qdrantURL := fs.String("qdrant", "", "back up the Qdrant collections at this REST `URL` (needs -qdrant-grpc)")
+	qdrantGRPC := fs.String("qdrant-grpc", "", "the Qdrant gRPC address `HOST:PORT`")
+	qdrantKey := fs.String("qdrant-api-key", "", "the Qdrant API key (or QDRANT_API_KEY)")
+	qdrantCollections := fs.String("qdrant-collections", "", "comma-separated Qdrant collections (default: all)")
+	qdrantMode := fs.String("qdrant-mode", "snapshot", "snapshot (the server's own, same version only) or logical (portable)")
 	redisRaw := fs.String("redis-raw", "", "raw mode: back up every key matching this SCAN `PATTERN`, of any type, with DUMP, instead of the KV namespaces")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -210,6 +219,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if err := m.Register(exp); err != nil {
+			return err
+		}
+	}
+
+	if *qdrantURL != "" {
+		mode, err := qdrantexp.ParseMode(*qdrantMode)
+		if err != nil {
+			return err
+		}
+		var colls []string
+		if *qdrantCollections != "" {
+			colls = strings.Split(*qdrantCollections, ",")
+		}
+		key := *qdrantKey
+		if key == "" {
+			key = os.Getenv("QDRANT_API_KEY")
+		}
+		cfg := qdrantexp.Config{URL: *qdrantURL, GRPC: *qdrantGRPC, APIKey: key}
+		if strings.HasPrefix(*qdrantURL, "https:") {
+			cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		exp, err := qdrantexp.New(cfg, qdrantexp.Options{Collections: colls, Mode: mode})
+		if err != nil {
+			return err
+		}
+		defer exp.Close()
 		if err := m.Register(exp); err != nil {
 			return err
 		}

@@ -13,7 +13,9 @@ import (
 
 	"filippo.io/age"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/ngbak/ngbak/internal/qdrantemu"
 	"github.com/ngbak/ngbak/internal/testlock"
+	"github.com/qdrant/go-client/qdrant"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -209,5 +211,62 @@ func TestBackupctlNeo4j(t *testing.T) {
 	}
 	if n := q("MATCH (:" + label + ")-[r:R]->(:" + label + ") RETURN count(r)"); n != 1 {
 		t.Fatalf("%d relationships after restore, want 1", n)
+	}
+}
+
+// The Qdrant flags, against the Qdrant emulator (or a real Qdrant given by
+// NGBAK_QDRANT_URL and NGBAK_QDRANT_GRPC), in both modes.
+func TestBackupctlQdrant(t *testing.T) {
+	for _, mode := range []string{"snapshot", "logical"} {
+		t.Run(mode, func(t *testing.T) {
+			url, grpcAddr, key := os.Getenv("NGBAK_QDRANT_URL"), os.Getenv("NGBAK_QDRANT_GRPC"), os.Getenv("NGBAK_QDRANT_API_KEY")
+			if url == "" || grpcAddr == "" {
+				key = "ctl-key"
+				emu, err := qdrantemu.Start(qdrantemu.Options{APIKey: key, Dir: t.TempDir()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer emu.Close()
+				url, grpcAddr = emu.URL, emu.GRPCAddr
+			}
+			host, port, _ := strings.Cut(grpcAddr, ":")
+			var p int
+			fmt.Sscan(port, &p)
+			client, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: p, APIKey: key, SkipCompatibilityCheck: true, PoolSize: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			ctx := context.Background()
+			coll := fmt.Sprintf("ctltest_%d", time.Now().UnixNano())
+			if err := client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: coll,
+				VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+				t.Fatal(err)
+			}
+			defer client.DeleteCollection(ctx, coll)
+			if _, err := client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll, Points: []*qdrant.PointStruct{
+				{Id: qdrant.NewIDNum(7), Vectors: qdrant.NewVectors(0.5, -1), Payload: qdrant.NewValueMap(map[string]any{"text": "original"})},
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("QDRANT_API_KEY", key)
+			flags := []string{"-dir", t.TempDir(), "-qdrant", url, "-qdrant-grpc", grpcAddr, "-qdrant-collections", coll, "-qdrant-mode", mode}
+			out, err := ctl(t, append(flags, "create")...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			id := lines[len(lines)-1]
+			if err := client.DeleteCollection(ctx, coll); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ctl(t, append(flags, "restore", id)...); err != nil {
+				t.Fatal(err)
+			}
+			got, err := client.Get(ctx, &qdrant.GetPoints{CollectionName: coll, Ids: []*qdrant.PointId{qdrant.NewIDNum(7)}, WithPayload: qdrant.NewWithPayload(true)})
+			if err != nil || len(got) != 1 || got[0].Payload["text"].GetStringValue() != "original" {
+				t.Fatalf("after restore: %v, %v", got, err)
+			}
+		})
 	}
 }

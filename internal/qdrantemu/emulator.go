@@ -17,6 +17,8 @@
 // emulator stores them as given), and anything of Qdrant's storage format.
 package qdrantemu
 
+//lint:file-ignore SA1019 the emulator accepts the deprecated flat vector fields, as Qdrant does
+
 import (
 	"bufio"
 	"cmp"
@@ -40,6 +42,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protodelim"
@@ -113,7 +116,10 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.GRPCAddr = gl.Addr().String()
 	s.URL = "http://" + hl.Addr().String()
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessage), grpc.UnaryInterceptor(s.checkKeyGRPC))
+	// The go-client pings every 10 s; grpc-go's default policy would answer
+	// that with GOAWAY "too_many_pings", which Qdrant does not.
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessage), grpc.UnaryInterceptor(s.checkKeyGRPC),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
 	qdrant.RegisterCollectionsServer(s.grpc, &collectionsService{s: s})
 	qdrant.RegisterPointsServer(s.grpc, &pointsService{s: s})
 	qdrant.RegisterSnapshotsServer(s.grpc, &snapshotsService{s: s})

@@ -1,0 +1,341 @@
+package qdrantexp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/heap"
+	"github.com/ngbak/ngbak/internal/qdrantemu"
+	"github.com/ngbak/ngbak/qdrantexp"
+	"github.com/qdrant/go-client/qdrant"
+)
+
+// The benchmarks run the emulator in a child process (this test binary,
+// started again), so that the heap they measure is ngbak's alone; or they
+// use the real Qdrant of NGBAK_QDRANT_URL and NGBAK_QDRANT_GRPC. Side by
+// side, in one run:
+//
+//	BenchmarkSnapshot/64MiB/CopyDownload  create a snapshot, GET it into a file, delete it: the plain copy
+//	BenchmarkSnapshot/64MiB/Create        the same through ngbak: Manager.Create in snapshot mode
+//	BenchmarkSnapshot/64MiB/CopyUpload    POST the snapshot file as multipart with priority=snapshot
+//	BenchmarkSnapshot/64MiB/Restore       Manager.Restore (it verifies the archive first)
+//	... and the same at 256MiB, to show the heap does not grow with the snapshot
+//	BenchmarkLogical/Export, /Restore     100k points of 768 dimensions with payloads
+//
+// Each reports MB/s or points/s and the peak heap (peak-MiB).
+
+const childEnv = "NGBAK_QDRANTEMU_CHILD"
+
+// TestMain serves the emulator when started as the benchmark's child; it
+// exits when its stdin closes, so it never outlives the parent.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		emu, err := qdrantemu.Start(qdrantemu.Options{APIKey: os.Getenv(childEnv), Dir: os.Getenv(childEnv + "_DIR")})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(emu.URL, emu.GRPCAddr)
+		io.Copy(io.Discard, os.Stdin)
+		emu.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+var bench struct {
+	once  sync.Once
+	tg    *target
+	err   error
+	stdin io.WriteCloser // the child's; it exits when this closes
+}
+
+// benchTarget is shared by all benchmarks of a run: the child emulator or
+// the real server.
+func benchTarget(b *testing.B) *target {
+	bench.once.Do(func() {
+		if os.Getenv("NGBAK_QDRANT_URL") != "" {
+			bench.tg = newTarget(persistent{})
+			return
+		}
+		key := "bench-" + randomHex(4)
+		dir, err := os.MkdirTemp("", "qdrantemu-bench-")
+		if err != nil {
+			bench.err = err
+			return
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+key, childEnv+"_DIR="+dir)
+		cmd.Stderr = os.Stderr
+		bench.stdin, _ = cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			bench.err = err
+			return
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			bench.err = fmt.Errorf("emulator child: %w", err)
+			return
+		}
+		url, grpcAddr, _ := strings.Cut(strings.TrimSpace(line), " ")
+		os.Setenv("NGBAK_QDRANT_URL", url)
+		os.Setenv("NGBAK_QDRANT_GRPC", grpcAddr)
+		os.Setenv("NGBAK_QDRANT_API_KEY", key)
+		bench.tg = newTarget(persistent{})
+		go func() { // the child ends with the test binary
+			cmd.Wait()
+			os.RemoveAll(dir)
+		}()
+	})
+	if bench.err != nil {
+		b.Fatal(bench.err)
+	}
+	return bench.tg
+}
+
+// persistent is a tb whose cleanups never run: the shared target lives as
+// long as the benchmark binary.
+type persistent struct{}
+
+func (persistent) Helper()                        {}
+func (persistent) Cleanup(func())                 {}
+func (persistent) Fatal(args ...any)              { panic(fmt.Sprint(args...)) }
+func (persistent) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+func (persistent) TempDir() string {
+	d, _ := os.MkdirTemp("", "ngbak-bench-")
+	return d
+}
+
+// fillVectors upserts n points of dim float32s with a payload of about
+// 200 bytes, as a GraphRAG chunk store holds.
+func fillVectors(b *testing.B, tg *target, coll string, n, dim int) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(dim)))
+	wait := true
+	for start := 0; start < n; start += 500 {
+		var points []*qdrant.PointStruct
+		for i := start; i < min(n, start+500); i++ {
+			v := make([]float32, dim)
+			for j := range v {
+				v[j] = rng.Float32()*2 - 1
+			}
+			points = append(points, &qdrant.PointStruct{
+				Id:      qdrant.NewIDNum(uint64(i)),
+				Vectors: qdrant.NewVectorsDense(v),
+				Payload: qdrant.NewValueMap(map[string]any{
+					"content":     strings.Repeat(fmt.Sprintf("chunk %d of the corpus ", i), 6),
+					"full_doc_id": fmt.Sprintf("doc-%d", i/10), "tokens": int64(rng.IntN(1200)),
+				}),
+			})
+		}
+		if _, err := tg.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll, Wait: &wait, Points: points}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func vectorCollection(b *testing.B, tg *target, dim int) string {
+	name := "ngbak_bench_" + randomHex(6)
+	err := tg.client.CreateCollection(context.Background(), &qdrant.CreateCollection{CollectionName: name,
+		VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: uint64(dim), Distance: qdrant.Distance_Dot})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return name
+}
+
+func benchManager(b *testing.B, e ngbak.Exporter) *ngbak.Manager {
+	dir := b.TempDir()
+	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(filepath.Join(dir, "backups")), TempDir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Register(e); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func BenchmarkSnapshot(b *testing.B) {
+	tg := benchTarget(b)
+	for _, mib := range []int{64, 256} {
+		const dim = 768
+		points := mib << 20 / (dim*4 + 300)
+		coll := vectorCollection(b, tg, dim)
+		fillVectors(b, tg, coll, points, dim)
+		ctx := context.Background()
+		e, err := qdrantexp.New(tg.cfg, qdrantexp.Options{Collections: []string{coll}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := benchManager(b, e)
+		man, err := m.Create(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size := man.Backends[0].Files[0].Size
+		// The snapshot file itself, for the plain upload.
+		snapFile := filepath.Join(b.TempDir(), "plain.snapshot")
+		plainDownload(b, tg, coll, snapFile)
+
+		b.Run(fmt.Sprintf("%dMiB/CopyDownload", mib), func(b *testing.B) {
+			for b.Loop() {
+				plainDownload(b, tg, coll, filepath.Join(b.TempDir(), "copy.snapshot"))
+			}
+			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
+		})
+		b.Run(fmt.Sprintf("%dMiB/Create", mib), func(b *testing.B) {
+			var peak uint64
+			for b.Loop() {
+				peak = max(peak, heap.Peak(func() {
+					man, err := m.Create(ctx, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					m.Delete(ctx, man.ID)
+					b.StartTimer()
+				}))
+			}
+			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+		})
+		b.Run(fmt.Sprintf("%dMiB/CopyUpload", mib), func(b *testing.B) {
+			for b.Loop() {
+				plainUpload(b, tg, coll, snapFile)
+			}
+			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
+		})
+		b.Run(fmt.Sprintf("%dMiB/Restore", mib), func(b *testing.B) {
+			var peak uint64
+			for b.Loop() {
+				peak = max(peak, heap.Peak(func() {
+					if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+						b.Fatal(err)
+					}
+				}))
+			}
+			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+		})
+		e.Close()
+		tg.client.DeleteCollection(ctx, coll)
+	}
+}
+
+// plainDownload is the baseline: what any client does to copy a snapshot
+// to disk, through the same HTTP client and proxy as ngbak.
+func plainDownload(b *testing.B, tg *target, coll, path string) {
+	ctx := context.Background()
+	desc, err := tg.client.CreateSnapshot(ctx, coll)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tg.client.DeleteSnapshot(ctx, coll, desc.Name)
+	req, _ := http.NewRequest("GET", tg.cfg.URL+"/collections/"+coll+"/snapshots/"+desc.Name, nil)
+	req.Header.Set("api-key", tg.cfg.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func plainUpload(b *testing.B, tg *target, coll, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	mw.CreateFormFile("snapshot", "plain.snapshot")
+	h := bytes.Clone(head.Bytes())
+	head.Reset()
+	mw.Close()
+	req, _ := http.NewRequest("POST", tg.cfg.URL+"/collections/"+coll+"/snapshots/upload?wait=true&priority=snapshot",
+		io.MultiReader(bytes.NewReader(h), f, bytes.NewReader(head.Bytes())))
+	req.ContentLength = int64(len(h)) + fi.Size() + int64(head.Len())
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("api-key", tg.cfg.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("plain upload: %s", resp.Status)
+	}
+}
+
+func BenchmarkLogical(b *testing.B) {
+	tg := benchTarget(b)
+	const dim, points = 768, 100_000
+	coll := vectorCollection(b, tg, dim)
+	fillVectors(b, tg, coll, points, dim)
+	ctx := context.Background()
+	defer tg.client.DeleteCollection(ctx, coll)
+	e, err := qdrantexp.New(tg.cfg, qdrantexp.Options{Collections: []string{coll}, Mode: qdrantexp.Logical})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	m := benchManager(b, e)
+	var id string
+	b.Run("Export", func(b *testing.B) {
+		var peak uint64
+		for b.Loop() {
+			peak = max(peak, heap.Peak(func() {
+				man, err := m.Create(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if id != "" {
+					m.Delete(ctx, id)
+				}
+				id = man.ID
+			}))
+		}
+		b.ReportMetric(float64(points*b.N)/b.Elapsed().Seconds(), "points/s")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+	})
+	b.Run("Restore", func(b *testing.B) {
+		var peak uint64
+		for b.Loop() {
+			peak = max(peak, heap.Peak(func() {
+				if _, err := m.Restore(ctx, id, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+					b.Fatal(err)
+				}
+			}))
+		}
+		b.ReportMetric(float64(points*b.N)/b.Elapsed().Seconds(), "points/s")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+	})
+}
