@@ -18,6 +18,7 @@
 package qdrantemu
 
 //lint:file-ignore SA1019 the emulator accepts the deprecated flat vector fields, as Qdrant does
+//lint:file-ignore ST1005 its error messages are Qdrant's own
 
 import (
 	"bufio"
