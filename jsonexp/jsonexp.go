@@ -48,7 +48,12 @@ type Exporter struct {
 
 // format is the version of this exporter's archive layout: one archive file
 // per store file, under its own name.
-const format = "jsonexp/1"
+// Kind and Format are what the exporter records in the manifest: the files
+// of the working directory, each under its own name.
+const (
+	Kind   = "json"
+	Format = "jsonexp/1"
+)
 
 // New returns an Exporter for opts.
 func New(opts Options) (*Exporter, error) {
@@ -74,7 +79,7 @@ func New(opts Options) (*Exporter, error) {
 func (e *Exporter) Name() string { return e.name }
 
 // Kind implements ngbak.Exporter.
-func (e *Exporter) Kind() string { return "json" }
+func (e *Exporter) Kind() string { return Kind }
 
 func (e *Exporter) matches(name string) bool {
 	if strings.HasPrefix(name, tempPrefix) {
@@ -129,7 +134,7 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, err
 		}
 		total += n
 	}
-	return ngbak.Info{Format: format, Stats: map[string]int64{"files": int64(len(names)), "bytes": total}}, nil
+	return ngbak.Info{Format: Format, Stats: map[string]int64{"files": int64(len(names)), "bytes": total}}, nil
 }
 
 func exportFile(w *ngbak.Writer, p, name string) (int64, error) {
@@ -154,7 +159,7 @@ func exportFile(w *ngbak.Writer, p, name string) (int64, error) {
 
 // Restore implements ngbak.Exporter.
 func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) (err error) {
-	if f := r.Backend().Format; f != format {
+	if f := r.Backend().Format; f != Format {
 		return fmt.Errorf("jsonexp: unknown format %q", f)
 	}
 	if err := os.MkdirAll(e.dir, 0o755); err != nil {

@@ -1,6 +1,8 @@
 // Package legacy reads the archives of the Python system ngbak replaces
-// (nano-graphrag's NGRAF-023 backups, see ../shared/reference/python-ngbak.md)
-// and verifies them with that system's own checksum.
+// (nano-graphrag's NGRAF-023 backups, see ../shared/reference/python-ngbak.md),
+// verifies them with that system's own checksum, and converts them into
+// ngbak/1 backups (Convert) that are then listed, verified and restored like
+// any other.
 //
 // An old archive, <backup_id>.ngbak, is a tar.gz whose members carry a "./"
 // prefix, with directory entries: manifest.json, config/graphrag_config.json,
@@ -11,11 +13,13 @@
 // then the bytes, with no separator, the manifest in its form without the
 // "checksum" key as Python's json.dumps(indent=2) writes it.
 //
-// Verify reads an archive as a stream with the same care as ngbak's own
-// reader (no path escapes, regular files and directories only, no
-// duplicates, bounded sizes); it holds in memory only the manifest and the
-// list of files, and hashes the files' contents as they pass, since the
-// checksum's order is known only once every name has been seen.
+// Verify and Convert read an archive as a stream with the same care as
+// ngbak's own reader (no path escapes, regular files and directories only,
+// no duplicates, bounded sizes); they hold in memory only the manifest and
+// the list of files, and spool the files' contents to a temporary file,
+// since the checksum's order is known only once every name has been seen.
+// A mismatch is an error unless the caller accepts an unverified
+// conversion, and the new backup's labels record which checks passed.
 package legacy
 
 import (
@@ -56,6 +60,7 @@ type Result struct {
 	// SidecarChecked and SidecarOK: the <id>.checksum file was given, and
 	// matches.
 	SidecarChecked, SidecarOK bool
+	sidecar                   string
 }
 
 // Limits bound what reading an old archive may cost.
@@ -71,6 +76,42 @@ type Limits struct {
 // not nil, is the content of <id>.checksum. A mismatch is an error wrapping
 // ngbak.ErrChecksum, with the Result telling what passed.
 func Verify(ctx context.Context, r io.Reader, sidecar []byte, tempDir string, limits Limits) (*Result, error) {
+	a, err := open(ctx, r, sidecar, tempDir, limits)
+	if err != nil {
+		return nil, err
+	}
+	a.close()
+	return &a.Result, a.mismatch()
+}
+
+// archive is an old archive read and hashed, its files kept in a spool
+// file until close.
+type archive struct {
+	Result
+	spool *os.File
+	files map[string]*io.SectionReader
+}
+
+func (a *archive) close() {
+	a.spool.Close()
+	os.Remove(a.spool.Name())
+}
+
+// mismatch is the error for the checks that failed, or nil.
+func (a *archive) mismatch() error {
+	res := &a.Result
+	switch {
+	case !res.ManifestOK:
+		return fmt.Errorf("%w: legacy archive %s: computed %s, manifest says %q", ngbak.ErrChecksum, res.BackupID, res.Checksum, res.ManifestChecksum)
+	case res.SidecarChecked && !res.SidecarOK:
+		return fmt.Errorf("%w: legacy archive %s: computed %s, the .checksum file says %q", ngbak.ErrChecksum, res.BackupID, res.Checksum, res.sidecar)
+	}
+	return nil
+}
+
+// open reads an old archive into a spool file and computes its checksum; a
+// mismatch is recorded in the Result, not returned.
+func open(ctx context.Context, r io.Reader, sidecar []byte, tempDir string, limits Limits) (_ *archive, err error) {
 	if limits.MaxEntries <= 0 {
 		limits.MaxEntries = 100000
 	}
@@ -88,9 +129,11 @@ func Verify(ctx context.Context, r io.Reader, sidecar []byte, tempDir string, li
 	if err != nil {
 		return nil, err
 	}
+	a := &archive{spool: spool, files: map[string]*io.SectionReader{}}
 	defer func() {
-		spool.Close()
-		os.Remove(spool.Name())
+		if err != nil {
+			a.close()
+		}
 	}()
 	type entry struct {
 		name      string
@@ -164,7 +207,8 @@ func Verify(ctx context.Context, r io.Reader, sidecar []byte, tempDir string, li
 	if err != nil {
 		return nil, fmt.Errorf("%w: legacy archive: manifest.json: %v", ngbak.ErrCorrupt, err)
 	}
-	res := &Result{Manifest: manifest}
+	res := &a.Result
+	res.Manifest = manifest
 	var hashed []byte // the manifest as the old code hashed it
 	obj := fields.(*object)
 	for i, k := range obj.keys {
@@ -186,6 +230,7 @@ func Verify(ctx context.Context, r io.Reader, sidecar []byte, tempDir string, li
 			h.Write(hashed)
 			continue
 		}
+		a.files[e.name] = io.NewSectionReader(spool, e.off, e.size)
 		if _, err := io.Copy(h, io.NewSectionReader(spool, e.off, e.size)); err != nil {
 			return nil, err
 		}
@@ -194,15 +239,10 @@ func Verify(ctx context.Context, r io.Reader, sidecar []byte, tempDir string, li
 	res.ManifestOK = res.Checksum == res.ManifestChecksum
 	if sidecar != nil {
 		res.SidecarChecked = true
-		res.SidecarOK = strings.TrimSpace(string(sidecar)) == res.Checksum
+		res.sidecar = strings.TrimSpace(string(sidecar))
+		res.SidecarOK = res.sidecar == res.Checksum
 	}
-	switch {
-	case !res.ManifestOK:
-		return res, fmt.Errorf("%w: legacy archive %s: computed %s, manifest says %q", ngbak.ErrChecksum, res.BackupID, res.Checksum, res.ManifestChecksum)
-	case res.SidecarChecked && !res.SidecarOK:
-		return res, fmt.Errorf("%w: legacy archive %s: computed %s, the .checksum file says %q", ngbak.ErrChecksum, res.BackupID, res.Checksum, strings.TrimSpace(string(sidecar)))
-	}
-	return res, nil
+	return a, nil
 }
 
 // pythonPathLess orders relative paths as Python's sorted() orders Path

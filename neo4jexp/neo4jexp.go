@@ -63,7 +63,13 @@ type Exporter struct {
 	opts   Options
 }
 
-const format = "neo4j-cypher-shell/1"
+// Kind and Format are what the exporter records in the manifest; a backup
+// written elsewhere in this format (one or more cypher-shell scripts, run in
+// archive order) is restored by this package, as legacy's conversion does.
+const (
+	Kind   = "neo4j"
+	Format = "neo4j-cypher-shell/1"
+)
 
 // The temporary import label, id property and constraint, as APOC's are,
 // under names of ngbak's own.
@@ -91,7 +97,7 @@ func New(driver neo4j.DriverWithContext, opts Options) (*Exporter, error) {
 func (e *Exporter) Name() string { return e.opts.Name }
 
 // Kind implements ngbak.Exporter.
-func (e *Exporter) Kind() string { return "neo4j" }
+func (e *Exporter) Kind() string { return Kind }
 
 func (e *Exporter) session(ctx context.Context, mode neo4j.AccessMode) neo4j.SessionWithContext {
 	return e.driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: e.opts.Database, AccessMode: mode, FetchSize: 1000})
@@ -116,7 +122,7 @@ func withContext(ctx context.Context, err *error) {
 // Export implements ngbak.Exporter.
 func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (_ ngbak.Info, err error) {
 	defer withContext(ctx, &err)
-	info := ngbak.Info{Format: format, Stats: map[string]int64{}}
+	info := ngbak.Info{Format: Format, Stats: map[string]int64{}}
 	sess := e.session(ctx, neo4j.AccessModeRead)
 	defer sess.Close(ctx)
 	tx, err := sess.BeginTransaction(ctx)
@@ -368,7 +374,7 @@ func (e *Exporter) exportRelationships(ctx context.Context, tx neo4j.ExplicitTra
 // Restore implements ngbak.Exporter.
 func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) (err error) {
 	defer withContext(ctx, &err)
-	if f := r.Backend().Format; f != format {
+	if f := r.Backend().Format; f != Format {
 		return fmt.Errorf("neo4jexp: unknown format %q", f)
 	}
 	if err := e.clear(ctx); err != nil {

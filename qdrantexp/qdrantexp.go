@@ -249,12 +249,42 @@ func (e *Exporter) Close() error { return e.client.Close() }
 func (e *Exporter) Name() string { return e.opts.Name }
 
 // Kind implements ngbak.Exporter.
-func (e *Exporter) Kind() string { return "qdrant" }
+func (e *Exporter) Kind() string { return Kind }
 
+// Kind is what the exporter records in the manifest; SnapshotFormat and
+// LogicalFormat are its two formats.
 const (
-	snapshotFormat = "qdrant-snapshot/1"
-	logicalFormat  = "qdrant-logical/1"
+	Kind           = "qdrant"
+	SnapshotFormat = "qdrant-snapshot/1"
+	LogicalFormat  = "qdrant-logical/1"
 )
+
+// SnapshotFile is a collection's snapshot made elsewhere, for converters
+// that write the snapshot format: its file goes to
+// <collection>/collection.snapshot.
+type SnapshotFile struct {
+	Collection string
+	Size       int64
+	SHA256     string // hex
+}
+
+// SnapshotDetails returns the Info.Details of a snapshot-format backup of
+// snapshots made elsewhere, whose point counts, configuration and aliases
+// are not known: a restore uploads each snapshot, leaves the aliases alone
+// and does not check the count.
+func SnapshotDetails(files []SnapshotFile) (json.RawMessage, error) {
+	d := details{Mode: Snapshot.String(), Collections: []collectionRecord{}}
+	for _, f := range files {
+		if err := checkName(f.Collection); err != nil {
+			return nil, err
+		}
+		d.Collections = append(d.Collections, collectionRecord{
+			Name: f.Collection, Info: json.RawMessage("{}"), Points: -1,
+			Snapshot: &snapshotRecord{Name: f.Collection + ".snapshot", Size: f.Size, SHA256: f.SHA256},
+		})
+	}
+	return json.Marshal(d)
+}
 
 // collectionRecord is one collection's entry of Info.Details; restore takes
 // everything but the points from it.
@@ -263,10 +293,12 @@ type collectionRecord struct {
 	// Info is the server's CollectionInfo as protobuf JSON: the
 	// configuration and the payload schema.
 	Info json.RawMessage `json:"info"`
-	// Aliases are the aliases that pointed at the collection.
+	// Aliases are the aliases that pointed at the collection; null when
+	// not known (a converted backup), and then left alone by a restore.
 	Aliases []string `json:"aliases"`
 	// Points is the exact number of points (logical mode), or the count
-	// just before the snapshot (snapshot mode).
+	// just before the snapshot (snapshot mode); -1 when not known, and then
+	// not checked.
 	Points int64 `json:"points"`
 	// PointsAfter is the count just after the snapshot, when it differs.
 	PointsAfter *int64 `json:"points_after,omitempty"`
@@ -377,9 +409,9 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, err
 	if err != nil {
 		return ngbak.Info{}, err
 	}
-	format := snapshotFormat
+	format := SnapshotFormat
 	if e.opts.Mode == Logical {
-		format = logicalFormat
+		format = LogicalFormat
 	}
 	return ngbak.Info{Format: format, ServerVersion: version, Stats: stats, Details: raw}, nil
 }
@@ -425,7 +457,7 @@ func (e *Exporter) count(ctx context.Context, c string) (int64, error) {
 // Restore implements ngbak.Exporter.
 func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 	b := r.Backend()
-	if b.Format != snapshotFormat && b.Format != logicalFormat {
+	if b.Format != SnapshotFormat && b.Format != LogicalFormat {
 		return fmt.Errorf("qdrant: unknown format %q", b.Format)
 	}
 	var d details
@@ -441,13 +473,13 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 		if e.opts.Collections != nil && !slices.Contains(e.opts.Collections, rec.Name) {
 			return fmt.Errorf("qdrant: the backup holds collection %q, which is outside Options.Collections", rec.Name)
 		}
-		if b.Format == snapshotFormat && rec.Snapshot == nil {
+		if b.Format == SnapshotFormat && rec.Snapshot == nil {
 			return fmt.Errorf("qdrant: collection %q has no snapshot in the manifest", rec.Name)
 		}
 		records[rec.Name] = rec
 		names = append(names, rec.Name)
 	}
-	if b.Format == snapshotFormat && len(names) > 0 {
+	if b.Format == SnapshotFormat && len(names) > 0 {
 		if err := e.checkSnapshotVersion(ctx, b.ServerVersion); err != nil {
 			return err
 		}
@@ -481,9 +513,9 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 			}
 		}
 		switch {
-		case rest == "collection.snapshot" && b.Format == snapshotFormat:
+		case rest == "collection.snapshot" && b.Format == SnapshotFormat:
 			err = cur.snapshot(ctx, r, size)
-		case strings.HasPrefix(rest, "points/") && b.Format == logicalFormat:
+		case strings.HasPrefix(rest, "points/") && b.Format == LogicalFormat:
 			err = cur.points(ctx, r, name)
 		default:
 			err = fmt.Errorf("qdrant: unexpected file %q in the backup", name)

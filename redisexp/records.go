@@ -37,6 +37,13 @@ type line struct {
 	expiresAt int64
 }
 
+// AppendRecord appends the line of an entry without a time to live, as the
+// KV format holds it in <namespace>/NNNNNN.jsonl parts, for converters that
+// write this format from other sources.
+func AppendRecord(dst, id, value []byte) []byte {
+	return appendRecord(dst, id, value, false, 0, time.Time{})
+}
+
 // appendRecord appends the line of one entry. It writes the JSON by hand:
 // encoding/json spends most of an export's time on this.
 func appendRecord(dst, id, value []byte, binaryValue bool, ttl time.Duration, now time.Time) []byte {

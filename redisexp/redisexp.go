@@ -63,7 +63,12 @@ type Exporter struct {
 	opts  Options
 }
 
-const kvFormat = "redis-kv/1"
+// KVKind and KVFormat are what the KV exporter records in the manifest: one
+// folder per namespace of JSON-lines parts (see AppendRecord).
+const (
+	KVKind   = "redis-kv"
+	KVFormat = "redis-kv/1"
+)
 
 // New returns an Exporter over store.
 func New(store Store, opts Options) (*Exporter, error) {
@@ -96,7 +101,7 @@ func checkNamespace(ns string) error {
 func (e *Exporter) Name() string { return e.opts.Name }
 
 // Kind implements ngbak.Exporter.
-func (e *Exporter) Kind() string { return "redis-kv" }
+func (e *Exporter) Kind() string { return KVKind }
 
 // versioner is what a Store may also implement to name its server in the
 // manifest; KVStore does.
@@ -119,7 +124,7 @@ func (e *Exporter) namespaces(ctx context.Context) ([]string, error) {
 // Export implements ngbak.Exporter: one file <namespace>.jsonl per
 // namespace, one line per entry.
 func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
-	info := ngbak.Info{Format: kvFormat, Stats: map[string]int64{}}
+	info := ngbak.Info{Format: KVFormat, Stats: map[string]int64{}}
 	if v, ok := e.store.(versioner); ok {
 		ver, err := v.ServerVersion(ctx)
 		if err != nil {
@@ -198,7 +203,7 @@ func (e *Exporter) exportNamespace(ctx context.Context, w *ngbak.Writer, ns stri
 
 // Restore implements ngbak.Exporter.
 func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
-	if f := r.Backend().Format; f != kvFormat {
+	if f := r.Backend().Format; f != KVFormat {
 		return fmt.Errorf("redisexp: unknown format %q", f)
 	}
 	restored := map[string]bool{}

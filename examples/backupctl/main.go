@@ -13,7 +13,9 @@
 // -neo4j-database, -neo4j-label); -qdrant URL with -qdrant-grpc HOST:PORT
 // the collections of a Qdrant (-qdrant-api-key or QDRANT_API_KEY,
 // -qdrant-collections, -qdrant-mode snapshot|logical). create prints the new id as the last line of its output;
-// inspect prints the manifest as JSON. Every failure exits non-zero with
+// inspect prints the manifest as JSON; import-legacy FILE converts an
+// archive of the old Python system (-legacy-checksum, -legacy-kv,
+// -legacy-accept-unverified). Every failure exits non-zero with
 // the error on stderr.
 package main
 
@@ -37,6 +39,7 @@ import (
 	"github.com/ngbak/ngbak/agecrypt"
 	"github.com/ngbak/ngbak/blobstorage"
 	"github.com/ngbak/ngbak/jsonexp"
+	"github.com/ngbak/ngbak/legacy"
 	"github.com/ngbak/ngbak/neo4jexp"
 	"github.com/ngbak/ngbak/qdrantexp"
 	"github.com/ngbak/ngbak/redisexp"
@@ -57,6 +60,10 @@ commands:
   delete ID       delete a backup
   import FILE     verify an archive and store it as a backup ("-" reads stdin)
   prune           apply the -keep-* retention policy: shows what would go; -confirm deletes
+  import-legacy FILE
+                  verify an archive of the old Python system with its own checksum (and
+                  -legacy-checksum FILE) and store it as a backup; -legacy-kv redis|json says
+                  where its KV namespaces go; -legacy-accept-unverified converts despite a mismatch
 
 flags:
 `
@@ -107,6 +114,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	qdrantKey := fs.String("qdrant-api-key", "", "the Qdrant API key (or QDRANT_API_KEY)")
 	qdrantCollections := fs.String("qdrant-collections", "", "comma-separated Qdrant collections (default: all)")
 	qdrantMode := fs.String("qdrant-mode", "snapshot", "snapshot (the server's own, same version only) or logical (portable)")
+	legacyChecksum := fs.String("legacy-checksum", "", "import-legacy: the old archive's <id>.checksum `FILE`")
+	legacyKV := fs.String("legacy-kv", "redis", "import-legacy: restore the old KV namespaces into redis or json (kv_store_<ns>.json)")
+	legacyUnverified := fs.Bool("legacy-accept-unverified", false, "import-legacy: convert even when the old checksum does not match")
 	redisRaw := fs.String("redis-raw", "", "raw mode: back up every key matching this SCAN `PATTERN`, of any type, with DUMP, instead of the KV namespaces")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -362,6 +372,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stdout, man.ID)
 		return nil
+	case "import-legacy":
+		name, err := arg()
+		if err != nil {
+			return err
+		}
+		co := legacy.ConvertOptions{AcceptUnverified: *legacyUnverified}
+		if co.KV, err = legacy.ParseKVTarget(*legacyKV); err != nil {
+			return err
+		}
+		if *legacyChecksum != "" {
+			if co.Sidecar, err = os.ReadFile(*legacyChecksum); err != nil {
+				return err
+			}
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		man, res, err := legacy.Convert(ctx, f, opts, co)
+		if res != nil {
+			fmt.Fprintf(stdout, "old backup %s: checksum %s; manifest %s", res.BackupID, res.Checksum, okWord(res.ManifestOK))
+			if res.SidecarChecked {
+				fmt.Fprintf(stdout, ", .checksum file %s", okWord(res.SidecarOK))
+			}
+			fmt.Fprintln(stdout)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, man.ID)
+		return nil
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", cmd)
@@ -376,6 +418,13 @@ func (l *listFlag) String() string { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error {
 	*l = append(*l, strings.Split(v, ",")...)
 	return nil
+}
+
+func okWord(ok bool) string {
+	if ok {
+		return "matches"
+	}
+	return "DOES NOT MATCH"
 }
 
 // redisClient connects to one Redis (a redis:// URL) or, given several

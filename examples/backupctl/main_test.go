@@ -1,10 +1,13 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ngbak/ngbak/legacy"
 	"os"
 	"path/filepath"
 	"strings"
@@ -268,5 +271,74 @@ func TestBackupctlQdrant(t *testing.T) {
 				t.Fatalf("after restore: %v, %v", got, err)
 			}
 		})
+	}
+}
+
+// oldArchive writes an archive of the old Python system holding files, and
+// returns it with its checksum (computed by legacy.Verify on the archive
+// written without one, as the old system hashed it).
+func oldArchive(t *testing.T, files map[string]string) ([]byte, string) {
+	write := func(sum string) []byte {
+		manifest := `{
+  "backup_id": "snapshot_2025-10-06T14-30-12Z",
+  "created_at": "2025-10-06 14:30:12.953826+00:00"`
+		if sum != "" {
+			manifest += ",\n  \"checksum\": \"" + sum + "\""
+		}
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(zw)
+		put := func(name, data string) {
+			tw.WriteHeader(&tar.Header{Name: "./" + name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+			tw.Write([]byte(data))
+		}
+		put("manifest.json", manifest+"\n}")
+		for name, data := range files {
+			put(name, data)
+		}
+		tw.Close()
+		zw.Close()
+		return buf.Bytes()
+	}
+	res, _ := legacy.Verify(context.Background(), bytes.NewReader(write("")), nil, t.TempDir(), legacy.Limits{})
+	if res == nil {
+		t.Fatal("the fixture does not read")
+	}
+	return write(res.Checksum), res.Checksum
+}
+
+func TestBackupctlImportLegacy(t *testing.T) {
+	work := t.TempDir()
+	dir := t.TempDir()
+	arc, sum := oldArchive(t, map[string]string{"kv/full_docs.json": `{"doc-1": {"content": "from the old system"}}`})
+	file := filepath.Join(t.TempDir(), "snapshot_2025-10-06T14-30-12Z.ngbak")
+	os.WriteFile(file, arc, 0o644)
+	sidecar := filepath.Join(t.TempDir(), "snapshot_2025-10-06T14-30-12Z.checksum")
+	os.WriteFile(sidecar, []byte("sha256:"+strings.Repeat("0", 64)), 0o644)
+
+	// A wrong .checksum file: refused, nothing stored.
+	out, err := ctl(t, "-dir", dir, "import-legacy", "-legacy-checksum", sidecar, "-legacy-kv", "json", file)
+	if err == nil || !strings.Contains(out, "DOES NOT MATCH") {
+		t.Fatalf("import-legacy with a wrong checksum file: %v\n%s", err, out)
+	}
+	if list, _ := ctl(t, "-dir", dir, "list"); strings.Contains(list, "Z-") {
+		t.Fatalf("a refused import stored something:\n%s", list)
+	}
+	os.WriteFile(sidecar, []byte(sum), 0o644)
+	out, err = ctl(t, "-dir", dir, "import-legacy", "-legacy-checksum", sidecar, "-legacy-kv", "json", file)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	id := lines[len(lines)-1]
+	if _, err := ctl(t, "-dir", dir, "verify", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl(t, "-dir", dir, "-json", work, "restore", id); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(work, "kv_store_full_docs.json"))
+	if err != nil || string(got) != `{"doc-1": {"content": "from the old system"}}` {
+		t.Fatalf("restored file: %q, %v", got, err)
 	}
 }
