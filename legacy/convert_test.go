@@ -89,6 +89,7 @@ func kvFixture() map[string]string {
 }`,
 		"kv/text_chunks.json":        `{"chunk-1": {"tokens": 12, "content": "a"}, "chunk-2": "plain string value"}`,
 		"kv/llm_response_cache.json": `{}`,
+		"kv/文档 ü.json":               `{"键": "值", "emoji 🧠": {"nested": ["ü"]}}`,
 	}
 }
 
