@@ -255,7 +255,7 @@ func (m *Manager) create(ctx context.Context, op string, exps []Exporter, labels
 	if err := m.publish(ctx, id, sum, manBytes); err != nil {
 		return nil, err
 	}
-	m.emit(Event{Op: op, ID: id, Phase: "done", Bytes: aw.size, Total: aw.size})
+	m.emit(ctx, Event{Op: op, ID: id, Phase: "done", Bytes: aw.size, Total: aw.size})
 	m.log.Info("backup created", "id", id, "bytes", aw.size)
 	return man, nil
 }
@@ -282,9 +282,9 @@ func (m *Manager) exportAll(ctx context.Context, op, id string, aw *archiveWrite
 func (m *Manager) runExporters(ctx context.Context, op, id string, aw *archiveWriter, exps []Exporter) ([]Backend, error) {
 	var backends []Backend
 	for _, e := range exps {
-		m.emit(Event{Op: op, ID: id, Phase: "export", Backend: e.Name(), Bytes: aw.payload})
+		m.emit(ctx, Event{Op: op, ID: id, Phase: "export", Backend: e.Name(), Bytes: aw.payload})
 		aw.progress = func(n int64) {
-			m.emit(Event{Op: op, ID: id, Phase: "export", Backend: e.Name(), Bytes: n})
+			m.emit(ctx, Event{Op: op, ID: id, Phase: "export", Backend: e.Name(), Bytes: n})
 		}
 		w := &Writer{ctx: ctx, a: aw, backend: e.Name(), tempDir: m.opts.TempDir}
 		info, err := e.Export(ctx, w)
@@ -579,7 +579,7 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string, inner *M
 	for _, f := range man.files() {
 		total += f.Size
 	}
-	ar.progress = func(n int64) { m.emit(Event{Op: op, ID: id, Phase: phase, Bytes: n, Total: total}) }
+	ar.progress = func(n int64) { m.emit(ctx, Event{Op: op, ID: id, Phase: phase, Bytes: n, Total: total}) }
 	return &stored{id: id, man: man, sum: sum, rc: rc, ar: ar}, nil
 }
 
@@ -620,7 +620,7 @@ func (m *Manager) Verify(ctx context.Context, id string) error {
 	if _, err := m.verify(ctx, "verify", id); err != nil {
 		return fmt.Errorf("ngbak: verify %s: %w", id, err)
 	}
-	m.emit(Event{Op: "verify", ID: id, Phase: "done"})
+	m.emit(ctx, Event{Op: "verify", ID: id, Phase: "done"})
 	return nil
 }
 
@@ -676,7 +676,7 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 	if err != nil {
 		return nil, err
 	}
-	m.emit(Event{Op: "restore", ID: id, Phase: "verify"})
+	m.emit(ctx, Event{Op: "restore", ID: id, Phase: "verify"})
 	inner, err := m.verify(ctx, "restore", id)
 	if err != nil {
 		return nil, err
@@ -686,7 +686,7 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 		res.Backends = append(res.Backends, e.Name())
 	}
 	if !opts.NoSafetyBackup {
-		m.emit(Event{Op: "restore", ID: id, Phase: "safety-backup"})
+		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "safety-backup"})
 		safety, err := m.create(ctx, "restore", plan, map[string]string{LabelSafetyFor: id}, false)
 		if err != nil {
 			return nil, fmt.Errorf("safety backup failed, nothing was restored: %w", err)
@@ -696,14 +696,14 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 	}
 	touched, err := m.apply(ctx, "restore", id, plan, inner)
 	if err == nil {
-		m.emit(Event{Op: "restore", ID: id, Phase: "done"})
+		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "done"})
 		m.log.Info("backup restored", "id", id, "backends", res.Backends)
 		return res, nil
 	}
 	if res.SafetyID == "" {
 		return nil, fmt.Errorf("%w; no safety backup was taken, so %s may hold partial data", err, strings.Join(names(touched), ", "))
 	}
-	m.emit(Event{Op: "restore", ID: id, Phase: "rollback"})
+	m.emit(ctx, Event{Op: "restore", ID: id, Phase: "rollback"})
 	m.log.Error("restore failed, rolling back", "id", id, "err", err, "safety", res.SafetyID)
 	// A cancelled restore must still put the stores back.
 	if rerr := m.rollback(context.WithoutCancel(ctx), res.SafetyID, touched); rerr != nil {
@@ -780,7 +780,7 @@ func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, inn
 		}
 		e := plan[idx]
 		touched = append(touched, e)
-		m.emit(Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
+		m.emit(ctx, Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
 		if err := e.Restore(ctx, r); err != nil {
 			return touched, fmt.Errorf("backend %q (%s) failed: %w", e.Name(), e.Kind(), err)
 		}
@@ -843,7 +843,7 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 	if err != nil {
 		return nil, err
 	}
-	ar.progress = func(n int64) { m.emit(Event{Op: "import", Phase: "verify", Bytes: n}) }
+	ar.progress = func(n int64) { m.emit(ctx, Event{Op: "import", Phase: "verify", Bytes: n}) }
 	for err == nil {
 		_, _, err = ar.next()
 	}
@@ -889,15 +889,29 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 	if err := m.publish(ctx, id, sum, manBytes); err != nil {
 		return nil, err
 	}
-	m.emit(Event{Op: "import", ID: id, Phase: "done", Bytes: size, Total: size})
+	m.emit(ctx, Event{Op: "import", ID: id, Phase: "done", Bytes: size, Total: size})
 	m.log.Info("backup imported", "id", id, "bytes", size)
 	return man, nil
 }
 
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
-func (m *Manager) emit(e Event) {
+func (m *Manager) emit(ctx context.Context, e Event) {
 	if m.opts.Progress != nil {
 		m.opts.Progress(e)
 	}
+	if fn, ok := ctx.Value(progressKey{}).(func(Event)); ok {
+		fn(e)
+	}
+}
+
+type progressKey struct{}
+
+// WithProgress returns a context that makes the operation it is passed to
+// report its progress to fn as well as to Options.Progress, as
+// net/http/httptrace does for one request: an HTTP handler follows one job
+// this way. fn is called from the goroutine running the operation and must
+// not block.
+func WithProgress(ctx context.Context, fn func(Event)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
 }
