@@ -25,7 +25,7 @@ apt_install() {
 }
 
 tools() {
-  apt_install tar zstd coreutils redis-server redis-tools
+  apt_install tar zstd coreutils redis-server redis-tools chromium
   command -v java >/dev/null && command -v mvn >/dev/null || apt_install openjdk-17-jdk-headless maven
 }
 

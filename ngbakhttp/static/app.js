@@ -193,6 +193,8 @@ function showJob(j) {
   box.hidden = false;
   box.className = j.state;
   box.dataset.state = j.state;
+  box.dataset.kind = j.kind;
+  box.dataset.job = j.id;
   $("job-title").textContent = (j.kind === "backup" ? "Backup" : "Restore") + " " + (j.backup_id || "") + ": " + j.state;
   const p = $("job-progress");
   if (j.state === "succeeded") {
