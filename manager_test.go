@@ -864,3 +864,37 @@ func TestParts(t *testing.T) {
 		}
 	}
 }
+
+// TestWithProgress: a context made by WithProgress gets the events of the
+// operation it is passed to, and only those.
+func TestWithProgress(t *testing.T) {
+	env := newEnv(t, ngbak.Options{}, newMem("mem", map[string]string{"a": "1"}))
+	var mine []ngbak.Event
+	ctx := ngbak.WithProgress(context.Background(), func(e ngbak.Event) { mine = append(mine, e) })
+	man, err := env.m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) == 0 || mine[len(mine)-1].Phase != "done" || mine[len(mine)-1].ID != man.ID {
+		t.Fatalf("create events: %+v", mine)
+	}
+	n := len(mine)
+	if err := env.m.Verify(context.Background(), man.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != n {
+		t.Fatal("an operation with another context reported to this one")
+	}
+	if _, err := env.m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	var phases []string
+	for _, e := range mine[n:] {
+		if e.Op == "restore" && e.ID == man.ID && (len(phases) == 0 || phases[len(phases)-1] != e.Phase) {
+			phases = append(phases, e.Phase)
+		}
+	}
+	if want := []string{"verify", "safety-backup", "restore", "done"}; !slices.Equal(phases, want) {
+		t.Fatalf("restore phases %v, want %v", phases, want)
+	}
+}
