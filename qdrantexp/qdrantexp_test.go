@@ -2,12 +2,19 @@ package qdrantexp_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -113,6 +120,7 @@ func (tg *target) exporter(t testing.TB, opts qdrantexp.Options) *qdrantexp.Expo
 func (tg *target) newCollection(t testing.TB, ctx context.Context) string {
 	t.Helper()
 	name := "ngbak_test_" + randomHex(6)
+	hnswM, hnswEF, onDisk, shards, quantile := uint64(8), uint64(64), true, uint32(2), float32(0.99)
 	err := tg.client.CreateCollection(ctx, &qdrant.CreateCollection{
 		CollectionName: name,
 		VectorsConfig: qdrant.NewVectorsConfigMap(map[string]*qdrant.VectorParams{
@@ -120,6 +128,12 @@ func (tg *target) newCollection(t testing.TB, ctx context.Context) string {
 			"multi": {Size: 2, Distance: qdrant.Distance_Dot, MultivectorConfig: &qdrant.MultiVectorConfig{Comparator: qdrant.MultiVectorComparator_MaxSim}},
 		}),
 		SparseVectorsConfig: qdrant.NewSparseVectorsConfig(map[string]*qdrant.SparseVectorParams{"text": {}}),
+		// Settings away from the defaults, which a logical restore must
+		// bring back.
+		HnswConfig:         &qdrant.HnswConfigDiff{M: &hnswM, EfConstruct: &hnswEF},
+		OnDiskPayload:      &onDisk,
+		ShardNumber:        &shards,
+		QuantizationConfig: qdrant.NewQuantizationScalar(&qdrant.ScalarQuantization{Type: qdrant.QuantizationType_Int8, Quantile: &quantile, AlwaysRam: &onDisk}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -660,4 +674,85 @@ func TestListedAbsent(t *testing.T) {
 	if s := mustState(t, tg, ghost); s.Exists {
 		t.Fatal("a collection absent at backup time survived the restore")
 	}
+}
+
+// TestTLS: gRPC and REST over TLS, the server's certificate checked
+// against the configured roots. (Emulator only: a real server's TLS is its
+// own setup.)
+func TestTLS(t *testing.T) {
+	if os.Getenv("NGBAK_QDRANT_URL") != "" {
+		t.Skip("TLS is tested against the emulator, which gets its own certificate")
+	}
+	serverTLS, roots := selfSigned(t)
+	emu, err := qdrantemu.Start(qdrantemu.Options{APIKey: "k", Dir: t.TempDir(), TLS: serverTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	if !strings.HasPrefix(emu.URL, "https://") {
+		t.Fatalf("emulator URL %s", emu.URL)
+	}
+	cfg := qdrantexp.Config{URL: emu.URL, GRPC: emu.GRPCAddr, APIKey: "k", TLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	ctx := context.Background()
+	host, port := splitHostPort(t, emu.GRPCAddr)
+	client, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: port, APIKey: "k", UseTLS: true, TLSConfig: cfg.TLS, SkipCompatibilityCheck: true, PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: "c", VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: "c", Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectors(1, 2)}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []qdrantexp.Mode{qdrantexp.Snapshot, qdrantexp.Logical} {
+		e, err := qdrantexp.New(cfg, qdrantexp.Options{Collections: []string{"c"}, Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := newManager(t, e)
+		man, err := m.Create(ctx, nil)
+		if err != nil {
+			t.Fatalf("%v: Create over TLS: %v", mode, err)
+		}
+		if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+			t.Fatalf("%v: Restore over TLS: %v", mode, err)
+		}
+		e.Close()
+	}
+	// Without the roots, the certificate is refused.
+	bad := cfg
+	bad.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	e, err := qdrantexp.New(bad, qdrantexp.Options{Collections: []string{"c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	m, _ := newManager(t, e)
+	if _, err := m.Create(ctx, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Create with an untrusted certificate: %v", err)
+	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and the pool that trusts it.
+func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "qdrantemu"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, NextProtos: []string{"h2", "http/1.1"}}, pool
 }

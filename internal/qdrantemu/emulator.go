@@ -26,6 +26,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -68,6 +70,8 @@ type Options struct {
 	// Dir holds snapshot files; empty means a new temporary folder, removed
 	// by Close.
 	Dir string
+	// TLS, when set, serves both gRPC and REST (https) with it.
+	TLS *tls.Config
 }
 
 // Server is a running emulator: gRPC on GRPCAddr, REST on URL.
@@ -117,10 +121,16 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.GRPCAddr = gl.Addr().String()
 	s.URL = "http://" + hl.Addr().String()
+	serverOpts := []grpc.ServerOption{}
+	if opts.TLS != nil {
+		s.URL = "https://" + hl.Addr().String()
+		hl = tls.NewListener(hl, opts.TLS)
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
 	// The go-client pings every 10 s; grpc-go's default policy would answer
 	// that with GOAWAY "too_many_pings", which Qdrant does not.
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessage), grpc.UnaryInterceptor(s.checkKeyGRPC),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
+	s.grpc = grpc.NewServer(append(serverOpts, grpc.MaxRecvMsgSize(maxMessage), grpc.UnaryInterceptor(s.checkKeyGRPC),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))...)
 	qdrant.RegisterCollectionsServer(s.grpc, &collectionsService{s: s})
 	qdrant.RegisterPointsServer(s.grpc, &pointsService{s: s})
 	qdrant.RegisterSnapshotsServer(s.grpc, &snapshotsService{s: s})
