@@ -45,3 +45,4 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParseLiteral -fuzztime 60s ./neo4jexp
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./legacy
 	go test -run '^$$' -fuzz FuzzEachEntry -fuzztime 30s ./legacy
+	go test -run '^$$' -fuzz FuzzReadPoints -fuzztime 30s ./qdrantexp

@@ -333,6 +333,19 @@ func (rs *restoring) snapshot(ctx context.Context, r io.Reader, size int64) erro
 
 // points reads one part of point records into batches for the upserters.
 func (rs *restoring) points(ctx context.Context, r io.Reader, name string) error {
+	return readPoints(r, name, func(p *qdrant.PointStruct) error {
+		rs.batch = append(rs.batch, p)
+		rs.size += proto.Size(p)
+		if len(rs.batch) >= rs.e.opts.Batch || rs.size >= maxBatchBytes {
+			return rs.send()
+		}
+		return nil
+	})
+}
+
+// readPoints parses a part: length-delimited PointStruct messages, each at
+// most maxPoint bytes, every one with an id.
+func readPoints(r io.Reader, name string, fn func(*qdrant.PointStruct) error) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	opts := protodelim.UnmarshalOptions{MaxSize: maxPoint}
 	for n := 1; ; n++ {
@@ -341,15 +354,14 @@ func (rs *restoring) points(ctx context.Context, r io.Reader, name string) error
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
+		if err == nil && p.Id == nil {
+			err = errors.New("a point without an id")
+		}
 		if err != nil {
 			return fmt.Errorf("qdrant: %s: record %d: %w", name, n, err)
 		}
-		rs.batch = append(rs.batch, p)
-		rs.size += proto.Size(p)
-		if len(rs.batch) >= rs.e.opts.Batch || rs.size >= maxBatchBytes {
-			if err := rs.send(); err != nil {
-				return err
-			}
+		if err := fn(p); err != nil {
+			return err
 		}
 	}
 }
