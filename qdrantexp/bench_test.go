@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,7 @@ import (
 //	BenchmarkLogical/Export, /Restore     100k points of 768 dimensions with payloads
 //
 // Each reports MB/s or points/s and the peak heap (peak-MiB).
+// NGBAK_BENCH_LEVEL sets the Manager's compression level (default 3).
 
 const childEnv = "NGBAK_QDRANTEMU_CHILD"
 
@@ -158,9 +160,12 @@ func vectorCollection(b *testing.B, tg *target, dim int) string {
 	return name
 }
 
+// benchManager's compression level is NGBAK_BENCH_LEVEL, default 3 (the
+// Manager's own default).
 func benchManager(b *testing.B, e ngbak.Exporter) *ngbak.Manager {
 	dir := b.TempDir()
-	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(filepath.Join(dir, "backups")), TempDir: dir})
+	level, _ := strconv.Atoi(os.Getenv("NGBAK_BENCH_LEVEL"))
+	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(filepath.Join(dir, "backups")), TempDir: dir, CompressionLevel: level})
 	if err != nil {
 		b.Fatal(err)
 	}
