@@ -13,8 +13,11 @@
 //	res, err := m.Restore(ctx, man.ID, nil)   // replace the stores with it
 //
 // The root package knows no backend. Backends live in their own packages
-// (jsonexp for file-based stores, redisexp for Redis, neo4jexp for Neo4j)
-// and all pass the conformance suite in exportertest.
+// (jsonexp for file-based stores, redisexp for Redis, neo4jexp for Neo4j,
+// qdrantexp for Qdrant) and all pass the conformance suite in exportertest.
+// ngbakhttp serves a Manager as an HTTP API and dashboard; legacy converts
+// the old Python system's archives. Progress reaches Options.Progress, and
+// for one operation the function given to WithProgress.
 //
 // # The archive: format ngbak/1
 //
@@ -22,8 +25,9 @@
 // opens it. Each exporter writes into its own folder. The last two entries
 // are SHA256SUMS (every file's SHA-256, in the format `sha256sum -c` reads,
 // sorted by path) and manifest.json, which lists every backend with its
-// kind, format, the server's version, statistics and every file with its
-// size and SHA-256, and records payload_sha256, the SHA-256 of SHA256SUMS.
+// kind, format, the server's version, statistics, the exporter's own
+// details (Info.Details) and every file with its size and SHA-256, and
+// records payload_sha256, the SHA-256 of SHA256SUMS.
 // Beside the archive are <id>.ngbak.sha256 (the archive's own SHA-256,
 // for `sha256sum -c`) and <id>.manifest.json (a copy of the manifest),
 // written last: a backup exists once that file does. List reads only these
