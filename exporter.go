@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // An Exporter backs up and restores one store, or one scope of a store,
@@ -88,6 +89,19 @@ func (w *Writer) WriteFile(name string, size int64, r io.Reader) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	w.files = append(w.files, f)
+	return nil
+}
+
+// WriteFileSHA256 is WriteFile for a file whose SHA-256 (hex) the source
+// states, as a Qdrant snapshot's description does: the bytes are hashed
+// once, for the archive, and a mismatch fails the write with ErrChecksum.
+func (w *Writer) WriteFileSHA256(name string, size int64, sha256Hex string, r io.Reader) error {
+	if err := w.WriteFile(name, size, r); err != nil {
+		return err
+	}
+	if got := w.files[len(w.files)-1].SHA256; got != strings.ToLower(sha256Hex) {
+		return fmt.Errorf("writing %s: %w: sha256 %s, the source says %s", w.files[len(w.files)-1].Path, ErrChecksum, got, sha256Hex)
+	}
 	return nil
 }
 

@@ -243,6 +243,23 @@ func TestNoSwallowedErrors(t *testing.T) {
 			t.Fatalf("Create = %v", err)
 		}
 	})
+	t.Run("stated checksum", func(t *testing.T) {
+		for _, c := range []struct{ sum, want string }{
+			{"A665A45920422F9D417E4867EFDC4FB8A04A1F3FFF1FA07E998E86F7F7A27AE3", ""}, // sha256("123"), upper case
+			{strings.Repeat("0", 64), "the source says"},
+		} {
+			env := newEnv(t, ngbak.Options{}, exporterFunc(func(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
+				return ngbak.Info{}, w.WriteFileSHA256("stated", 3, c.sum, strings.NewReader("123"))
+			}))
+			_, err := env.m.Create(ctx, nil)
+			if c.want == "" && err != nil || c.want != "" && (!errors.Is(err, ngbak.ErrChecksum) || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("WriteFileSHA256 with %s: %v", c.sum, err)
+			}
+			if c.want != "" && len(files(t, env.dir)) != 0 {
+				t.Fatalf("a failed Create left %v", files(t, env.dir))
+			}
+		}
+	})
 	t.Run("exporter skips a file", func(t *testing.T) {
 		mem := newMem("mem", map[string]string{"a": "1"})
 		env := newEnv(t, ngbak.Options{}, mem)

@@ -59,7 +59,10 @@ func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string
 	}
 	rec.Snapshot = &snapshotRecord{Name: desc.GetName(), Size: desc.GetSize(), SHA256: desc.GetChecksum()}
 	err = e.download(ctx, c, *rec.Snapshot, func(body io.Reader) error {
-		return w.WriteFile(c+"/collection.snapshot", desc.GetSize(), body)
+		if rec.Snapshot.SHA256 == "" { // servers before v1.9 state no checksum
+			return w.WriteFile(c+"/collection.snapshot", desc.GetSize(), body)
+		}
+		return w.WriteFileSHA256(c+"/collection.snapshot", desc.GetSize(), rec.Snapshot.SHA256, body)
 	})
 	return rec, err
 }

@@ -451,6 +451,24 @@ func TestCutDownload(t *testing.T) {
 	}
 }
 
+// TestCorruptDownload: a snapshot whose bytes do not match the SHA-256 of
+// its description makes Create fail with ErrChecksum.
+func TestCorruptDownload(t *testing.T) {
+	ctx := context.Background()
+	tg := newTarget(t)
+	coll := tg.newCollection(t, ctx)
+	tg.fill(t, coll, 10)
+	m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
+	tg.faults.CorruptDownload.Store(true)
+	if _, err := m.Create(ctx, nil); !errors.Is(err, ngbak.ErrChecksum) {
+		t.Fatalf("Create through a corrupting connection: %v, want ErrChecksum", err)
+	}
+	mustBeEmpty(t, dir)
+	if s := mustState(t, tg, coll); len(s.Snapshots) != 0 {
+		t.Fatalf("snapshots left on the server: %v", s.Snapshots)
+	}
+}
+
 // TestStalledDownload: a download that stops moving fails after
 // Timeouts.Stall, however long the whole transfer is allowed to take.
 func TestStalledDownload(t *testing.T) {

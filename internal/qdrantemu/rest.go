@@ -210,6 +210,8 @@ type Faults struct {
 	// CutDownloadAfter, when positive, aborts snapshot downloads after that
 	// many bytes of the body, as a dropped connection would.
 	CutDownloadAfter atomic.Int64
+	// CorruptDownload flips one bit of every snapshot download's body.
+	CorruptDownload atomic.Bool
 	// StallDownload makes snapshot downloads send their headers and then
 	// nothing, until the client gives up.
 	StallDownload atomic.Bool
@@ -237,6 +239,8 @@ func (f *Faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.CopyN(io.Discard, r.Body, 64<<10)
 		writeJSON(w, http.StatusInternalServerError, errBody("Service internal error: refused on purpose (qdrantemu.Faults)"))
 		return
+	case r.Method == http.MethodGet && isSnapshot && f.CorruptDownload.Load():
+		w = &corruptWriter{ResponseWriter: w}
 	case r.Method == http.MethodGet && isSnapshot && f.StallDownload.Load():
 		w = &stallWriter{ResponseWriter: w, done: r.Context().Done()}
 	case r.Method == http.MethodGet && isSnapshot && f.CutDownloadAfter.Load() > 0:
@@ -277,4 +281,20 @@ func (s *stallWriter) Write(p []byte) (int, error) {
 	}
 	<-s.done
 	panic(http.ErrAbortHandler)
+}
+
+// corruptWriter flips the lowest bit of the first byte it writes.
+type corruptWriter struct {
+	http.ResponseWriter
+	done bool
+}
+
+func (c *corruptWriter) Write(p []byte) (int, error) {
+	if !c.done && len(p) > 0 {
+		c.done = true
+		q := append([]byte(nil), p...)
+		q[0] ^= 1
+		return c.ResponseWriter.Write(q)
+	}
+	return c.ResponseWriter.Write(p)
 }
