@@ -210,6 +210,9 @@ func (t *tracker) event(e ngbak.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	j := &t.job
+	if j.Kind == "restore" && e.ID != "" && e.ID != j.BackupID {
+		return // the safety backup's own events: the job shows its phase "safety-backup"
+	}
 	phaseChange := e.Phase != j.Phase || e.Backend != j.Backend
 	j.Phase, j.Backend, j.BytesDone, j.BytesTotal = e.Phase, e.Backend, e.Bytes, e.Total
 	if e.Backend != "" && !t.seen[e.Backend] && (e.Phase == "export" || e.Phase == "restore") {
