@@ -588,15 +588,21 @@ func (e *Exporter) checkSnapshotVersion(ctx context.Context, from string) error 
 	if err != nil {
 		return err
 	}
-	fm, fn, ok1 := majorMinor(from)
-	tm, tn, ok2 := majorMinor(to)
-	if !ok1 || !ok2 {
-		return nil // unknown versions: let the server decide
-	}
-	if fm != tm || tn < fn || tn > fn+1 {
+	if !snapshotCompatible(from, to) {
 		return fmt.Errorf("qdrant: a snapshot from server %s cannot be restored into %s (same or next minor version only); back up in logical mode to move between versions", from, to)
 	}
 	return nil
+}
+
+// snapshotCompatible says whether a snapshot made by server version from
+// restores into version to; unknown versions are left to the server.
+func snapshotCompatible(from, to string) bool {
+	fm, fn, ok1 := majorMinor(from)
+	tm, tn, ok2 := majorMinor(to)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return fm == tm && tn >= fn && tn <= fn+1
 }
 
 func majorMinor(v string) (int, int, bool) {

@@ -43,8 +43,8 @@ import (
 type target struct {
 	cfg    qdrantexp.Config // through the proxy
 	faults *qdrantemu.Faults
-	client *qdrant.Client // direct gRPC, for the harness
-	real   bool
+	client *qdrant.Client    // direct gRPC, for the harness
+	emu    *qdrantemu.Server // nil against a real server
 }
 
 // tb is what newTarget needs of a testing.TB; the benchmarks' shared
@@ -60,11 +60,11 @@ type tb interface {
 func newTarget(t tb) *target {
 	t.Helper()
 	url, grpcAddr, key := os.Getenv("NGBAK_QDRANT_URL"), os.Getenv("NGBAK_QDRANT_GRPC"), os.Getenv("NGBAK_QDRANT_API_KEY")
-	real := url != "" && grpcAddr != ""
-	if !real {
+	var emu *qdrantemu.Server
+	if url == "" || grpcAddr == "" {
 		key = "test-key-" + randomHex(4)
-		emu, err := qdrantemu.Start(qdrantemu.Options{APIKey: key, Dir: t.TempDir()})
-		if err != nil {
+		var err error
+		if emu, err = qdrantemu.Start(qdrantemu.Options{APIKey: key, Dir: t.TempDir()}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { emu.Close() })
@@ -76,7 +76,7 @@ func newTarget(t tb) *target {
 	}
 	proxy := httptest.NewServer(faults)
 	t.Cleanup(proxy.Close)
-	tg := &target{cfg: qdrantexp.Config{URL: proxy.URL, GRPC: grpcAddr, APIKey: key}, faults: faults, real: real}
+	tg := &target{cfg: qdrantexp.Config{URL: proxy.URL, GRPC: grpcAddr, APIKey: key}, faults: faults, emu: emu}
 	host, port := splitHostPort(t, grpcAddr)
 	withKey := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		return invoker(metadata.AppendToOutgoingContext(ctx, "api-key", key), method, req, reply, cc, opts...)
@@ -426,63 +426,67 @@ func mustBeEmpty(t testing.TB, dir string) {
 	}
 }
 
-// TestCutDownload: a download that breaks halfway makes Create fail, with
-// no archive in storage and no snapshot left on the server.
-func TestCutDownload(t *testing.T) {
-	ctx := context.Background()
-	tg := newTarget(t)
-	coll := tg.newCollection(t, ctx)
-	tg.fill(t, coll, 300)
-	want := mustState(t, tg, coll)
-	m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
-	tg.faults.CutDownloadAfter.Store(10_000)
-	_, err := m.Create(ctx, nil)
-	if err == nil {
-		t.Fatal("Create succeeded through a cut download")
-	}
-	t.Logf("Create: %v", err)
-	mustBeEmpty(t, dir)
-	if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
-		t.Fatalf("the server after a failed Create (-want +got), snapshots included:\n%s", diff)
-	}
-	tg.faults.CutDownloadAfter.Store(0)
-	if _, err := m.Create(ctx, nil); err != nil {
-		t.Fatalf("Create once the connection is whole: %v", err)
+// TestBrokenDownloads: a download that breaks halfway, brings other bytes
+// than the snapshot's description says, or stops moving for longer than
+// Timeouts.Stall makes Create fail, with no archive in storage, no snapshot
+// left on the server and the collection as it was; once the connection is
+// whole again, Create works.
+func TestBrokenDownloads(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		fault func(*qdrantemu.Faults, bool)
+		check func(error) bool
+	}{
+		{"cut", func(f *qdrantemu.Faults, on bool) { f.CutDownloadAfter.Store(map[bool]int64{true: 10_000}[on]) },
+			func(err error) bool { return err != nil }},
+		{"corrupt", func(f *qdrantemu.Faults, on bool) { f.CorruptDownload.Store(on) },
+			func(err error) bool { return errors.Is(err, ngbak.ErrChecksum) }},
+		{"stalled", func(f *qdrantemu.Faults, on bool) { f.StallDownload.Store(on) },
+			func(err error) bool {
+				return errors.Is(err, context.DeadlineExceeded) && strings.Contains(err.Error(), "stalled")
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			tg := newTarget(t)
+			coll := tg.newCollection(t, ctx)
+			tg.fill(t, coll, 300)
+			want := mustState(t, tg, coll)
+			m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Timeouts: qdrantexp.Timeouts{Stall: 300 * time.Millisecond}}))
+			c.fault(tg.faults, true)
+			_, err := m.Create(ctx, nil)
+			if !c.check(err) {
+				t.Fatalf("Create through a %s download: %v", c.name, err)
+			}
+			mustBeEmpty(t, dir)
+			if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
+				t.Fatalf("the server after a failed Create (-want +got), snapshots included:\n%s", diff)
+			}
+			c.fault(tg.faults, false)
+			if _, err := m.Create(ctx, nil); err != nil {
+				t.Fatalf("Create once the connection is whole: %v", err)
+			}
+		})
 	}
 }
 
-// TestCorruptDownload: a snapshot whose bytes do not match the SHA-256 of
-// its description makes Create fail with ErrChecksum.
-func TestCorruptDownload(t *testing.T) {
-	ctx := context.Background()
+// TestCancelDuringSnapshot: a Create cancelled while the server makes the
+// snapshot waits for it and deletes it; nothing is left on the server.
+func TestCancelDuringSnapshot(t *testing.T) {
 	tg := newTarget(t)
-	coll := tg.newCollection(t, ctx)
+	coll := tg.newCollection(t, context.Background())
 	tg.fill(t, coll, 10)
+	if tg.emu != nil {
+		tg.emu.SnapshotDelay.Store(int64(400 * time.Millisecond))
+	}
 	m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
-	tg.faults.CorruptDownload.Store(true)
-	if _, err := m.Create(ctx, nil); !errors.Is(err, ngbak.ErrChecksum) {
-		t.Fatalf("Create through a corrupting connection: %v, want ErrChecksum", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := m.Create(ctx, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Create cancelled during the snapshot: %v", err)
 	}
 	mustBeEmpty(t, dir)
-	if s := mustState(t, tg, coll); len(s.Snapshots) != 0 {
-		t.Fatalf("snapshots left on the server: %v", s.Snapshots)
-	}
-}
-
-// TestStalledDownload: a download that stops moving fails after
-// Timeouts.Stall, however long the whole transfer is allowed to take.
-func TestStalledDownload(t *testing.T) {
-	ctx := context.Background()
-	tg := newTarget(t)
-	coll := tg.newCollection(t, ctx)
-	tg.fill(t, coll, 10)
-	m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Timeouts: qdrantexp.Timeouts{Stall: 300 * time.Millisecond}}))
-	tg.faults.StallDownload.Store(true)
-	_, err := m.Create(ctx, nil)
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "without progress") && !strings.Contains(err.Error(), "stalled") {
-		t.Fatalf("Create through a stalled download: %v, want a stall timeout", err)
-	}
-	mustBeEmpty(t, dir)
+	time.Sleep(600 * time.Millisecond) // let the server finish what it was doing
 	if s := mustState(t, tg, coll); len(s.Snapshots) != 0 {
 		t.Fatalf("snapshots left on the server: %v", s.Snapshots)
 	}

@@ -114,9 +114,8 @@ func restError(req *http.Request, resp *http.Response) error {
 	return err
 }
 
-// download streams a snapshot into fn, checking its size against the
-// description the server gave when it made it (fn checks the SHA-256 as
-// it writes).
+// download streams a snapshot into fn, which writes exactly the size the
+// server's description gives and checks its SHA-256.
 func (e *Exporter) download(ctx context.Context, coll string, snap snapshotRecord, fn func(io.Reader) error) error {
 	u := e.restURL("collections/"+url.PathEscape(coll)+"/snapshots/"+url.PathEscape(snap.Name), nil)
 	ctx, wd := newWatchdog(ctx, e.opts.Timeouts.Call, "qdrant: snapshot download: waiting for the response")
@@ -132,9 +131,6 @@ func (e *Exporter) download(ctx context.Context, coll string, snap snapshotRecor
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return restError(req, resp)
-	}
-	if resp.ContentLength >= 0 && resp.ContentLength != snap.Size {
-		return fmt.Errorf("qdrant: snapshot %s: server sends %d bytes, its description says %d", snap.Name, resp.ContentLength, snap.Size)
 	}
 	wd.arm(e.opts.Timeouts.Stall, "qdrant: snapshot download stalled")
 	body := &progressReader{r: resp.Body, w: wd, stall: e.opts.Timeouts.Stall, what: "qdrant: snapshot download"}

@@ -39,6 +39,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -86,6 +87,10 @@ type Server struct {
 	tempDir bool
 	grpc    *grpc.Server
 	http    *http.Server
+
+	// SnapshotDelay makes each snapshot take this long to create, as a large
+	// one does on a real server, whatever the client does meanwhile.
+	SnapshotDelay atomic.Int64 // nanoseconds
 
 	mu          sync.Mutex
 	collections map[string]*collection
@@ -457,6 +462,7 @@ func (s *Server) snapshotDir(coll string) string {
 // Qdrant reports since v1.9
 // (https://qdrant.tech/documentation/concepts/snapshots/#create-snapshot).
 func (s *Server) createSnapshot(name string) (*qdrant.SnapshotDescription, error) {
+	time.Sleep(time.Duration(s.SnapshotDelay.Load()))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, name, err := s.get(name)

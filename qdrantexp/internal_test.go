@@ -63,3 +63,18 @@ func FuzzReadPoints(f *testing.F) {
 		}
 	})
 }
+
+func TestSnapshotCompatible(t *testing.T) {
+	for _, c := range []struct {
+		from, to string
+		want     bool
+	}{
+		{"1.17.0", "1.17.3", true}, {"1.16.2", "1.17.0", true}, {"v1.16.2", "1.17.0-emulator", true},
+		{"1.15.0", "1.17.0", false}, {"1.17.0", "1.16.9", false}, {"1.17.0", "2.0.0", false},
+		{"", "1.17.0", true}, {"dev", "1.17.0", true}, // unknown: the server decides
+	} {
+		if got := snapshotCompatible(c.from, c.to); got != c.want {
+			t.Errorf("snapshotCompatible(%q, %q) = %v, want %v", c.from, c.to, got, c.want)
+		}
+	}
+}
