@@ -243,6 +243,19 @@ func TestNoSwallowedErrors(t *testing.T) {
 			t.Fatalf("Create = %v", err)
 		}
 	})
+	t.Run("details not an object", func(t *testing.T) {
+		for _, details := range []string{`[1]`, `{"a":`, `"text"`} {
+			env := newEnv(t, ngbak.Options{}, exporterFunc(func(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
+				return ngbak.Info{Details: []byte(details)}, nil
+			}))
+			if _, err := env.m.Create(ctx, nil); err == nil || !strings.Contains(err.Error(), "Details is not a JSON object") {
+				t.Fatalf("Create with Details %s: %v", details, err)
+			}
+			if got := files(t, env.dir); len(got) != 0 {
+				t.Fatalf("a failed Create left %v", got)
+			}
+		}
+	})
 	t.Run("stated checksum", func(t *testing.T) {
 		for _, c := range []struct{ sum, want string }{
 			{"A665A45920422F9D417E4867EFDC4FB8A04A1F3FFF1FA07E998E86F7F7A27AE3", ""}, // sha256("123"), upper case

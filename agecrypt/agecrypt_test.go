@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,13 +60,41 @@ func key(t *testing.T) (*age.X25519Identity, *agecrypt.Encryption) {
 	return id, enc
 }
 
+// detailed is an exporter whose manifest details name something private.
+type detailed struct{}
+
+func (detailed) Name() string { return "detailed" }
+func (detailed) Kind() string { return "test" }
+func (detailed) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
+	return ngbak.Info{Format: "test/1", Details: []byte(`{"collection": "secret-collection-name"}`)}, w.WriteFile("x", 1, strings.NewReader("x"))
+}
+func (detailed) Restore(_ context.Context, r *ngbak.Reader) error {
+	for {
+		if _, _, err := r.Next(); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
+	}
+}
+
 func TestRoundTripAndWhatShows(t *testing.T) {
 	ctx := context.Background()
 	_, enc := key(t)
 	e := newEnv(t, enc, "")
+	if err := e.m.Register(detailed{}); err != nil {
+		t.Fatal(err)
+	}
 	man, err := e.m.Create(ctx, &ngbak.CreateOptions{Labels: map[string]string{"note": "secret-label"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(string(man.Backends[1].Details), "secret-collection-name") {
+		t.Fatalf("the full manifest lost the backend's details: %s", man.Backends[1].Details)
 	}
 	archive, _ := os.ReadFile(filepath.Join(e.dir, man.ID+".ngbak"))
 	if !bytes.HasPrefix(archive, []byte("age-encryption.org/v1\n")) {
@@ -80,7 +109,7 @@ func TestRoundTripAndWhatShows(t *testing.T) {
 	// The sidecar manifest shows ids, times, backends and counts, nothing of
 	// what the archive protects.
 	pub, _ := os.ReadFile(filepath.Join(e.dir, man.ID+".manifest.json"))
-	for _, leak := range []string{"kv_store_full_docs", "secret-label", "secret-model-name", secretText, "payload_sha256\": \"" + man.PayloadSHA256} {
+	for _, leak := range []string{"kv_store_full_docs", "secret-label", "secret-model-name", "secret-collection-name", secretText, "payload_sha256\": \"" + man.PayloadSHA256} {
 		if bytes.Contains(pub, []byte(leak)) || bytes.Contains(archive, []byte(leak)) {
 			t.Errorf("%q shows in the sidecar manifest or the archive", leak)
 		}
