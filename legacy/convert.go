@@ -77,12 +77,12 @@ type ConvertOptions struct {
 // old archive is dropped silently. Restoring the KVJSON form with jsonexp
 // replaces the files matching its patterns: give it Patterns
 // []string{"kv_store_*.json"} when graph and vectors live elsewhere.
-func Convert(ctx context.Context, r io.Reader, opts ngbak.Options, co ConvertOptions) (*ngbak.Manifest, *Result, error) {
+func Convert(ctx context.Context, r io.Reader, opts ngbak.Options, co ConvertOptions) (_ *ngbak.Manifest, _ *Result, err error) {
 	a, err := open(ctx, r, co.Sidecar, opts.TempDir, co.Limits)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer a.close()
+	defer func() { err = errors.Join(err, a.close()) }()
 	res := &a.Result
 	mismatch := a.mismatch()
 	if mismatch != nil && !co.AcceptUnverified {

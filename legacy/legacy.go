@@ -80,7 +80,9 @@ func Verify(ctx context.Context, r io.Reader, sidecar []byte, tempDir string, li
 	if err != nil {
 		return nil, err
 	}
-	a.close()
+	if err := a.close(); err != nil {
+		return &a.Result, err
+	}
 	return &a.Result, a.mismatch()
 }
 
@@ -92,9 +94,14 @@ type archive struct {
 	files map[string]*io.SectionReader
 }
 
-func (a *archive) close() {
+// close removes the spool file; a failure is reported, since it leaves a
+// copy of the archive's contents behind.
+func (a *archive) close() error {
 	a.spool.Close()
-	os.Remove(a.spool.Name())
+	if err := os.Remove(a.spool.Name()); err != nil {
+		return fmt.Errorf("legacy: removing the spool file: %w", err)
+	}
+	return nil
 }
 
 // mismatch is the error for the checks that failed, or nil.
@@ -132,7 +139,7 @@ func open(ctx context.Context, r io.Reader, sidecar []byte, tempDir string, limi
 	a := &archive{spool: spool, files: map[string]*io.SectionReader{}}
 	defer func() {
 		if err != nil {
-			a.close()
+			err = errors.Join(err, a.close())
 		}
 	}()
 	type entry struct {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,7 +132,9 @@ func (e *env) mustError(method, path string, body io.Reader, status int, code st
 // wait follows a job's event stream until it ends and returns the events.
 func (e *env) wait(id string) []ngbakhttp.Job {
 	e.t.Helper()
-	req, _ := http.NewRequest("GET", e.url("/api/jobs/"+id+"/events"), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url("/api/jobs/"+id+"/events"), nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -483,5 +486,40 @@ func TestRedisJobs(t *testing.T) {
 	e.backup()
 	if ttl := client.TTL(context.Background(), prefix+"index").Val(); ttl != -1 {
 		t.Logf("index TTL %v", ttl)
+	}
+}
+
+// flaky is a job store that refuses every progress update and the first
+// try of a job's final state.
+type flaky struct {
+	*ngbakhttp.MemoryJobs
+	mu      sync.Mutex
+	refused int
+}
+
+func (f *flaky) Put(ctx context.Context, j ngbakhttp.Job) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if j.State == ngbakhttp.Running || (j.Done() && f.refused == 0) {
+		if j.Done() {
+			f.refused++
+		}
+		return errors.New("store unavailable")
+	}
+	return f.MemoryJobs.Put(ctx, j)
+}
+
+// TestJobStoreFailures: a store that refuses updates does not stop the
+// backup, and the job's final state is tried again until it is stored.
+func TestJobStoreFailures(t *testing.T) {
+	defer func(d time.Duration) { *ngbakhttp.RetryPause = d }(*ngbakhttp.RetryPause)
+	*ngbakhttp.RetryPause = time.Millisecond
+	store := &flaky{MemoryJobs: ngbakhttp.NewMemoryJobs(10)}
+	e := newEnv(t, ngbakhttp.Options{Jobs: store})
+	var j ngbakhttp.Job
+	e.mustStatus("POST", "/api/backups", nil, http.StatusAccepted, &j)
+	events := e.wait(j.ID)
+	if last := events[len(events)-1]; last.State != ngbakhttp.Succeeded || last.BackupID == "" || store.refused != 1 {
+		t.Fatalf("last state %+v, final tries refused %d", last, store.refused)
 	}
 }

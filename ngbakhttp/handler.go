@@ -281,7 +281,10 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Length", fmt.Sprint(b.Size))
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, rc); err != nil {
+		// The status is sent: all that is left is to break the connection,
+		// so that the client cannot take a short archive for a whole one.
 		h.log.Warn("ngbakhttp: download cut short", "id", id, "err", err)
+		panic(http.ErrAbortHandler)
 	}
 	return nil
 }

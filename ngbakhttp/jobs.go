@@ -203,7 +203,7 @@ type tracker struct {
 	job     Job
 	written time.Time
 	seen    map[string]bool
-	err     error // the first store error
+	warned  bool // a progress update failed and was logged
 }
 
 func (t *tracker) event(e ngbak.Event) {
@@ -237,14 +237,42 @@ func (t *tracker) finish(backupID string, size int64, safety string) {
 	t.job.BackupID, t.job.Size, t.job.SafetyID = backupID, size, safety
 }
 
+// writeLocked stores a progress update. The operation does not wait on
+// the job store: an update the store refuses is skipped, and the first
+// such failure of a job is logged (there is no caller to return it to).
 func (t *tracker) writeLocked() {
-	t.job.UpdatedAt = time.Now().UTC()
-	t.written = time.Now()
-	if err := t.h.opts.Jobs.Put(context.WithoutCancel(t.h.ctx), t.job); err != nil && t.err == nil {
-		t.err = err
-		t.h.log.Error("ngbakhttp: updating a job", "job", t.job.ID, "err", err)
+	if err := t.put(); err != nil && !t.warned {
+		t.warned = true
+		t.h.log.Warn("ngbakhttp: a job's progress could not be stored; later updates may be missing too", "job", t.job.ID, "err", err)
 	}
 }
+
+func (t *tracker) put() error {
+	t.job.UpdatedAt = time.Now().UTC()
+	t.written = time.Now()
+	return t.h.opts.Jobs.Put(context.WithoutCancel(t.h.ctx), t.job)
+}
+
+// finalRetries is how often the final state of a job is tried, a second
+// apart, before the failure is logged: a job left "running" in the store
+// would mislead everyone who looks.
+const finalRetries = 3
+
+func (t *tracker) writeFinalLocked() {
+	var err error
+	for i := range finalRetries {
+		if err = t.put(); err == nil {
+			return
+		}
+		if i < finalRetries-1 {
+			time.Sleep(retryPause)
+		}
+	}
+	t.h.log.Error("ngbakhttp: the final state of a job could not be stored", "job", t.job.ID, "state", t.job.State, "err", err)
+}
+
+// retryPause is a variable for the tests.
+var retryPause = time.Second
 
 func newJobID() string {
 	b := make([]byte, 12)
@@ -295,7 +323,7 @@ func (h *Handler) start(ctx context.Context, kind, backupID string, fn func(cont
 			}
 			t.job.ItemsDone = t.job.ItemsTotal
 		}
-		t.writeLocked()
+		t.writeFinalLocked()
 	})
 	return job, nil
 }
