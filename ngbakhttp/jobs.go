@@ -56,7 +56,10 @@ type Job struct {
 // Done says the job has ended.
 func (j *Job) Done() bool { return j.State == Succeeded || j.State == Failed }
 
-// JobStore keeps jobs. Implementations are safe for concurrent use.
+// JobStore keeps jobs. Implementations are safe for concurrent use. A job
+// does not wait on its store: a progress update the store refuses is skipped
+// (the first such failure is logged), and the final state is tried three
+// times, a second apart.
 type JobStore interface {
 	// Put stores a job, replacing the one with its id.
 	Put(ctx context.Context, j Job) error
