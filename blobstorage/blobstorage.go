@@ -11,7 +11,10 @@
 // upload completes (a cancelled or failed upload is aborted and leaves no
 // object), the sidecar manifest is written last, and an existing object is
 // never overwritten (a conditional write, IfNotExist). Uploads and downloads
-// stream: the drivers upload in parts (multipart on S3) of Options.PartSize.
+// stream: the drivers upload in parts (multipart on S3) of Options.PartSize,
+// Options.Concurrency of them at a time, so an upload holds about
+// (Concurrency+1) × PartSize in memory (on S3 also the first 16 MiB, which
+// the SDK reads whole to choose between one request and a multipart upload).
 // Unfinished multipart uploads are invisible but may cost storage until the
 // bucket's lifecycle rule removes them; set one.
 package blobstorage
@@ -28,9 +31,11 @@ import (
 
 // Options configure a Storage.
 type Options struct {
-	// PartSize is the size of the parts an upload is sent in, and so the
-	// memory it holds; 0 means 8 MiB.
+	// PartSize is the size of the parts an upload is sent in; 0 means 8 MiB.
 	PartSize int
+	// Concurrency is how many parts of an upload are sent at once; 0 means
+	// the driver's default (5 on S3). Each costs PartSize of memory.
+	Concurrency int
 }
 
 // Storage is an ngbak.Storage over a bucket.
@@ -74,7 +79,7 @@ func wrap(name string, err error) error {
 func (s *Storage) Create(ctx context.Context, name string) (ngbak.ObjectWriter, error) {
 	// Cancelling the writer's context is how gocloud aborts an upload.
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: true, BufferSize: s.opts.PartSize, ContentType: "application/octet-stream"})
+	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: true, BufferSize: s.opts.PartSize, MaxConcurrency: s.opts.Concurrency, ContentType: "application/octet-stream"})
 	if err != nil {
 		cancel()
 		return nil, wrap(name, err)
