@@ -778,3 +778,79 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 	pool.AddCert(cert)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, NextProtos: []string{"h2", "http/1.1"}}, pool
 }
+
+// TestAcrossVersions: a snapshot does not move to a server two minor
+// versions on, and the exporter says so before touching the collection
+// there; a logical backup is how to move, and it does. (Emulator only: it
+// takes two servers of different versions.)
+func TestAcrossVersions(t *testing.T) {
+	if os.Getenv("NGBAK_QDRANT_URL") != "" {
+		t.Skip("needs two servers of different versions: emulator only")
+	}
+	ctx := context.Background()
+	servers := map[string]*target{}
+	for _, v := range []string{"1.15.4", "1.17.0"} {
+		emu, err := qdrantemu.Start(qdrantemu.Options{Dir: t.TempDir(), Version: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { emu.Close() })
+		host, port := splitHostPort(t, emu.GRPCAddr)
+		client, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: port, SkipCompatibilityCheck: true, PoolSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { client.Close() })
+		servers[v] = &target{cfg: qdrantexp.Config{URL: emu.URL, GRPC: emu.GRPCAddr}, client: client, emu: emu}
+	}
+	old, current := servers["1.15.4"], servers["1.17.0"]
+	coll := old.newCollection(t, ctx)
+	old.fill(t, coll, 20)
+	want := mustState(t, old, coll)
+	if err := current.client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: coll,
+		VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := current.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll,
+		Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(7), Vectors: qdrant.NewVectors(1, 2)}}}); err != nil {
+		t.Fatal(err)
+	}
+	before := mustState(t, current, coll)
+
+	backups := ngbak.Dir(filepath.Join(t.TempDir(), "backups"))
+	manager := func(tg *target, mode qdrantexp.Mode) *ngbak.Manager {
+		m, err := ngbak.New(ngbak.Options{Storage: backups, TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Register(tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: mode})); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	snap, err := manager(old, qdrantexp.Snapshot).Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := snap.Backends[0].ServerVersion; v != "1.15.4" {
+		t.Fatalf("manifest records server version %q", v)
+	}
+	_, err = manager(current, qdrantexp.Snapshot).Restore(ctx, snap.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
+	if err == nil || !strings.Contains(err.Error(), "from server 1.15.4 cannot be restored into 1.17.0") || !strings.Contains(err.Error(), "logical mode") {
+		t.Fatalf("snapshot restore two minor versions on: %v", err)
+	}
+	if diff := cmp.Diff(before, mustState(t, current, coll)); diff != "" {
+		t.Fatalf("the refused restore changed the collection (-want +got):\n%s", diff)
+	}
+
+	logical, err := manager(old, qdrantexp.Logical).Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := manager(current, qdrantexp.Logical).Restore(ctx, logical.ID, nil); err != nil {
+		t.Fatalf("logical restore into a newer server: %v", err)
+	}
+	if diff := cmp.Diff(want, mustState(t, current, coll)); diff != "" {
+		t.Fatalf("logical restore across versions (-want +got):\n%s", diff)
+	}
+}

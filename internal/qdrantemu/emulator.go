@@ -54,8 +54,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Version is what the emulator reports as its server version.
-const Version = "1.17.0-emulator"
+// DefaultVersion is the server version the emulator reports unless
+// Options.Version says otherwise: the Qdrant release whose API it follows.
+const DefaultVersion = "1.17.0-emulator"
 
 // maxMessage is the largest gRPC request the emulator accepts: Qdrant's
 // default service.max_request_size_mb is 32
@@ -73,6 +74,9 @@ type Options struct {
 	Dir string
 	// TLS, when set, serves both gRPC and REST (https) with it.
 	TLS *tls.Config
+	// Version is the server version reported by the health check and the
+	// REST root; empty means DefaultVersion.
+	Version string
 }
 
 // Server is a running emulator: gRPC on GRPCAddr, REST on URL.
@@ -107,6 +111,9 @@ type collection struct {
 
 // Start starts an emulator on loopback ports.
 func Start(opts Options) (*Server, error) {
+	if opts.Version == "" {
+		opts.Version = DefaultVersion
+	}
 	s := &Server{opts: opts, dir: opts.Dir, collections: map[string]*collection{}, aliases: map[string]string{}}
 	if s.dir == "" {
 		d, err := os.MkdirTemp("", "qdrantemu-")
@@ -139,7 +146,7 @@ func Start(opts Options) (*Server, error) {
 	qdrant.RegisterCollectionsServer(s.grpc, &collectionsService{s: s})
 	qdrant.RegisterPointsServer(s.grpc, &pointsService{s: s})
 	qdrant.RegisterSnapshotsServer(s.grpc, &snapshotsService{s: s})
-	qdrant.RegisterQdrantServer(s.grpc, &qdrantService{})
+	qdrant.RegisterQdrantServer(s.grpc, &qdrantService{s: s})
 	s.http = &http.Server{Handler: s.restHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go s.grpc.Serve(gl)
 	go s.http.Serve(hl)

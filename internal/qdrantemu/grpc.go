@@ -20,10 +20,11 @@ import (
 
 type qdrantService struct {
 	qdrant.UnimplementedQdrantServer
+	s *Server
 }
 
-func (qdrantService) HealthCheck(context.Context, *qdrant.HealthCheckRequest) (*qdrant.HealthCheckReply, error) {
-	return &qdrant.HealthCheckReply{Title: "qdrant - vector search engine (ngbak emulator)", Version: Version}, nil
+func (q *qdrantService) HealthCheck(context.Context, *qdrant.HealthCheckRequest) (*qdrant.HealthCheckReply, error) {
+	return &qdrant.HealthCheckReply{Title: "qdrant - vector search engine (ngbak emulator)", Version: q.s.opts.Version}, nil
 }
 
 type collectionsService struct {

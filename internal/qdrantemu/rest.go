@@ -26,7 +26,7 @@ import (
 func (s *Server) restHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"title": "qdrant - vector search engine (ngbak emulator)", "version": Version})
+		writeJSON(w, http.StatusOK, map[string]string{"title": "qdrant - vector search engine (ngbak emulator)", "version": s.opts.Version})
 	})
 	mux.HandleFunc("GET /collections/{c}/snapshots", func(w http.ResponseWriter, r *http.Request) {
 		ds, err := s.listSnapshots(r.PathValue("c"))
