@@ -25,8 +25,9 @@ import (
 )
 
 // The tests run against the servers that `make services` starts (or any
-// others): NGBAK_REDIS_URL (a single Redis) and NGBAK_REDIS_CLUSTER
-// (comma-separated addresses of a cluster). Without them they skip, unless
+// others): NGBAK_REDIS_URL (a single Redis), NGBAK_REDIS_RING
+// (comma-separated addresses of plain servers, sharded by go-redis's Ring)
+// and NGBAK_REDIS_CLUSTER (comma-separated addresses of a cluster). Without them they skip, unless
 // NGBAK_REQUIRE_SERVERS is set, as in CI, where they fail.
 
 func server(t testing.TB, env string) redis.UniversalClient {
@@ -39,9 +40,12 @@ func server(t testing.TB, env string) redis.UniversalClient {
 		t.Skipf("%s is not set: run make services, then source .services.env", env)
 	}
 	var client redis.UniversalClient
-	if env == "NGBAK_REDIS_CLUSTER" {
+	switch env {
+	case "NGBAK_REDIS_CLUSTER":
 		client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addr, ",")})
-	} else {
+	case "NGBAK_REDIS_RING":
+		client = redis.NewRing(&redis.RingOptions{Addrs: ringAddrs(addr)})
+	default:
 		opts, err := redis.ParseURL(addr)
 		if err != nil {
 			t.Fatal(err)
@@ -54,6 +58,19 @@ func server(t testing.TB, env string) redis.UniversalClient {
 	}
 	return client
 }
+
+// ringAddrs names the shards of a comma-separated list s0, s1, ...
+func ringAddrs(list string) map[string]string {
+	addrs := map[string]string{}
+	for i, a := range strings.Split(list, ",") {
+		addrs[fmt.Sprintf("s%d", i)] = a
+	}
+	return addrs
+}
+
+// servers are the environments every test that does not need a single
+// server runs against.
+var servers = []string{"NGBAK_REDIS_URL", "NGBAK_REDIS_RING", "NGBAK_REDIS_CLUSTER"}
 
 func uniquePrefix() string {
 	var b [6]byte
@@ -109,9 +126,16 @@ func scanAll(ctx context.Context, client redis.UniversalClient, pattern string, 
 		}
 		return iter.Err()
 	}
-	if cc, ok := client.(*redis.ClusterClient); ok {
+	var forEach func(context.Context, func(context.Context, *redis.Client) error) error
+	switch c := client.(type) {
+	case *redis.ClusterClient:
+		forEach = c.ForEachMaster
+	case *redis.Ring:
+		forEach = c.ForEachShard
+	}
+	if forEach != nil {
 		keys := make(chan string, 1<<16)
-		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		err := forEach(ctx, func(ctx context.Context, c *redis.Client) error {
 			iter := c.Scan(ctx, 0, pattern, 100).Iterator()
 			for iter.Next(ctx) {
 				keys <- iter.Val()
@@ -274,7 +298,7 @@ func (h *rawHarness) Delete(ctx context.Context, keys ...string) error {
 }
 
 func TestConformance(t *testing.T) {
-	for _, env := range []string{"NGBAK_REDIS_URL", "NGBAK_REDIS_CLUSTER"} {
+	for _, env := range servers {
 		t.Run(env, func(t *testing.T) {
 			t.Run("KV", func(t *testing.T) {
 				exportertest.RunConformanceTests(t, newKVHarness(env), exportertest.Options{})
@@ -411,7 +435,7 @@ func TestServiceStore(t *testing.T) {
 // same prefix.
 func TestOtherNamespacesUntouched(t *testing.T) {
 	ctx := context.Background()
-	for _, env := range []string{"NGBAK_REDIS_URL", "NGBAK_REDIS_CLUSTER"} {
+	for _, env := range servers {
 		t.Run(env, func(t *testing.T) {
 			client := server(t, env)
 			prefix := uniquePrefix()
@@ -507,7 +531,7 @@ func TestTTL(t *testing.T) {
 // TTLs.
 func TestRawTypes(t *testing.T) {
 	ctx := context.Background()
-	for _, env := range []string{"NGBAK_REDIS_URL", "NGBAK_REDIS_CLUSTER"} {
+	for _, env := range servers {
 		t.Run(env, func(t *testing.T) {
 			client := server(t, env)
 			p := uniquePrefix()
@@ -612,4 +636,63 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestRingShardDown: with a shard of a Ring down, Create and Restore fail
+// and say so, rather than leave that shard's keys out (go-redis's
+// ForEachShard skips such a shard without a word), and nothing is written.
+func TestRingShardDown(t *testing.T) {
+	ctx := context.Background()
+	good := server(t, "NGBAK_REDIS_RING")
+	live := strings.Split(os.Getenv("NGBAK_REDIS_RING"), ",")[0]
+	ring := redis.NewRing(&redis.RingOptions{
+		Addrs:              map[string]string{"live": live, "dead": fmt.Sprintf("127.0.0.1:%d", freePort(t))},
+		HeartbeatFrequency: 20 * time.Millisecond,
+	})
+	t.Cleanup(func() { ring.Close() })
+	for deadline := time.Now().Add(10 * time.Second); ring.Len() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the ring never saw its dead shard: %d shards up", ring.Len())
+		}
+	}
+	prefix := uniquePrefix()
+	t.Cleanup(func() { cleanup(ring, prefix) })
+	store := redisexp.NewKVStore(ring, redisexp.KVStoreOptions{Prefix: prefix})
+	if err := store.Upsert(ctx, "full_docs", []redisexp.Entry{{ID: "a", Value: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, exp := range []ngbak.Exporter{
+		must(redisexp.New(store, redisexp.Options{})),
+		redisexp.NewRaw(ring, redisexp.RawOptions{Name: "raw", Pattern: prefix + "*"}),
+	} {
+		storage := t.TempDir()
+		m, _ := ngbak.New(ngbak.Options{Storage: ngbak.Dir(storage)})
+		m.Register(exp)
+		if _, err := m.Create(ctx, nil); err == nil || !strings.Contains(err.Error(), "1 of the ring's 2 shards are up") {
+			t.Fatalf("%s: Create with a shard down: %v", exp.Name(), err)
+		}
+		if entries, _ := os.ReadDir(storage); len(entries) != 0 {
+			t.Fatalf("%s: a failed Create left %d files", exp.Name(), len(entries))
+		}
+	}
+	// A backup taken through the whole ring does not restore through half.
+	storage := ngbak.Dir(t.TempDir())
+	m, _ := ngbak.New(ngbak.Options{Storage: storage})
+	m.Register(redisexp.NewRaw(good, redisexp.RawOptions{Pattern: prefix + "*"}))
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ = ngbak.New(ngbak.Options{Storage: storage})
+	m.Register(redisexp.NewRaw(ring, redisexp.RawOptions{Pattern: prefix + "*"}))
+	if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err == nil || !strings.Contains(err.Error(), "1 of the ring's 2 shards are up") {
+		t.Fatalf("Restore with a shard down: %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

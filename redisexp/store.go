@@ -54,8 +54,9 @@ var DefaultTTLPolicy = map[string]time.Duration{
 
 // KVStore is nano-graphrag's Redis key-value layout: the entry id of
 // namespace ns lives at the key <prefix><ns>:<id>, and its value is JSON
-// text, stored as is. It works on a single Redis, through Sentinel, and on a
-// Redis Cluster, whose every master it scans.
+// text, stored as is. It works on a single Redis, through Sentinel, on a
+// Redis Cluster, whose every master it scans, and on a Ring, whose every
+// shard it scans.
 type KVStore struct {
 	client redis.UniversalClient
 	prefix string
@@ -200,8 +201,7 @@ func (s *KVStore) ServerVersion(ctx context.Context) (string, error) {
 // that match, so a small COUNT on a large database means many round trips.
 const scanCount = 1000
 
-// scanKeys runs SCAN MATCH pattern on every master (one node outside a
-// cluster) and calls fn with each batch of keys and the node that holds them.
+// scanKeys runs SCAN MATCH pattern on every node masters returns and calls fn with each batch of keys and the node that holds them.
 func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string, fn func(node redis.Cmdable, keys []string) error) error {
 	nodes, err := masters(ctx, client)
 	if err != nil {
@@ -227,24 +227,36 @@ func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string,
 	return nil
 }
 
-// masters returns the nodes to scan: every master of a cluster, or the
-// client itself.
+// masters returns the nodes to scan: every master of a cluster, every
+// shard of a ring, or the client itself. Through a Ring, SCAN goes to one
+// random shard, and ForEachShard skips shards that are down: either would
+// leave keys out of a backup without a word, so a ring must have every
+// shard of its RingOptions.Addrs up.
 func masters(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdable, error) {
-	cc, ok := client.(*redis.ClusterClient)
-	if !ok {
-		return []redis.Cmdable{client}, nil
-	}
 	var nodes []redis.Cmdable
-	ch := make(chan redis.Cmdable, 1024)
-	if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		ch <- c
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("redis: listing the cluster's masters: %w", err)
-	}
-	close(ch)
-	for c := range ch {
-		nodes = append(nodes, c)
+	switch c := client.(type) {
+	case *redis.ClusterClient:
+		ch := make(chan redis.Cmdable, 1024)
+		if err := c.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			ch <- c
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("redis: listing the cluster's masters: %w", err)
+		}
+		close(ch)
+		for c := range ch {
+			nodes = append(nodes, c)
+		}
+	case *redis.Ring:
+		shards := c.GetShardClients()
+		if want := len(c.Options().Addrs); len(shards) < want {
+			return nil, fmt.Errorf("redis: %d of the ring's %d shards are up; a backup or restore needs every one", len(shards), want)
+		}
+		for _, s := range shards {
+			nodes = append(nodes, s)
+		}
+	default:
+		nodes = append(nodes, client)
 	}
 	return nodes, nil
 }

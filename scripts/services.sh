@@ -64,7 +64,16 @@ start_redis() {
   redis single "$port"
   echo "NGBAK_REDIS_URL=redis://127.0.0.1:$port/0" >>"$env_file"
 
-  local addrs=() i
+  # Two plain servers, for go-redis's client-side sharding (redis.Ring).
+  local ring=() i
+  for i in 1 2; do
+    port=$(free_port)
+    redis "ring$i" "$port"
+    ring+=("127.0.0.1:$port")
+  done
+  echo "NGBAK_REDIS_RING=$(IFS=,; echo "${ring[*]}")" >>"$env_file"
+
+  local addrs=()
   for i in 1 2 3; do
     port=$(free_port)
     redis "cluster$i" "$port" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000
