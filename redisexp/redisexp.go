@@ -4,7 +4,8 @@
 //
 // Both read with SCAN, never KEYS, on every master of a Redis Cluster and on
 // every shard of a go-redis Ring (refusing to run with a shard down, which
-// go-redis would skip without a word), with pipelined reads in batches;
+// go-redis would skip without a word; a plain client connected to one node
+// of a cluster is refused too), with pipelined reads in batches;
 // both stream one JSON line per entry into the archive, so memory is
 // bounded by a batch, not by the data. Neither is a
 // point in time: each key is read as it is when its batch is read (pause

@@ -696,3 +696,22 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestClusterNodeAlone: a plain client connected to one node of a cluster
+// would back up that node's keys only; Create refuses and says what to pass.
+func TestClusterNodeAlone(t *testing.T) {
+	ctx := context.Background()
+	server(t, "NGBAK_REDIS_CLUSTER") // skips or fails without the cluster
+	node := redis.NewClient(&redis.Options{Addr: strings.Split(os.Getenv("NGBAK_REDIS_CLUSTER"), ",")[0]})
+	t.Cleanup(func() { node.Close() })
+	for _, exp := range []ngbak.Exporter{
+		must(redisexp.New(redisexp.NewKVStore(node, redisexp.KVStoreOptions{Prefix: uniquePrefix()}), redisexp.Options{})),
+		redisexp.NewRaw(node, redisexp.RawOptions{Pattern: uniquePrefix() + "*"}),
+	} {
+		m, _ := ngbak.New(ngbak.Options{Storage: ngbak.Dir(t.TempDir())})
+		m.Register(exp)
+		if _, err := m.Create(ctx, nil); err == nil || !strings.Contains(err.Error(), "pass a *redis.ClusterClient") {
+			t.Fatalf("%s: Create through one cluster node: %v", exp.Name(), err)
+		}
+	}
+}

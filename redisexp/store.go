@@ -228,7 +228,8 @@ func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string,
 }
 
 // masters returns the nodes to scan: every master of a cluster, every
-// shard of a ring, or the client itself. Through a Ring, SCAN goes to one
+// shard of a ring, or the client itself, unless it is connected to a
+// cluster node. Through a Ring, SCAN goes to one
 // random shard, and ForEachShard skips shards that are down: either would
 // leave keys out of a backup without a word, so a ring must have every
 // shard of its RingOptions.Addrs up.
@@ -256,6 +257,15 @@ func masters(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdable
 			nodes = append(nodes, s)
 		}
 	default:
+		// A plain client to one node of a cluster would see that node's
+		// keys only.
+		info, err := client.Info(ctx, "cluster").Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis: INFO cluster: %w", err)
+		}
+		if strings.Contains(info, "cluster_enabled:1") {
+			return nil, errors.New("redis: the server is a node of a Redis Cluster and the client reaches that node alone: pass a *redis.ClusterClient")
+		}
 		nodes = append(nodes, client)
 	}
 	return nodes, nil
