@@ -2,6 +2,7 @@ package qdrantexp
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -75,6 +76,39 @@ func TestSnapshotCompatible(t *testing.T) {
 	} {
 		if got := snapshotCompatible(c.from, c.to); got != c.want {
 			t.Errorf("snapshotCompatible(%q, %q) = %v, want %v", c.from, c.to, got, c.want)
+		}
+	}
+}
+
+// TestAllShardsActive: a snapshot is complete only when this node holds
+// every shard, each active; replicas elsewhere do not matter.
+func TestAllShardsActive(t *testing.T) {
+	local := func(id uint32, st qdrant.ReplicaState) *qdrant.LocalShardInfo {
+		return &qdrant.LocalShardInfo{ShardId: id, State: st}
+	}
+	remote := func(id uint32) *qdrant.RemoteShardInfo {
+		return &qdrant.RemoteShardInfo{ShardId: id, PeerId: 9, State: qdrant.ReplicaState_Active}
+	}
+	active, partial := qdrant.ReplicaState_Active, qdrant.ReplicaState_Partial
+	for _, tc := range []struct {
+		name  string
+		info  *qdrant.CollectionClusterInfoResponse
+		wrong string // "" when complete
+	}{
+		{"single node", &qdrant.CollectionClusterInfoResponse{ShardCount: 2,
+			LocalShards: []*qdrant.LocalShardInfo{local(0, active), local(1, active)}}, ""},
+		{"replicated everywhere", &qdrant.CollectionClusterInfoResponse{ShardCount: 2,
+			LocalShards:  []*qdrant.LocalShardInfo{local(0, active), local(1, active)},
+			RemoteShards: []*qdrant.RemoteShardInfo{remote(0), remote(1)}}, ""},
+		{"a shard elsewhere", &qdrant.CollectionClusterInfoResponse{ShardCount: 3,
+			LocalShards:  []*qdrant.LocalShardInfo{local(0, active)},
+			RemoteShards: []*qdrant.RemoteShardInfo{remote(1), remote(2), remote(2)}}, "holds 1 of its 3 shards active (not here: 1, 2)"},
+		{"a local replica not active", &qdrant.CollectionClusterInfoResponse{ShardCount: 2,
+			LocalShards: []*qdrant.LocalShardInfo{local(0, active), local(1, partial)}}, "holds 1 of its 2 shards active (not here: 1)"},
+	} {
+		err := allShardsActive("c", tc.info)
+		if tc.wrong == "" && err != nil || tc.wrong != "" && (err == nil || !strings.Contains(err.Error(), tc.wrong)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.wrong)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/ngbak/ngbak"
 	"github.com/qdrant/go-client/qdrant"
@@ -23,6 +25,9 @@ var protoJSON = protojson.MarshalOptions{UseProtoNames: true}
 // exportSnapshot backs up one collection by a snapshot of the server's.
 func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string) (rec collectionRecord, err error) {
 	if rec, err = e.describe(ctx, c); err != nil {
+		return rec, err
+	}
+	if err := e.checkShardsLocal(ctx, c); err != nil {
 		return rec, err
 	}
 	before, err := e.count(ctx, c)
@@ -65,6 +70,49 @@ func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string
 		return w.WriteFileSHA256(c+"/collection.snapshot", desc.GetSize(), rec.Snapshot.SHA256, body)
 	})
 	return rec, err
+}
+
+// checkShardsLocal refuses to snapshot part of a collection. A snapshot
+// holds the shards of the node that makes it: in a distributed deployment,
+// a snapshot must be made on each node
+// (https://qdrant.tech/documentation/concepts/snapshots/), and a shard this
+// node does not hold, or holds in a state other than active, would be left
+// out without a word.
+func (e *Exporter) checkShardsLocal(ctx context.Context, c string) error {
+	var info *qdrant.CollectionClusterInfoResponse
+	if err := e.call(ctx, "cluster info of "+c, func(ctx context.Context) (err error) {
+		info, err = e.client.GetCollectionClusterInfo(ctx, c)
+		return err
+	}); err != nil {
+		return err
+	}
+	return allShardsActive(c, info)
+}
+
+func allShardsActive(c string, info *qdrant.CollectionClusterInfoResponse) error {
+	active := map[uint32]bool{}
+	for _, s := range info.GetLocalShards() {
+		if s.GetState() == qdrant.ReplicaState_Active {
+			active[s.GetShardId()] = true
+		}
+	}
+	if uint64(len(active)) >= info.GetShardCount() {
+		return nil
+	}
+	var missing []string
+	note := func(id uint32) {
+		if s := fmt.Sprint(id); !active[id] && !slices.Contains(missing, s) {
+			missing = append(missing, s)
+		}
+	}
+	for _, s := range info.GetLocalShards() {
+		note(s.GetShardId())
+	}
+	for _, s := range info.GetRemoteShards() {
+		note(s.GetShardId())
+	}
+	return fmt.Errorf("qdrant: collection %s: this node holds %d of its %d shards active (not here: %s), and a snapshot holds this node's only; back up in logical mode",
+		c, len(active), info.GetShardCount(), strings.Join(missing, ", "))
 }
 
 // exportLogical scrolls every point of a collection into parts of

@@ -10,7 +10,10 @@
 // collection is never deleted first, so a failed upload leaves the old one
 // in place. Snapshots restore only into the same or the next minor Qdrant
 // version, and a snapshot includes each shard's write-ahead log, so it can
-// be much larger than the data.
+// be much larger than the data. A snapshot holds the shards of the node
+// that makes it: when that node does not hold every shard of a collection,
+// active (a distributed deployment), snapshot mode refuses; use logical
+// mode there.
 //
 // Logical mode scrolls every point with its payload and all its vectors
 // (dense, named, sparse, multi-vector) and writes them as Qdrant's own

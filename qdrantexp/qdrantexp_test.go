@@ -854,3 +854,38 @@ func TestAcrossVersions(t *testing.T) {
 		t.Fatalf("logical restore across versions (-want +got):\n%s", diff)
 	}
 }
+
+// TestShardsElsewhere: a snapshot holds the shards of the node that makes
+// it, so when the node does not hold them all (a distributed deployment),
+// snapshot mode refuses before making one, and logical mode, which reads
+// through the cluster, backs the collection up. (Emulator only: it cannot
+// make a real server distributed.)
+func TestShardsElsewhere(t *testing.T) {
+	tg := newTarget(t)
+	if tg.emu == nil {
+		t.Skip("needs the emulator to report shards on another peer")
+	}
+	ctx := context.Background()
+	coll := tg.newCollection(t, ctx) // two shards
+	tg.fill(t, coll, 10)
+	if err := tg.emu.SetRemoteShards(coll, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
+	_, err := m.Create(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "holds 1 of its 2 shards active (not here: 1)") || !strings.Contains(err.Error(), "logical mode") {
+		t.Fatalf("snapshot with a shard on another peer: %v", err)
+	}
+	mustBeEmpty(t, dir)
+	if s := mustState(t, tg, coll); len(s.Snapshots) != 0 {
+		t.Fatalf("snapshots left on the server: %v", s.Snapshots)
+	}
+	m, _ = newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: qdrantexp.Logical}))
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatalf("logical mode with a shard on another peer: %v", err)
+	}
+	if n := man.Backends[0].Stats["points"]; n != 10 {
+		t.Fatalf("logical backup of %d points, want 10", n)
+	}
+}

@@ -12,7 +12,9 @@
 // default and, unchanged, against a real Qdrant when NGBAK_QDRANT_URL and
 // NGBAK_QDRANT_GRPC are set.
 //
-// What it does not do: filters, search, shard keys, clustering, cosine
+// What it does not do: filters, search, shard keys, clustering (its cluster
+// info reports one node holding every shard, or shards on another peer
+// after SetRemoteShards, without moving any point), cosine
 // normalisation of vectors (Qdrant normalises Cosine vectors on upsert; the
 // emulator stores them as given), and anything of Qdrant's storage format.
 package qdrantemu
@@ -101,12 +103,16 @@ type Server struct {
 	aliases     map[string]string // alias -> collection
 }
 
+// localPeer is the emulator's peer id in cluster info.
+const localPeer = 1
+
 type collection struct {
-	config  *qdrant.CollectionConfig
-	schema  map[string]*qdrant.PayloadSchemaInfo
-	points  map[pointKey]*qdrant.PointStruct
-	order   []pointKey // sorted keys; nil after a change
-	created time.Time
+	config       *qdrant.CollectionConfig
+	remoteShards []uint32 // reported on another peer (SetRemoteShards)
+	schema       map[string]*qdrant.PayloadSchemaInfo
+	points       map[pointKey]*qdrant.PointStruct
+	order        []pointKey // sorted keys; nil after a change
+	created      time.Time
 }
 
 // Start starts an emulator on loopback ports.
@@ -161,6 +167,20 @@ func (s *Server) Close() error {
 		err = errors.Join(err, os.RemoveAll(s.dir))
 	}
 	return err
+}
+
+// SetRemoteShards makes the collection's cluster info report these shards
+// on another peer, as a node of a distributed deployment does for shards it
+// does not hold. Only the report changes: the points stay here.
+func (s *Server) SetRemoteShards(name string, ids ...uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, _, err := s.get(name)
+	if err != nil {
+		return err
+	}
+	c.remoteShards = ids
+	return nil
 }
 
 // authorized compares in constant time, as an API key deserves.

@@ -57,6 +57,35 @@ func (cs *collectionsService) Get(_ context.Context, req *qdrant.GetCollectionIn
 	}}, nil
 }
 
+// CollectionClusterInfo reports the collection's shards as a single node
+// does: all of them local and active, unless Server.SetRemoteShards put some
+// on another peer
+// (https://api.qdrant.tech/api-reference/distributed/collection-cluster-info).
+// The emulator keeps no shards: every point is counted on shard 0.
+func (cs *collectionsService) CollectionClusterInfo(_ context.Context, req *qdrant.CollectionClusterInfoRequest) (*qdrant.CollectionClusterInfoResponse, error) {
+	s := cs.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, _, err := s.get(req.CollectionName)
+	if err != nil {
+		return nil, err
+	}
+	n := c.config.GetParams().GetShardNumber()
+	resp := &qdrant.CollectionClusterInfoResponse{PeerId: localPeer, ShardCount: uint64(n)}
+	for id := range n {
+		if slices.Contains(c.remoteShards, id) {
+			resp.RemoteShards = append(resp.RemoteShards, &qdrant.RemoteShardInfo{ShardId: id, PeerId: localPeer + 1, State: qdrant.ReplicaState_Active})
+			continue
+		}
+		shard := &qdrant.LocalShardInfo{ShardId: id, State: qdrant.ReplicaState_Active}
+		if id == 0 {
+			shard.PointsCount = uint64(len(c.points))
+		}
+		resp.LocalShards = append(resp.LocalShards, shard)
+	}
+	return resp, nil
+}
+
 func (cs *collectionsService) List(context.Context, *qdrant.ListCollectionsRequest) (*qdrant.ListCollectionsResponse, error) {
 	s := cs.s
 	s.mu.Lock()
