@@ -685,6 +685,9 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 	for _, e := range plan {
 		res.Backends = append(res.Backends, e.Name())
 	}
+	if err := checkRestore(ctx, plan, inner); err != nil {
+		return nil, err
+	}
 	if !opts.NoSafetyBackup {
 		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "safety-backup"})
 		safety, err := m.create(ctx, "restore", plan, map[string]string{LabelSafetyFor: id}, false)
@@ -711,6 +714,22 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 			err, strings.Join(names(touched), ", "), res.SafetyID, rerr)
 	}
 	return nil, fmt.Errorf("%w; rolled back %s from safety backup %s", err, strings.Join(names(touched), ", "), res.SafetyID)
+}
+
+// checkRestore asks each exporter that can whether its restore may go
+// ahead.
+func checkRestore(ctx context.Context, plan []Exporter, man *Manifest) error {
+	for _, e := range plan {
+		rc, ok := e.(RestoreChecker)
+		if !ok {
+			continue
+		}
+		b, _ := man.Backend(e.Name())
+		if err := rc.CheckRestore(ctx, b); err != nil {
+			return fmt.Errorf("backend %q (%s) cannot be restored, nothing was changed: %w", e.Name(), e.Kind(), err)
+		}
+	}
+	return nil
 }
 
 // rollback restores the touched backends from the safety backup, which is

@@ -36,6 +36,18 @@ type Exporter interface {
 	Restore(ctx context.Context, r *Reader) error
 }
 
+// A RestoreChecker is an Exporter that can tell, before anything changes,
+// that a restore of a backend would fail or destroy what it cannot put
+// back: a snapshot from a server version the store does not accept, data
+// outside the backup that the restore would delete. Restore calls
+// CheckRestore for every backend it is about to restore, after the archive
+// is verified and before the safety backup; an error stops the restore with
+// nothing changed.
+type RestoreChecker interface {
+	Exporter
+	CheckRestore(ctx context.Context, b *Backend) error
+}
+
 // Info is what an exporter records about its export in the manifest.
 type Info struct {
 	// Format is the exporter's format version for its files, for example

@@ -928,3 +928,48 @@ func TestWithProgress(t *testing.T) {
 		t.Fatalf("restore phases %v, want %v", phases, want)
 	}
 }
+
+// checkedMem refuses restores by CheckRestore when refuse is set, and sees
+// the backend being restored.
+type checkedMem struct {
+	*memExporter
+	refuse error
+	seen   *ngbak.Backend
+}
+
+func (c *checkedMem) CheckRestore(ctx context.Context, b *ngbak.Backend) error {
+	c.seen = b
+	return c.refuse
+}
+
+// A RestoreChecker's refusal stops a restore before anything changes: no
+// safety backup, no Restore call, no rollback; its consent lets it run.
+func TestRestoreChecker(t *testing.T) {
+	plain := newMem("plain", map[string]string{"a": "1"})
+	checked := &checkedMem{memExporter: newMem("checked", map[string]string{"b": "2"})}
+	env := newEnv(t, ngbak.Options{}, plain, checked)
+	man := env.create(t)
+	plain.set("a", "changed")
+	checked.set("b", "changed")
+	checked.refuse = errors.New("the store would lose what the backup lacks")
+	_, err := env.m.Restore(context.Background(), man.ID, nil)
+	if err == nil || !strings.Contains(err.Error(), `backend "checked" (mem) cannot be restored, nothing was changed: the store would lose`) {
+		t.Fatalf("Restore refused by a checker: %v", err)
+	}
+	if plain.restores+checked.restores != 0 {
+		t.Fatalf("Restore called %d+%d times after a refusal", plain.restores, checked.restores)
+	}
+	if list, _ := env.m.List(context.Background()); len(list) != 1 {
+		t.Fatalf("%d backups listed: a refused restore took a safety backup", len(list))
+	}
+	if checked.seen == nil || checked.seen.Name != "checked" || checked.seen.Stats["records"] != 1 {
+		t.Fatalf("CheckRestore saw backend %+v", checked.seen)
+	}
+	checked.refuse = nil
+	if _, err := env.m.Restore(context.Background(), man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := checked.snapshot(); got["b"] != "2" {
+		t.Fatalf("after the restore: %v", got)
+	}
+}

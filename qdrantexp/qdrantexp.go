@@ -457,35 +457,55 @@ func (e *Exporter) count(ctx context.Context, c string) (int64, error) {
 	return int64(n), err
 }
 
+// CheckRestore implements ngbak.RestoreChecker: it refuses, before
+// anything changes, a backup it could not restore, and a snapshot from a
+// server version this server does not accept.
+func (e *Exporter) CheckRestore(ctx context.Context, b *ngbak.Backend) error {
+	d, err := e.readDetails(b)
+	if err != nil {
+		return err
+	}
+	if b.Format == SnapshotFormat && len(d.Collections) > 0 {
+		return e.checkSnapshotVersion(ctx, b.ServerVersion)
+	}
+	return nil
+}
+
+// readDetails reads and checks the backend's details in the manifest.
+func (e *Exporter) readDetails(b *ngbak.Backend) (details, error) {
+	var d details
+	if b.Format != SnapshotFormat && b.Format != LogicalFormat {
+		return d, fmt.Errorf("qdrant: unknown format %q", b.Format)
+	}
+	if err := json.Unmarshal(b.Details, &d); err != nil {
+		return d, fmt.Errorf("qdrant: the manifest's details: %w", err)
+	}
+	for _, rec := range d.Collections {
+		if err := checkName(rec.Name); err != nil {
+			return d, err
+		}
+		if e.opts.Collections != nil && !slices.Contains(e.opts.Collections, rec.Name) {
+			return d, fmt.Errorf("qdrant: the backup holds collection %q, which is outside Options.Collections", rec.Name)
+		}
+		if b.Format == SnapshotFormat && rec.Snapshot == nil {
+			return d, fmt.Errorf("qdrant: collection %q has no snapshot in the manifest", rec.Name)
+		}
+	}
+	return d, nil
+}
+
 // Restore implements ngbak.Exporter.
 func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 	b := r.Backend()
-	if b.Format != SnapshotFormat && b.Format != LogicalFormat {
-		return fmt.Errorf("qdrant: unknown format %q", b.Format)
-	}
-	var d details
-	if err := json.Unmarshal(b.Details, &d); err != nil {
-		return fmt.Errorf("qdrant: the manifest's details: %w", err)
+	d, err := e.readDetails(b)
+	if err != nil {
+		return err
 	}
 	records := map[string]collectionRecord{}
 	var names []string
 	for _, rec := range d.Collections {
-		if err := checkName(rec.Name); err != nil {
-			return err
-		}
-		if e.opts.Collections != nil && !slices.Contains(e.opts.Collections, rec.Name) {
-			return fmt.Errorf("qdrant: the backup holds collection %q, which is outside Options.Collections", rec.Name)
-		}
-		if b.Format == SnapshotFormat && rec.Snapshot == nil {
-			return fmt.Errorf("qdrant: collection %q has no snapshot in the manifest", rec.Name)
-		}
 		records[rec.Name] = rec
 		names = append(names, rec.Name)
-	}
-	if b.Format == SnapshotFormat && len(names) > 0 {
-		if err := e.checkSnapshotVersion(ctx, b.ServerVersion); err != nil {
-			return err
-		}
 	}
 	var cur *restoring
 	done := map[string]bool{}

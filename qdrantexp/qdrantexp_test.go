@@ -780,8 +780,8 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 }
 
 // TestAcrossVersions: a snapshot does not move to a server two minor
-// versions on, and the exporter says so before touching the collection
-// there; a logical backup is how to move, and it does. (Emulator only: it
+// versions on, and the exporter says so before anything happens there (no
+// safety backup, the collection untouched); a logical backup is how to move, and it does. (Emulator only: it
 // takes two servers of different versions.)
 func TestAcrossVersions(t *testing.T) {
 	if os.Getenv("NGBAK_QDRANT_URL") != "" {
@@ -835,9 +835,14 @@ func TestAcrossVersions(t *testing.T) {
 	if v := snap.Backends[0].ServerVersion; v != "1.15.4" {
 		t.Fatalf("manifest records server version %q", v)
 	}
-	_, err = manager(current, qdrantexp.Snapshot).Restore(ctx, snap.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
-	if err == nil || !strings.Contains(err.Error(), "from server 1.15.4 cannot be restored into 1.17.0") || !strings.Contains(err.Error(), "logical mode") {
+	restorer := manager(current, qdrantexp.Snapshot)
+	_, err = restorer.Restore(ctx, snap.ID, nil)
+	if err == nil || !strings.Contains(err.Error(), "nothing was changed") ||
+		!strings.Contains(err.Error(), "from server 1.15.4 cannot be restored into 1.17.0") || !strings.Contains(err.Error(), "logical mode") {
 		t.Fatalf("snapshot restore two minor versions on: %v", err)
+	}
+	if list, _ := restorer.List(ctx); len(list) != 1 {
+		t.Fatalf("%d backups: the refused restore took a safety backup", len(list))
 	}
 	if diff := cmp.Diff(before, mustState(t, current, coll)); diff != "" {
 		t.Fatalf("the refused restore changed the collection (-want +got):\n%s", diff)
