@@ -52,7 +52,9 @@
 //  3. Restore takes a safety backup of the stores it replaces first; if a
 //     backend fails, the backends restored so far and the failed one are
 //     rolled back from it, and the error says so. The safety backup is kept
-//     (labelled LabelSafetyFor) so that a restore can be undone.
+//     (labelled LabelSafetyFor) so that a restore can be undone. Before it,
+//     an exporter that is a RestoreChecker can refuse, with nothing changed,
+//     a restore that would fail or destroy what no backup holds.
 //  4. Errors are returned, wrapped with their context, never only logged. A
 //     backend that fails makes Create fail, and a failed Create leaves
 //     nothing that List shows.

@@ -17,7 +17,8 @@
 // The scope is the whole database, or the nodes carrying Options.Label and
 // the relationships among them (GraphRAG keeps its graph under one label).
 // Relationships between a node in scope and one outside it are not backed
-// up, and a restore deletes them with the node.
+// up; a restore would delete them with the node, so it refuses while any
+// exist, before anything changes, unless Options.DeleteCrossing says so.
 //
 // Restore first clears the scope (batched DETACH DELETE; in whole-database
 // mode also every constraint and index), then runs the scripts: statements
@@ -52,6 +53,11 @@ type Options struct {
 	// Label limits the scope to the nodes with this label and the
 	// relationships among them; empty means the whole database.
 	Label string
+	// DeleteCrossing lets a restore in a label scope delete the
+	// relationships between nodes in scope and nodes outside it, which no
+	// backup of the scope holds. Without it, a restore refuses while any
+	// exist (CheckRestore).
+	DeleteCrossing bool
 	// Batch is how many rows one UNWIND statement carries; 0 means 1000.
 	Batch int
 }
@@ -392,6 +398,36 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) (err error) {
 			return err
 		}
 	}
+}
+
+// CheckRestore implements ngbak.RestoreChecker: in a label scope, it
+// refuses while relationships cross the scope's border, unless
+// Options.DeleteCrossing, since the restore would delete them and no backup
+// of the scope holds them.
+func (e *Exporter) CheckRestore(ctx context.Context, b *ngbak.Backend) (err error) {
+	defer withContext(ctx, &err)
+	if b.Format != Format {
+		return fmt.Errorf("neo4jexp: unknown format %q", b.Format)
+	}
+	if e.opts.Label == "" || e.opts.DeleteCrossing {
+		return nil
+	}
+	sess := e.session(ctx, neo4j.AccessModeRead)
+	defer sess.Close(ctx)
+	label := string(appendName(nil, e.opts.Label))
+	q := "MATCH (n:" + label + ")-[r]-(m) WHERE NOT m:" + label + " RETURN count(r)"
+	res, err := sess.Run(ctx, q, nil)
+	if err != nil {
+		return fmt.Errorf("neo4jexp: counting relationships across the scope: %w", err)
+	}
+	rec, err := res.Single(ctx)
+	if err != nil {
+		return fmt.Errorf("neo4jexp: counting relationships across the scope: %w", err)
+	}
+	if n, _ := rec.Values[0].(int64); n > 0 {
+		return fmt.Errorf("neo4jexp: %d relationships connect nodes labelled %s to nodes outside the label; a restore would delete them with their nodes, and the backup does not hold them: remove them first, or set Options.DeleteCrossing", n, e.opts.Label)
+	}
+	return nil
 }
 
 // clear empties the scope: its nodes and relationships, its constraints and

@@ -406,6 +406,53 @@ func TestLabelScopeLeavesOthers(t *testing.T) {
 	}
 }
 
+// Relationships across the label scope's border are in no backup of the
+// scope, so a restore that would delete them refuses before anything
+// changes (no safety backup either), unless Options.DeleteCrossing.
+func TestCrossingRelationships(t *testing.T) {
+	ctx := context.Background()
+	d := server(t)
+	wipe(t, d)
+	t.Cleanup(func() { wipe(t, d) })
+	run(t, d, "CREATE (g1:Graph {key: 'g1'})-[:R]->(:Graph {key: 'g2'}), (g1)-[:CITES]->(:Other {key: 'o1'})", nil)
+	storage := ngbak.Dir(t.TempDir())
+	manager := func(opts Options) *ngbak.Manager {
+		exp, err := New(d, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := ngbak.New(ngbak.Options{Storage: storage, TempDir: t.TempDir()})
+		if err := m.Register(exp); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := manager(Options{Label: "Graph"})
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d, "CREATE (:Graph {key: 'g3'})", nil)
+	before := graphState(t, d)
+	_, err = m.Restore(ctx, man.ID, nil)
+	if err == nil || !strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "1 relationships connect nodes labelled Graph to nodes outside the label") {
+		t.Fatalf("Restore with a relationship across the scope: %v", err)
+	}
+	if diff := cmp.Diff(before, graphState(t, d)); diff != "" {
+		t.Fatalf("a refused restore changed the graph (-want +got):\n%s", diff)
+	}
+	if list, _ := m.List(ctx); len(list) != 1 {
+		t.Fatalf("%d backups: the refused restore took a safety backup", len(list))
+	}
+	if _, err := manager(Options{Label: "Graph", DeleteCrossing: true}).Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	after := fmt.Sprint(graphState(t, d))
+	if strings.Contains(after, "g3") || strings.Contains(after, "CITES") || !strings.Contains(after, "o1") || !strings.Contains(after, "g2") {
+		t.Fatalf("after a restore allowed to delete the crossing relationship: %s", after)
+	}
+}
+
 // randomValue returns a property value of a random type.
 func randomValue(r *mrand.Rand) any {
 	paris, _ := time.LoadLocation("Asia/Kolkata")
