@@ -225,6 +225,16 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
 		})
+		// Restore verifies the whole archive before it touches the server
+		// (guarantee 1); this is that first pass alone.
+		b.Run(fmt.Sprintf("%dMiB/Verify", mib), func(b *testing.B) {
+			for b.Loop() {
+				if err := m.Verify(ctx, man.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
+		})
 		b.Run(fmt.Sprintf("%dMiB/Restore", mib), func(b *testing.B) {
 			var peak uint64
 			for b.Loop() {
