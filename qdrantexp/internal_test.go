@@ -112,3 +112,41 @@ func TestAllShardsActive(t *testing.T) {
 		}
 	}
 }
+
+// TestRecreate: a logical restore works out everything it will send before
+// it deletes anything, and refuses what it could not recreate; a logical
+// export runs the same check, so such a backup is never made.
+func TestRecreate(t *testing.T) {
+	record := func(params *qdrant.CollectionParams, schema map[string]*qdrant.PayloadSchemaInfo) collectionRecord {
+		raw, err := protoJSON.Marshal(&qdrant.CollectionInfo{Config: &qdrant.CollectionConfig{Params: params}, PayloadSchema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return collectionRecord{Name: "c", Info: raw}
+	}
+	dense := qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 4, Distance: qdrant.Distance_Dot})
+	keyword := &qdrant.PayloadSchemaInfo{DataType: qdrant.PayloadSchemaType_Keyword}
+	plan, err := recreate(record(&qdrant.CollectionParams{ShardNumber: 3, VectorsConfig: dense},
+		map[string]*qdrant.PayloadSchemaInfo{"z": keyword, "a": {DataType: qdrant.PayloadSchemaType_Integer}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.create.GetShardNumber() != 3 || len(plan.indexes) != 2 || plan.indexes[0].FieldName != "a" ||
+		plan.indexes[0].GetFieldType() != qdrant.FieldType_FieldTypeInteger || plan.indexes[1].GetFieldType() != qdrant.FieldType_FieldTypeKeyword {
+		t.Fatalf("recreation: %v, indexes %v", plan.create, plan.indexes)
+	}
+	custom := qdrant.ShardingMethod_Custom
+	for name, tc := range map[string]struct {
+		rec  collectionRecord
+		want string
+	}{
+		"custom sharding":    {record(&qdrant.CollectionParams{VectorsConfig: dense, ShardingMethod: &custom}, nil), "custom sharding"},
+		"unknown index type": {record(&qdrant.CollectionParams{VectorsConfig: dense}, map[string]*qdrant.PayloadSchemaInfo{"f": {DataType: 999}}), `payload index "f" has an unknown type`},
+		"no parameters":      {record(nil, nil), "no parameters"},
+		"not JSON":           {collectionRecord{Name: "c", Info: []byte("{")}, `the configuration of collection "c"`},
+	} {
+		if _, err := recreate(tc.rec); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -122,6 +123,9 @@ func allShardsActive(c string, info *qdrant.CollectionClusterInfoResponse) error
 func (e *Exporter) exportLogical(ctx context.Context, w *ngbak.Writer, c string) (collectionRecord, error) {
 	rec, err := e.describe(ctx, c)
 	if err != nil {
+		return rec, err
+	}
+	if _, err := recreate(rec); err != nil {
 		return rec, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -268,11 +272,7 @@ func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, forma
 	if format == SnapshotFormat {
 		return rs, nil
 	}
-	info := &qdrant.CollectionInfo{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rec.Info, info); err != nil {
-		return nil, fmt.Errorf("qdrant: the configuration in the manifest: %w", err)
-	}
-	create, err := createRequest(rec.Name, info)
+	plan, err := recreate(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -282,20 +282,13 @@ func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, forma
 		return nil, err
 	}
 	if err := e.call(ctx, "creating the collection", func(ctx context.Context) error {
-		return e.client.CreateCollection(ctx, create)
+		return e.client.CreateCollection(ctx, plan.create)
 	}); err != nil {
 		return nil, err
 	}
-	for field, schema := range info.GetPayloadSchema() {
-		ft, ok := fieldType(schema.GetDataType())
-		if !ok {
-			return nil, fmt.Errorf("qdrant: payload index %q has an unknown type %v", field, schema.GetDataType())
-		}
-		wait := true
-		if err := e.call(ctx, "creating payload index "+field, func(ctx context.Context) error {
-			_, err := e.client.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{
-				CollectionName: rec.Name, Wait: &wait, FieldName: field, FieldType: &ft, FieldIndexParams: schema.Params,
-			})
+	for _, index := range plan.indexes {
+		if err := e.call(ctx, "creating payload index "+index.FieldName, func(ctx context.Context) error {
+			_, err := e.client.CreateFieldIndex(ctx, index)
 			return err
 		}); err != nil {
 			return nil, err
@@ -320,6 +313,40 @@ func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, forma
 	return rs, nil
 }
 
+// recreation is what a logical restore sends to recreate a collection
+// before its points.
+type recreation struct {
+	create  *qdrant.CreateCollection
+	indexes []*qdrant.CreateFieldIndexCollection
+}
+
+// recreate works out the recreation of a collection from its record in
+// full before anything changes. A logical export calls it too, so that a
+// backup it could not restore fails when it is made, not when it is needed.
+func recreate(rec collectionRecord) (*recreation, error) {
+	info := &qdrant.CollectionInfo{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rec.Info, info); err != nil {
+		return nil, fmt.Errorf("qdrant: the configuration of collection %q: %w", rec.Name, err)
+	}
+	create, err := createRequest(rec.Name, info)
+	if err != nil {
+		return nil, err
+	}
+	plan := &recreation{create: create}
+	wait := true
+	for _, field := range slices.Sorted(maps.Keys(info.GetPayloadSchema())) {
+		schema := info.GetPayloadSchema()[field]
+		ft, ok := fieldType(schema.GetDataType())
+		if !ok {
+			return nil, fmt.Errorf("qdrant: collection %q: payload index %q has an unknown type %v", rec.Name, field, schema.GetDataType())
+		}
+		plan.indexes = append(plan.indexes, &qdrant.CreateFieldIndexCollection{
+			CollectionName: rec.Name, Wait: &wait, FieldName: field, FieldType: &ft, FieldIndexParams: schema.Params,
+		})
+	}
+	return plan, nil
+}
+
 // createRequest turns a collection's configuration back into the request
 // that creates it.
 func createRequest(name string, info *qdrant.CollectionInfo) (*qdrant.CreateCollection, error) {
@@ -329,7 +356,7 @@ func createRequest(name string, info *qdrant.CollectionInfo) (*qdrant.CreateColl
 		return nil, errors.New("qdrant: the configuration in the manifest has no parameters")
 	}
 	if p.GetShardingMethod() == qdrant.ShardingMethod_Custom {
-		return nil, errors.New("qdrant: collections with custom sharding are not supported by the logical mode")
+		return nil, fmt.Errorf("qdrant: collection %q has custom sharding, which the logical mode does not support: use snapshot mode", name)
 	}
 	shards, onDisk := p.GetShardNumber(), p.GetOnDiskPayload()
 	return &qdrant.CreateCollection{

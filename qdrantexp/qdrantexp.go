@@ -490,6 +490,11 @@ func (e *Exporter) readDetails(b *ngbak.Backend) (details, error) {
 		if b.Format == SnapshotFormat && rec.Snapshot == nil {
 			return d, fmt.Errorf("qdrant: collection %q has no snapshot in the manifest", rec.Name)
 		}
+		if b.Format == LogicalFormat {
+			if _, err := recreate(rec); err != nil {
+				return d, err
+			}
+		}
 	}
 	return d, nil
 }
