@@ -201,9 +201,10 @@ func (s *KVStore) ServerVersion(ctx context.Context) (string, error) {
 // that match, so a small COUNT on a large database means many round trips.
 const scanCount = 1000
 
-// scanKeys runs SCAN MATCH pattern on every node masters returns and calls fn with each batch of keys and the node that holds them.
+// scanKeys runs SCAN MATCH pattern on every node that holds keys and calls
+// fn with each batch of keys and the node that holds them.
 func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string, fn func(node redis.Cmdable, keys []string) error) error {
-	nodes, err := masters(ctx, client)
+	nodes, err := keyNodes(ctx, client)
 	if err != nil {
 		return err
 	}
@@ -227,13 +228,13 @@ func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string,
 	return nil
 }
 
-// masters returns the nodes to scan: every master of a cluster, every
-// shard of a ring, or the client itself, unless it is connected to a
-// cluster node. Through a Ring, SCAN goes to one
-// random shard, and ForEachShard skips shards that are down: either would
-// leave keys out of a backup without a word, so a ring must have every
-// shard of its RingOptions.Addrs up.
-func masters(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdable, error) {
+// keyNodes returns the nodes that hold keys: every master of a cluster,
+// every shard of a ring, or the client itself, unless it is connected to a
+// single node of a cluster. Through a Ring, SCAN goes to one random shard,
+// and ForEachShard skips shards that are down: either would leave keys out
+// of a backup without a word, so every shard of RingOptions.Addrs must be
+// up.
+func keyNodes(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdable, error) {
 	var nodes []redis.Cmdable
 	switch c := client.(type) {
 	case *redis.ClusterClient:
@@ -295,7 +296,7 @@ func dropKeys(ctx context.Context, client redis.UniversalClient, pattern string)
 }
 
 func serverVersion(ctx context.Context, client redis.UniversalClient) (string, error) {
-	nodes, err := masters(ctx, client)
+	nodes, err := keyNodes(ctx, client)
 	if err != nil {
 		return "", err
 	}
