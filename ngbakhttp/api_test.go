@@ -327,12 +327,26 @@ func TestDownloadUploadRestore(t *testing.T) {
 func TestVerifyDelete(t *testing.T) {
 	e := newEnv(t, ngbakhttp.Options{})
 	id := e.backup().BackupID
-	e.mustStatus("POST", "/api/backups/"+id+"/verify", nil, 200, nil)
+	verify := func() ngbakhttp.Job {
+		var j ngbakhttp.Job
+		e.mustStatus("POST", "/api/backups/"+id+"/verify", nil, http.StatusAccepted, &j)
+		if j.Kind != "verify" || j.BackupID != id {
+			t.Fatalf("verify job: %+v", j)
+		}
+		events := e.wait(j.ID)
+		return events[len(events)-1]
+	}
+	if last := verify(); last.State != ngbakhttp.Succeeded || last.Size == 0 {
+		t.Fatalf("verify of a sound backup: %+v", last)
+	}
 	path := filepath.Join(e.storage, id+".ngbak")
 	data, _ := os.ReadFile(path)
 	data[len(data)/2] ^= 1
 	os.WriteFile(path, data, 0o644)
-	e.mustError("POST", "/api/backups/"+id+"/verify", nil, 400, "invalid_archive")
+	if last := verify(); last.State != ngbakhttp.Failed || !strings.Contains(last.Error, "checksum") {
+		t.Fatalf("verify of a damaged backup: %+v", last)
+	}
+	e.mustError("POST", "/api/backups/"+strings.Repeat("0", 20)+"/verify", nil, 404, "not_found")
 	e.mustStatus("DELETE", "/api/backups/"+id, nil, 204, nil)
 	e.mustError("DELETE", "/api/backups/"+id, nil, 404, "not_found")
 	e.mustError("GET", "/api/backups/"+id, nil, 404, "not_found")

@@ -113,6 +113,16 @@ func TestDashboard(t *testing.T) {
 	id := list[0].Manifest.ID
 	run(t, ctx, "the new backup appears", chromedp.WaitVisible(rowSel(id, "td.id")))
 
+	// Verify, a job too.
+	run(t, ctx, "verify",
+		chromedp.Click(rowSel(id, `button[data-op="verify"]`)),
+		chromedp.WaitVisible(`#job[data-kind="verify"][data-state="succeeded"]`),
+		chromedp.Text("#job-status", &status),
+	)
+	if !strings.HasPrefix(status, "Every hash matches") {
+		t.Fatalf("verify: status %q", status)
+	}
+
 	// Download.
 	run(t, ctx, "download", chromedp.Click(rowSel(id, `button[data-op="download"]`)))
 	stored, _ := os.ReadFile(filepath.Join(e.storage, id+".ngbak"))

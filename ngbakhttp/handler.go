@@ -14,7 +14,7 @@
 //	POST   /api/backups/upload         upload an archive (the request body), verified before it is stored: 201
 //	GET    /api/backups/{id}           one backup's manifest
 //	GET    /api/backups/{id}/archive   download the archive (Content-Length; Range when the storage seeks)
-//	POST   /api/backups/{id}/verify    read the archive completely and check every hash: 200
+//	POST   /api/backups/{id}/verify    start reading the archive completely and checking every hash: 202 and a job
 //	POST   /api/backups/{id}/restore   start a restore: 202 and a job; body {"backends": [...]} optional
 //	DELETE /api/backups/{id}           delete a backup: 204
 //	GET    /api/jobs                   list jobs, newest first
@@ -32,8 +32,8 @@
 // demos). Ids from requests are validated; an upload is stored under the id
 // of the manifest inside it, never under a name the client chose.
 //
-// One backup or restore runs at a time per handler; starting another while
-// one runs is 409 busy. Jobs live in a JobStore: in memory by default,
+// One job (backup, restore or verify) runs at a time per handler; starting
+// another while one runs is 409 busy. Jobs live in a JobStore: in memory by default,
 // RedisJobs for services that run several instances.
 package ngbakhttp
 
@@ -302,15 +302,28 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// verify is a job, as a backup is: reading a large archive takes longer
+// than a proxy in front of the service waits for a response.
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	id, err := backupID(r)
 	if err != nil {
 		return err
 	}
-	if err := h.m.Verify(r.Context(), id); err != nil {
+	b, err := h.m.Get(r.Context(), id)
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "verified": true})
+	job, err := h.start(r.Context(), "verify", id, func(ctx context.Context, j *tracker) error {
+		if err := h.m.Verify(ctx, id); err != nil {
+			return err
+		}
+		j.finish(id, b.Size, "")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, job)
 	return nil
 }
 

@@ -27,7 +27,7 @@ const (
 // Job is a backup or restore started through the API.
 type Job struct {
 	ID   string `json:"id"`
-	Kind string `json:"kind"` // "backup" or "restore"
+	Kind string `json:"kind"` // "backup", "restore" or "verify"
 	// State is pending, running, succeeded or failed.
 	State string `json:"state"`
 	// Phase is the Manager's: export, verify, safety-backup, restore,
@@ -45,7 +45,7 @@ type Job struct {
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	UpdatedAt  time.Time  `json:"updated_at"`
-	// BackupID is the backup made or restored; Size its archive's size.
+	// BackupID is the backup made, restored or verified; Size its archive's size.
 	BackupID string `json:"backup_id,omitempty"`
 	Size     int64  `json:"size,omitempty"`
 	// SafetyID is the safety backup a restore took.
@@ -289,7 +289,7 @@ func (h *Handler) start(ctx context.Context, kind, backupID string, fn func(cont
 	if h.busy != "" {
 		running := h.busy
 		h.mu.Unlock()
-		return Job{}, apiError{http.StatusConflict, "busy", fmt.Sprintf("job %s is running; one backup or restore at a time", running)}
+		return Job{}, apiError{http.StatusConflict, "busy", fmt.Sprintf("job %s is running; one job at a time", running)}
 	}
 	now := time.Now().UTC()
 	t := &tracker{h: h, seen: map[string]bool{}, job: Job{ID: newJobID(), Kind: kind, State: Pending, CreatedAt: now, UpdatedAt: now, BackupID: backupID}}

@@ -113,15 +113,11 @@ async function refresh() {
   }
 }
 
-async function verify(b, btn) {
-  btn.disabled = true;
+async function verify(b) {
   try {
-    await api("POST", "api/backups/" + encodeURIComponent(b.id) + "/verify");
-    showMessage("Backup " + b.id + " verified: every hash matches.", true);
+    follow(await (await api("POST", "api/backups/" + encodeURIComponent(b.id) + "/verify")).json());
   } catch (e) {
-    showMessage("Verify " + b.id + " failed: " + e.message);
-  } finally {
-    btn.disabled = false;
+    showMessage("Verify " + b.id + " failed to start: " + e.message);
   }
 }
 
@@ -195,7 +191,8 @@ function showJob(j) {
   box.dataset.state = j.state;
   box.dataset.kind = j.kind;
   box.dataset.job = j.id;
-  $("job-title").textContent = (j.kind === "backup" ? "Backup" : "Restore") + " " + (j.backup_id || "") + ": " + j.state;
+  const kinds = { backup: "Backup", restore: "Restore", verify: "Verify" };
+  $("job-title").textContent = (kinds[j.kind] || j.kind) + " " + (j.backup_id || "") + ": " + j.state;
   const p = $("job-progress");
   if (j.state === "succeeded") {
     p.max = 1; p.value = 1;
@@ -209,6 +206,7 @@ function showJob(j) {
   if (j.bytes_done) status += ", " + size(j.bytes_done) + (j.bytes_total ? " of " + size(j.bytes_total) : "");
   if (j.error) status = "Error: " + j.error;
   if (j.state === "succeeded" && j.size) status = "Done: " + size(j.size);
+  if (j.state === "succeeded" && j.kind === "verify") status = "Every hash matches (" + size(j.size) + ").";
   $("job-status").textContent = status;
   $("create").disabled = !(j.state === "succeeded" || j.state === "failed");
 }
