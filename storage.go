@@ -54,6 +54,9 @@ type ObjectInfo struct {
 // creating it if needed. Objects are written to "<name>.partial", synced and
 // renamed, and the folder is synced, so a crash leaves either the whole
 // object or a partial file that List ignores and a later Create removes.
+// The rename is a hard link, which never replaces an existing object: the
+// folder must be on a file system with hard links (not FAT, exFAT or an SMB
+// mount without them).
 func Dir(path string) Storage { return dirStorage{path} }
 
 type dirStorage struct{ dir string }
@@ -134,7 +137,7 @@ func (w *dirWriter) Commit() (err error) {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: %s", ErrExists, w.final)
 		}
-		return err
+		return fmt.Errorf("ngbak: Dir commits an object with a hard link, so that it never replaces another; the file system of %s refused it (FAT, exFAT and some SMB mounts have none): %w", w.dir, err)
 	}
 	if err := os.Remove(w.f.Name()); err != nil {
 		return err
