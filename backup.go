@@ -724,7 +724,10 @@ func checkRestore(ctx context.Context, plan []Exporter, man *Manifest) error {
 		if !ok {
 			continue
 		}
-		b, _ := man.Backend(e.Name())
+		b, ok := man.Backend(e.Name())
+		if !ok {
+			return corrupt("the archive's manifest has no backend %q", e.Name())
+		}
 		if err := rc.CheckRestore(ctx, b); err != nil {
 			return fmt.Errorf("backend %q (%s) cannot be restored, nothing was changed: %w", e.Name(), e.Kind(), err)
 		}

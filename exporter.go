@@ -39,7 +39,7 @@ type Exporter interface {
 // A RestoreChecker is an Exporter that can tell, before anything changes,
 // that a restore of a backend would fail or destroy what it cannot put
 // back: a snapshot from a server version the store does not accept, data
-// outside the backup that the restore would delete. Restore calls
+// outside the backup that the restore would delete. Manager.Restore calls
 // CheckRestore for every backend it is about to restore, after the archive
 // is verified and before the safety backup; an error stops the restore with
 // nothing changed.
