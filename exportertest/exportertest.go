@@ -69,6 +69,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker, opts Options) {
 		{"CancelledExport", testCancelledExport},
 		{"CancelledRestore", testCancelledRestore},
 		{"TamperedArchive", testTamperedArchive},
+		{"CheckRestore", testCheckRestore},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,6 +181,27 @@ func testRoundTrip(t *testing.T, e *env) {
 	mustDiffer(t, want, e.state(t), "deleting every record")
 	e.restore(t, man.ID)
 	mustEqual(t, want, e.state(t), "state after restore differs from state at backup")
+}
+
+// testCheckRestore: an exporter that is an ngbak.RestoreChecker accepts the
+// backup it has just made of an unchanged store, and checking changes
+// nothing.
+func testCheckRestore(t *testing.T, e *env) {
+	rc, ok := e.h.Exporter().(ngbak.RestoreChecker)
+	if !ok {
+		t.Skip("the exporter is not an ngbak.RestoreChecker")
+	}
+	e.put(t, dataset(20, 7))
+	man := e.create(t)
+	want := e.state(t)
+	b, ok := man.Backend(rc.Name())
+	if !ok {
+		t.Fatalf("the manifest has no backend %q", rc.Name())
+	}
+	if err := rc.CheckRestore(e.ctx, b); err != nil {
+		t.Fatalf("CheckRestore of a fresh backup of an unchanged store: %v", err)
+	}
+	mustEqual(t, want, e.state(t), "CheckRestore changed the store")
 }
 
 func testEmptyStore(t *testing.T, e *env) {
