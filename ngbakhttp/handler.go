@@ -33,8 +33,8 @@
 // of the manifest inside it, never under a name the client chose.
 //
 // One job (backup, restore or verify) runs at a time per handler; starting
-// another while one runs is 409 busy. Jobs live in a JobStore: in memory by default,
-// RedisJobs for services that run several instances.
+// another while one runs is 409 busy. Jobs live in a JobStore: in memory by
+// default, RedisJobs for services that run several instances.
 package ngbakhttp
 
 import (

@@ -24,7 +24,7 @@ const (
 	Failed    = "failed"
 )
 
-// Job is a backup or restore started through the API.
+// Job is a backup, restore or verify started through the API.
 type Job struct {
 	ID   string `json:"id"`
 	Kind string `json:"kind"` // "backup", "restore" or "verify"
