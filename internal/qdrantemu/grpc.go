@@ -27,34 +27,42 @@ func (q *qdrantService) HealthCheck(context.Context, *qdrant.HealthCheckRequest)
 	return &qdrant.HealthCheckReply{Title: "qdrant - vector search engine (ngbak emulator)", Version: q.s.opts.Version}, nil
 }
 
+// inCollection runs fn under the server's lock with the collection that
+// name names, directly or through an alias.
+func inCollection[T any](s *Server, name string, fn func(*collection) (T, error)) (T, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, _, err := s.get(name)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return fn(c)
+}
+
 type collectionsService struct {
 	qdrant.UnimplementedCollectionsServer
 	s *Server
 }
 
 func (cs *collectionsService) Get(_ context.Context, req *qdrant.GetCollectionInfoRequest) (*qdrant.GetCollectionInfoResponse, error) {
-	s := cs.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, _, err := s.get(req.CollectionName)
-	if err != nil {
-		return nil, err
-	}
-	n := uint64(len(c.points))
-	zero := uint64(0)
-	schema := map[string]*qdrant.PayloadSchemaInfo{}
-	for k, v := range c.schema {
-		schema[k] = clone(v)
-	}
-	return &qdrant.GetCollectionInfoResponse{Result: &qdrant.CollectionInfo{
-		Status:              qdrant.CollectionStatus_Green,
-		OptimizerStatus:     &qdrant.OptimizerStatus{Ok: true},
-		SegmentsCount:       1,
-		Config:              clone(c.config),
-		PayloadSchema:       schema,
-		PointsCount:         &n,
-		IndexedVectorsCount: &zero,
-	}}, nil
+	return inCollection(cs.s, req.CollectionName, func(c *collection) (*qdrant.GetCollectionInfoResponse, error) {
+		n := uint64(len(c.points))
+		zero := uint64(0)
+		schema := map[string]*qdrant.PayloadSchemaInfo{}
+		for k, v := range c.schema {
+			schema[k] = clone(v)
+		}
+		return &qdrant.GetCollectionInfoResponse{Result: &qdrant.CollectionInfo{
+			Status:              qdrant.CollectionStatus_Green,
+			OptimizerStatus:     &qdrant.OptimizerStatus{Ok: true},
+			SegmentsCount:       1,
+			Config:              clone(c.config),
+			PayloadSchema:       schema,
+			PointsCount:         &n,
+			IndexedVectorsCount: &zero,
+		}}, nil
+	})
 }
 
 // CollectionClusterInfo reports the collection's shards as a single node
@@ -63,27 +71,22 @@ func (cs *collectionsService) Get(_ context.Context, req *qdrant.GetCollectionIn
 // (https://api.qdrant.tech/api-reference/distributed/collection-cluster-info).
 // The emulator keeps no shards: every point is counted on shard 0.
 func (cs *collectionsService) CollectionClusterInfo(_ context.Context, req *qdrant.CollectionClusterInfoRequest) (*qdrant.CollectionClusterInfoResponse, error) {
-	s := cs.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, _, err := s.get(req.CollectionName)
-	if err != nil {
-		return nil, err
-	}
-	n := c.config.GetParams().GetShardNumber()
-	resp := &qdrant.CollectionClusterInfoResponse{PeerId: localPeer, ShardCount: uint64(n)}
-	for id := range n {
-		if slices.Contains(c.remoteShards, id) {
-			resp.RemoteShards = append(resp.RemoteShards, &qdrant.RemoteShardInfo{ShardId: id, PeerId: localPeer + 1, State: qdrant.ReplicaState_Active})
-			continue
+	return inCollection(cs.s, req.CollectionName, func(c *collection) (*qdrant.CollectionClusterInfoResponse, error) {
+		n := c.config.GetParams().GetShardNumber()
+		resp := &qdrant.CollectionClusterInfoResponse{PeerId: localPeer, ShardCount: uint64(n)}
+		for id := range n {
+			if slices.Contains(c.remoteShards, id) {
+				resp.RemoteShards = append(resp.RemoteShards, &qdrant.RemoteShardInfo{ShardId: id, PeerId: localPeer + 1, State: qdrant.ReplicaState_Active})
+				continue
+			}
+			shard := &qdrant.LocalShardInfo{ShardId: id, State: qdrant.ReplicaState_Active}
+			if id == 0 {
+				shard.PointsCount = uint64(len(c.points))
+			}
+			resp.LocalShards = append(resp.LocalShards, shard)
 		}
-		shard := &qdrant.LocalShardInfo{ShardId: id, State: qdrant.ReplicaState_Active}
-		if id == 0 {
-			shard.PointsCount = uint64(len(c.points))
-		}
-		resp.LocalShards = append(resp.LocalShards, shard)
-	}
-	return resp, nil
+		return resp, nil
+	})
 }
 
 func (cs *collectionsService) List(context.Context, *qdrant.ListCollectionsRequest) (*qdrant.ListCollectionsResponse, error) {
@@ -237,80 +240,65 @@ func completed() *qdrant.PointsOperationResponse {
 // validates every point before it changes anything
 // (https://qdrant.tech/documentation/concepts/points/#upload-points).
 func (ps *pointsService) Upsert(_ context.Context, req *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
-	s := ps.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, _, err := s.get(req.CollectionName)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]pointKey, len(req.Points))
-	points := make([]*qdrant.PointStruct, len(req.Points))
-	for i, p := range req.Points {
-		k, err := keyOf(p.Id)
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
+	return inCollection(ps.s, req.CollectionName, func(c *collection) (*qdrant.PointsOperationResponse, error) {
+		keys := make([]pointKey, len(req.Points))
+		points := make([]*qdrant.PointStruct, len(req.Points))
+		for i, p := range req.Points {
+			k, err := keyOf(p.Id)
+			if err != nil {
+				return nil, status.Error(codes.InvalidArgument, err.Error())
+			}
+			np, err := c.normalize(p)
+			if err != nil {
+				return nil, status.Error(codes.InvalidArgument, err.Error())
+			}
+			np.Id = k.id()
+			keys[i], points[i] = k, np
 		}
-		np, err := c.normalize(p)
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
+		for i, k := range keys {
+			if _, ok := c.points[k]; !ok {
+				c.order = nil
+			}
+			c.points[k] = points[i]
 		}
-		np.Id = k.id()
-		keys[i], points[i] = k, np
-	}
-	for i, k := range keys {
-		if _, ok := c.points[k]; !ok {
-			c.order = nil
-		}
-		c.points[k] = points[i]
-	}
-	return completed(), nil
+		return completed(), nil
+	})
 }
 
 func (ps *pointsService) Delete(_ context.Context, req *qdrant.DeletePoints) (*qdrant.PointsOperationResponse, error) {
-	s := ps.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, _, err := s.get(req.CollectionName)
-	if err != nil {
-		return nil, err
-	}
-	ids := req.GetPoints().GetPoints()
-	if ids == nil {
-		return nil, status.Error(codes.Unimplemented, "emulator: delete by filter")
-	}
-	for _, id := range ids.Ids {
-		k, err := keyOf(id)
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
+	return inCollection(ps.s, req.CollectionName, func(c *collection) (*qdrant.PointsOperationResponse, error) {
+		ids := req.GetPoints().GetPoints()
+		if ids == nil {
+			return nil, status.Error(codes.Unimplemented, "emulator: delete by filter")
 		}
-		if _, ok := c.points[k]; ok {
-			delete(c.points, k)
-			c.order = nil
+		for _, id := range ids.Ids {
+			k, err := keyOf(id)
+			if err != nil {
+				return nil, status.Error(codes.InvalidArgument, err.Error())
+			}
+			if _, ok := c.points[k]; ok {
+				delete(c.points, k)
+				c.order = nil
+			}
 		}
-	}
-	return completed(), nil
+		return completed(), nil
+	})
 }
 
 // CreateFieldIndex records a payload index in the collection's schema
 // (https://qdrant.tech/documentation/concepts/indexing/#payload-index).
 func (ps *pointsService) CreateFieldIndex(_ context.Context, req *qdrant.CreateFieldIndexCollection) (*qdrant.PointsOperationResponse, error) {
-	s := ps.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, _, err := s.get(req.CollectionName)
-	if err != nil {
-		return nil, err
-	}
-	if req.FieldName == "" {
-		return nil, status.Error(codes.InvalidArgument, "field_name is empty")
-	}
-	t := qdrant.PayloadSchemaType(int32(req.GetFieldType()) + 1) // FieldType is PayloadSchemaType shifted by one
-	if _, ok := qdrant.PayloadSchemaType_name[int32(t)]; !ok || t == qdrant.PayloadSchemaType_UnknownType {
-		return nil, status.Errorf(codes.InvalidArgument, "unknown field type %v", req.GetFieldType())
-	}
-	c.schema[req.FieldName] = &qdrant.PayloadSchemaInfo{DataType: t, Params: clone(req.FieldIndexParams)}
-	return completed(), nil
+	return inCollection(ps.s, req.CollectionName, func(c *collection) (*qdrant.PointsOperationResponse, error) {
+		if req.FieldName == "" {
+			return nil, status.Error(codes.InvalidArgument, "field_name is empty")
+		}
+		t := qdrant.PayloadSchemaType(int32(req.GetFieldType()) + 1) // FieldType is PayloadSchemaType shifted by one
+		if _, ok := qdrant.PayloadSchemaType_name[int32(t)]; !ok || t == qdrant.PayloadSchemaType_UnknownType {
+			return nil, status.Errorf(codes.InvalidArgument, "unknown field type %v", req.GetFieldType())
+		}
+		c.schema[req.FieldName] = &qdrant.PayloadSchemaInfo{DataType: t, Params: clone(req.FieldIndexParams)}
+		return completed(), nil
+	})
 }
 
 // Scroll pages through points in id order; next_page_offset is the id of
@@ -320,100 +308,77 @@ func (ps *pointsService) Scroll(_ context.Context, req *qdrant.ScrollPoints) (*q
 	if req.Filter != nil {
 		return nil, status.Error(codes.Unimplemented, "emulator: scroll with a filter")
 	}
-	s := ps.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, _, err := s.get(req.CollectionName)
-	if err != nil {
-		return nil, err
-	}
-	limit := 10
-	if req.Limit != nil {
-		limit = int(*req.Limit)
-	}
-	if limit < 1 {
-		return nil, status.Error(codes.InvalidArgument, "Validation error: limit must be at least 1")
-	}
-	withPayload, err := selects(req.WithPayload.GetEnable(), req.WithPayload.GetInclude() != nil || req.WithPayload.GetExclude() != nil)
-	if err != nil {
-		return nil, err
-	}
-	withVectors, err := selects(req.GetWithVectors().GetEnable(), req.GetWithVectors().GetInclude() != nil)
-	if err != nil {
-		return nil, err
-	}
-	order := c.sorted()
-	start := 0
-	if req.Offset != nil {
-		k, err := keyOf(req.Offset)
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
+	return inCollection(ps.s, req.CollectionName, func(c *collection) (*qdrant.ScrollResponse, error) {
+		limit := 10
+		if req.Limit != nil {
+			limit = int(*req.Limit)
 		}
-		start, _ = slices.BinarySearchFunc(order, k, comparePointKeys)
-	}
-	resp := &qdrant.ScrollResponse{}
-	end := min(start+limit, len(order))
-	for _, k := range order[start:end] {
-		resp.Result = append(resp.Result, output(k, c.points[k], withPayload, withVectors))
-	}
-	if end < len(order) {
-		resp.NextPageOffset = order[end].id()
-	}
-	return resp, nil
+		if limit < 1 {
+			return nil, status.Error(codes.InvalidArgument, "Validation error: limit must be at least 1")
+		}
+		withPayload, withVectors, err := selects(req.WithPayload, req.WithVectors)
+		if err != nil {
+			return nil, err
+		}
+		order := c.sorted()
+		start := 0
+		if req.Offset != nil {
+			k, err := keyOf(req.Offset)
+			if err != nil {
+				return nil, status.Error(codes.InvalidArgument, err.Error())
+			}
+			start, _ = slices.BinarySearchFunc(order, k, comparePointKeys)
+		}
+		resp := &qdrant.ScrollResponse{}
+		end := min(start+limit, len(order))
+		for _, k := range order[start:end] {
+			resp.Result = append(resp.Result, output(k, c.points[k], withPayload, withVectors))
+		}
+		if end < len(order) {
+			resp.NextPageOffset = order[end].id()
+		}
+		return resp, nil
+	})
 }
 
 // Get returns the points with the given ids that exist, in the order
 // asked (https://qdrant.tech/documentation/concepts/points/#retrieve-points).
 func (ps *pointsService) Get(_ context.Context, req *qdrant.GetPoints) (*qdrant.GetResponse, error) {
-	s := ps.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, _, err := s.get(req.CollectionName)
-	if err != nil {
-		return nil, err
-	}
-	withPayload, err := selects(req.WithPayload.GetEnable(), req.WithPayload.GetInclude() != nil || req.WithPayload.GetExclude() != nil)
-	if err != nil {
-		return nil, err
-	}
-	withVectors, err := selects(req.GetWithVectors().GetEnable(), req.GetWithVectors().GetInclude() != nil)
-	if err != nil {
-		return nil, err
-	}
-	resp := &qdrant.GetResponse{}
-	for _, id := range req.Ids {
-		k, err := keyOf(id)
+	return inCollection(ps.s, req.CollectionName, func(c *collection) (*qdrant.GetResponse, error) {
+		withPayload, withVectors, err := selects(req.WithPayload, req.WithVectors)
 		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
+			return nil, err
 		}
-		if p, ok := c.points[k]; ok {
-			resp.Result = append(resp.Result, output(k, p, withPayload, withVectors))
+		resp := &qdrant.GetResponse{}
+		for _, id := range req.Ids {
+			k, err := keyOf(id)
+			if err != nil {
+				return nil, status.Error(codes.InvalidArgument, err.Error())
+			}
+			if p, ok := c.points[k]; ok {
+				resp.Result = append(resp.Result, output(k, p, withPayload, withVectors))
+			}
 		}
-	}
-	return resp, nil
+		return resp, nil
+	})
 }
 
-// selects refuses the include/exclude selectors, which the emulator does
-// not implement.
-func selects(enable, selector bool) (bool, error) {
-	if selector {
-		return false, status.Error(codes.Unimplemented, "emulator: include/exclude selectors")
+// selects says whether to return payloads and vectors, and refuses the
+// include/exclude selectors, which the emulator does not implement.
+func selects(p *qdrant.WithPayloadSelector, v *qdrant.WithVectorsSelector) (payload, vectors bool, err error) {
+	if p.GetInclude() != nil || p.GetExclude() != nil || v.GetInclude() != nil {
+		return false, false, status.Error(codes.Unimplemented, "emulator: include/exclude selectors")
 	}
-	return enable, nil
+	return p.GetEnable(), v.GetEnable(), nil
 }
 
 func (ps *pointsService) Count(_ context.Context, req *qdrant.CountPoints) (*qdrant.CountResponse, error) {
 	if req.Filter != nil {
 		return nil, status.Error(codes.Unimplemented, "emulator: count with a filter")
 	}
-	s := ps.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, _, err := s.get(req.CollectionName)
-	if err != nil {
-		return nil, err
-	}
-	return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: uint64(len(c.points))}}, nil
+	return inCollection(ps.s, req.CollectionName, func(c *collection) (*qdrant.CountResponse, error) {
+		return &qdrant.CountResponse{Result: &qdrant.CountResult{Count: uint64(len(c.points))}}, nil
+	})
 }
 
 type snapshotsService struct {
