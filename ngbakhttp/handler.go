@@ -313,18 +313,13 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := h.start(r.Context(), "verify", id, func(ctx context.Context, j *tracker) error {
+	return h.start(w, r, "verify", id, func(ctx context.Context, j *tracker) error {
 		if err := h.m.Verify(ctx, id); err != nil {
 			return err
 		}
 		j.finish(id, b.Size, "")
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, job)
-	return nil
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
@@ -346,7 +341,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeOptional(r, &req); err != nil {
 		return err
 	}
-	job, err := h.start(r.Context(), "backup", "", func(ctx context.Context, j *tracker) error {
+	return h.start(w, r, "backup", "", func(ctx context.Context, j *tracker) error {
 		man, err := h.m.Create(ctx, &ngbak.CreateOptions{Labels: req.Labels})
 		if err != nil {
 			return err
@@ -358,11 +353,6 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 		j.finish(man.ID, b.Size, "")
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, job)
-	return nil
 }
 
 func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
@@ -380,7 +370,7 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := h.start(r.Context(), "restore", id, func(ctx context.Context, j *tracker) error {
+	return h.start(w, r, "restore", id, func(ctx context.Context, j *tracker) error {
 		j.setTotal(int64(len(b.Manifest.Backends)))
 		res, err := h.m.Restore(ctx, id, &ngbak.RestoreOptions{Backends: req.Backends})
 		if err != nil {
@@ -389,11 +379,6 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
 		j.finish(id, b.Size, res.SafetyID)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, job)
-	return nil
 }
 
 // decodeOptional reads a small optional JSON body.

@@ -283,8 +283,18 @@ func newJobID() string {
 	return hex.EncodeToString(b)
 }
 
-// start records a job and runs fn in the background, one at a time.
-func (h *Handler) start(ctx context.Context, kind, backupID string, fn func(context.Context, *tracker) error) (Job, error) {
+// start records a job, runs fn in the background, one job at a time, and
+// answers 202 with the job.
+func (h *Handler) start(w http.ResponseWriter, r *http.Request, kind, backupID string, fn func(context.Context, *tracker) error) error {
+	job, err := h.startJob(r.Context(), kind, backupID, fn)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, job)
+	return nil
+}
+
+func (h *Handler) startJob(ctx context.Context, kind, backupID string, fn func(context.Context, *tracker) error) (Job, error) {
 	h.mu.Lock()
 	if h.busy != "" {
 		running := h.busy
@@ -351,12 +361,17 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) error {
+// job returns the job the request's {id} names.
+func (h *Handler) job(r *http.Request) (Job, error) {
 	id, err := jobID(r)
 	if err != nil {
-		return err
+		return Job{}, err
 	}
-	j, err := h.opts.Jobs.Get(r.Context(), id)
+	return h.opts.Jobs.Get(r.Context(), id)
+}
+
+func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := h.job(r)
 	if err != nil {
 		return err
 	}
@@ -368,11 +383,7 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) error {
 // as JSON whenever it changes, until it ends. It reads the JobStore, so it
 // follows a job run by another instance too.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
-	id, err := jobID(r)
-	if err != nil {
-		return err
-	}
-	j, err := h.opts.Jobs.Get(r.Context(), id)
+	j, err := h.job(r)
 	if err != nil {
 		return err
 	}
@@ -404,7 +415,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		case <-tick.C:
 		}
+		id := j.ID
 		if j, err = h.opts.Jobs.Get(r.Context(), id); err != nil {
+			// The status went out long ago: the client hears of it in the
+			// stream, the operator in the log.
+			h.log.Warn("ngbakhttp: reading a job for its event stream", "job", id, "err", err)
 			fmt.Fprintf(w, "event: error\ndata: %q\n\n", err.Error())
 			return nil
 		}
