@@ -133,7 +133,7 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (_ ngbak.Info, e
 	defer sess.Close(ctx)
 	tx, err := sess.BeginTransaction(ctx)
 	if err != nil {
-		return info, fmt.Errorf("neo4j: %w", err)
+		return info, fmt.Errorf("neo4jexp: beginning the read transaction: %w", err)
 	}
 	defer tx.Close(ctx)
 	if info.ServerVersion, err = serverVersion(ctx, tx); err != nil {
@@ -164,11 +164,11 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (_ ngbak.Info, e
 func serverVersion(ctx context.Context, tx neo4j.ExplicitTransaction) (string, error) {
 	res, err := tx.Run(ctx, "CALL dbms.components() YIELD name, versions, edition RETURN name, versions[0], edition", nil)
 	if err != nil {
-		return "", fmt.Errorf("neo4j: %w", err)
+		return "", fmt.Errorf("neo4jexp: server version: %w", err)
 	}
 	rec, err := res.Single(ctx)
 	if err != nil {
-		return "", fmt.Errorf("neo4j: %w", err)
+		return "", fmt.Errorf("neo4jexp: server version: %w", err)
 	}
 	return fmt.Sprintf("%v %v %v", rec.Values[0], rec.Values[1], rec.Values[2]), nil
 }
@@ -184,7 +184,7 @@ func (e *Exporter) schema(ctx context.Context, tx neo4j.ExplicitTransaction) ([]
 	} {
 		res, err := tx.Run(ctx, q, nil)
 		if err != nil {
-			return nil, fmt.Errorf("neo4j: %w", err)
+			return nil, fmt.Errorf("neo4jexp: reading the schema: %w", err)
 		}
 		for res.Next(ctx) {
 			rec := res.Record()
@@ -197,7 +197,7 @@ func (e *Exporter) schema(ctx context.Context, tx neo4j.ExplicitTransaction) ([]
 			b.WriteString(";\n")
 		}
 		if err := res.Err(); err != nil {
-			return nil, fmt.Errorf("neo4j: %w", err)
+			return nil, fmt.Errorf("neo4jexp: reading the schema: %w", err)
 		}
 	}
 	fmt.Fprintf(&b, "// The temporary import constraint.\nCREATE CONSTRAINT %s FOR (n:%s) REQUIRE n.%s IS UNIQUE;\nCALL db.awaitIndexes(300);\n",
@@ -296,7 +296,7 @@ func (e *Exporter) exportNodes(ctx context.Context, tx neo4j.ExplicitTransaction
 	}
 	res, err := tx.Run(ctx, "MATCH "+e.scope("n")+" RETURN elementId(n), labels(n), properties(n)", nil)
 	if err != nil {
-		return 0, fmt.Errorf("neo4j: %w", err)
+		return 0, fmt.Errorf("neo4jexp: reading nodes: %w", err)
 	}
 	var n int64
 	var row []byte
@@ -328,7 +328,7 @@ func (e *Exporter) exportNodes(ctx context.Context, tx neo4j.ExplicitTransaction
 		n++
 	}
 	if err := res.Err(); err != nil {
-		return n, fmt.Errorf("neo4j: reading nodes: %w", err)
+		return n, fmt.Errorf("neo4jexp: reading nodes: %w", err)
 	}
 	return n, bt.finish()
 }
@@ -347,7 +347,7 @@ func (e *Exporter) exportRelationships(ctx context.Context, tx neo4j.ExplicitTra
 	}
 	res, err := tx.Run(ctx, "MATCH "+e.scope("a")+"-[r]->"+e.scope("b")+" RETURN elementId(a), elementId(b), type(r), properties(r), elementId(r)", nil)
 	if err != nil {
-		return 0, fmt.Errorf("neo4j: %w", err)
+		return 0, fmt.Errorf("neo4jexp: reading relationships: %w", err)
 	}
 	var n int64
 	var row []byte
@@ -372,7 +372,7 @@ func (e *Exporter) exportRelationships(ctx context.Context, tx neo4j.ExplicitTra
 		n++
 	}
 	if err := res.Err(); err != nil {
-		return n, fmt.Errorf("neo4j: reading relationships: %w", err)
+		return n, fmt.Errorf("neo4jexp: reading relationships: %w", err)
 	}
 	return n, bt.finish()
 }
@@ -457,11 +457,11 @@ func (e *Exporter) clear(ctx context.Context) error {
 	} {
 		res, err := sess.Run(ctx, q, nil)
 		if err != nil {
-			return fmt.Errorf("neo4jexp: %w", err)
+			return fmt.Errorf("neo4jexp: clearing the scope: %s: %w", q, err)
 		}
 		recs, err := res.Collect(ctx)
 		if err != nil {
-			return fmt.Errorf("neo4jexp: %w", err)
+			return fmt.Errorf("neo4jexp: clearing the scope: %s: %w", q, err)
 		}
 		kind := "CONSTRAINT"
 		if strings.HasPrefix(q, "SHOW INDEXES") {
