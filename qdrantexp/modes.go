@@ -49,11 +49,11 @@ func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Call)
 		defer cancel()
 		if derr := e.client.DeleteSnapshot(dctx, c, desc.GetName()); derr != nil {
-			err = errors.Join(err, fmt.Errorf("qdrant: deleting snapshot %s on the server: %w", desc.GetName(), derr))
+			err = errors.Join(err, fmt.Errorf("qdrantexp: deleting snapshot %s on the server: %w", desc.GetName(), derr))
 		}
 	}()
 	if err := ctx.Err(); err != nil {
-		return rec, fmt.Errorf("qdrant: after creating snapshot: %w", err)
+		return rec, fmt.Errorf("qdrantexp: after creating snapshot: %w", err)
 	}
 	after, err := e.count(ctx, c)
 	if err != nil {
@@ -112,7 +112,7 @@ func allShardsActive(c string, info *qdrant.CollectionClusterInfoResponse) error
 	for _, s := range info.GetRemoteShards() {
 		note(s.GetShardId())
 	}
-	return fmt.Errorf("qdrant: collection %s: this node holds %d of its %d shards active (not here: %s), and a snapshot holds this node's only; back up in logical mode",
+	return fmt.Errorf("qdrantexp: collection %s: this node holds %d of its %d shards active (not here: %s), and a snapshot holds this node's only; back up in logical mode",
 		c, len(active), info.GetShardCount(), strings.Join(missing, ", "))
 }
 
@@ -214,7 +214,7 @@ func (e *Exporter) scroll(ctx context.Context, c string, fn func([]*qdrant.Retri
 func pointOf(rp *qdrant.RetrievedPoint) (*qdrant.PointStruct, error) {
 	p := &qdrant.PointStruct{Id: rp.GetId(), Payload: rp.GetPayload()}
 	if p.Id == nil {
-		return nil, errors.New("qdrant: a scrolled point has no id")
+		return nil, errors.New("qdrantexp: a scrolled point has no id")
 	}
 	switch vs := rp.GetVectors().GetVectorsOptions().(type) {
 	case nil:
@@ -227,7 +227,7 @@ func pointOf(rp *qdrant.RetrievedPoint) (*qdrant.PointStruct, error) {
 		}
 		p.Vectors = &qdrant.Vectors{VectorsOptions: &qdrant.Vectors_Vectors{Vectors: named}}
 	default:
-		return nil, fmt.Errorf("qdrant: point %v: vectors of an unknown kind %T", p.Id, vs)
+		return nil, fmt.Errorf("qdrantexp: point %v: vectors of an unknown kind %T", p.Id, vs)
 	}
 	return p, nil
 }
@@ -326,7 +326,7 @@ type recreation struct {
 func recreate(rec collectionRecord) (*recreation, error) {
 	info := &qdrant.CollectionInfo{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rec.Info, info); err != nil {
-		return nil, fmt.Errorf("qdrant: the configuration of collection %q: %w", rec.Name, err)
+		return nil, fmt.Errorf("qdrantexp: the configuration of collection %q: %w", rec.Name, err)
 	}
 	create, err := createRequest(rec.Name, info)
 	if err != nil {
@@ -338,7 +338,7 @@ func recreate(rec collectionRecord) (*recreation, error) {
 		schema := info.GetPayloadSchema()[field]
 		ft, ok := fieldType(schema.GetDataType())
 		if !ok {
-			return nil, fmt.Errorf("qdrant: collection %q: payload index %q has an unknown type %v", rec.Name, field, schema.GetDataType())
+			return nil, fmt.Errorf("qdrantexp: collection %q: payload index %q has an unknown type %v", rec.Name, field, schema.GetDataType())
 		}
 		plan.indexes = append(plan.indexes, &qdrant.CreateFieldIndexCollection{
 			CollectionName: rec.Name, Wait: &wait, FieldName: field, FieldType: &ft, FieldIndexParams: schema.Params,
@@ -353,10 +353,10 @@ func createRequest(name string, info *qdrant.CollectionInfo) (*qdrant.CreateColl
 	cfg := info.GetConfig()
 	p := cfg.GetParams()
 	if p == nil {
-		return nil, errors.New("qdrant: the configuration in the manifest has no parameters")
+		return nil, errors.New("qdrantexp: the configuration in the manifest has no parameters")
 	}
 	if p.GetShardingMethod() == qdrant.ShardingMethod_Custom {
-		return nil, fmt.Errorf("qdrant: collection %q has custom sharding, which the logical mode does not support: use snapshot mode", name)
+		return nil, fmt.Errorf("qdrantexp: collection %q has custom sharding, which the logical mode does not support: use snapshot mode", name)
 	}
 	shards, onDisk := p.GetShardNumber(), p.GetOnDiskPayload()
 	return &qdrant.CreateCollection{
@@ -404,7 +404,7 @@ func fieldType(t qdrant.PayloadSchemaType) (qdrant.FieldType, bool) {
 // snapshot uploads the collection's snapshot from the archive.
 func (rs *restoring) snapshot(ctx context.Context, r io.Reader, size int64) error {
 	if size != rs.rec.Snapshot.Size {
-		return fmt.Errorf("qdrant: the snapshot in the archive has %d bytes, the manifest says %d", size, rs.rec.Snapshot.Size)
+		return fmt.Errorf("qdrantexp: the snapshot in the archive has %d bytes, the manifest says %d", size, rs.rec.Snapshot.Size)
 	}
 	return rs.e.upload(ctx, rs.rec.Name, *rs.rec.Snapshot, size, r)
 }
@@ -436,7 +436,7 @@ func readPoints(r io.Reader, name string, fn func(*qdrant.PointStruct) error) er
 			err = errors.New("a point without an id")
 		}
 		if err != nil {
-			return fmt.Errorf("qdrant: %s: record %d: %w", name, n, err)
+			return fmt.Errorf("qdrantexp: %s: record %d: %w", name, n, err)
 		}
 		if err := fn(p); err != nil {
 			return err
@@ -508,9 +508,9 @@ func (rs *restoring) checkCount(ctx context.Context) error {
 	}
 	if n < lo || n > hi {
 		if lo == hi {
-			return fmt.Errorf("qdrant: restored collection has %d points, the backup has %d", n, lo)
+			return fmt.Errorf("qdrantexp: restored collection has %d points, the backup has %d", n, lo)
 		}
-		return fmt.Errorf("qdrant: restored collection has %d points, the backup has %d to %d", n, lo, hi)
+		return fmt.Errorf("qdrantexp: restored collection has %d points, the backup has %d to %d", n, lo, hi)
 	}
 	return nil
 }

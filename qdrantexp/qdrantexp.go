@@ -224,7 +224,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("qdrantexp: %w", err)
+		return nil, fmt.Errorf("qdrantexp: connecting to %s: %w", cfg.GRPC, err)
 	}
 	return &Exporter{cfg: cfg, opts: opts, base: base, http: hc, client: client}, nil
 }
@@ -340,9 +340,9 @@ func (e *Exporter) call(ctx context.Context, what string, fn func(ctx context.Co
 
 func wrap(ctx context.Context, what string, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return fmt.Errorf("qdrant: %s: %w (%v)", what, cerr, err)
+		return fmt.Errorf("qdrantexp: %s: %w (%v)", what, cerr, err)
 	}
-	return fmt.Errorf("qdrant: %s: %w", what, err)
+	return fmt.Errorf("qdrantexp: %s: %w", what, err)
 }
 
 func (e *Exporter) serverVersion(ctx context.Context) (string, error) {
@@ -475,20 +475,20 @@ func (e *Exporter) CheckRestore(ctx context.Context, b *ngbak.Backend) error {
 func (e *Exporter) readDetails(b *ngbak.Backend) (details, error) {
 	var d details
 	if b.Format != SnapshotFormat && b.Format != LogicalFormat {
-		return d, fmt.Errorf("qdrant: unknown format %q", b.Format)
+		return d, fmt.Errorf("qdrantexp: unknown format %q", b.Format)
 	}
 	if err := json.Unmarshal(b.Details, &d); err != nil {
-		return d, fmt.Errorf("qdrant: the manifest's details: %w", err)
+		return d, fmt.Errorf("qdrantexp: the manifest's details: %w", err)
 	}
 	for _, rec := range d.Collections {
 		if err := checkName(rec.Name); err != nil {
 			return d, err
 		}
 		if e.opts.Collections != nil && !slices.Contains(e.opts.Collections, rec.Name) {
-			return d, fmt.Errorf("qdrant: the backup holds collection %q, which is outside Options.Collections", rec.Name)
+			return d, fmt.Errorf("qdrantexp: the backup holds collection %q, which is outside Options.Collections", rec.Name)
 		}
 		if b.Format == SnapshotFormat && rec.Snapshot == nil {
-			return d, fmt.Errorf("qdrant: collection %q has no snapshot in the manifest", rec.Name)
+			return d, fmt.Errorf("qdrantexp: collection %q has no snapshot in the manifest", rec.Name)
 		}
 		if b.Format == LogicalFormat {
 			if _, err := recreate(rec); err != nil {
@@ -528,7 +528,7 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 			rec, ok := records[coll]
 			if !ok || done[coll] {
 				cur.abort()
-				return fmt.Errorf("qdrant: unexpected file %q in the backup", name)
+				return fmt.Errorf("qdrantexp: unexpected file %q in the backup", name)
 			}
 			if cur != nil {
 				if err := cur.finish(ctx); err != nil {
@@ -546,7 +546,7 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 		case strings.HasPrefix(rest, "points/") && b.Format == LogicalFormat:
 			err = cur.points(ctx, r, name)
 		default:
-			err = fmt.Errorf("qdrant: unexpected file %q in the backup", name)
+			err = fmt.Errorf("qdrantexp: unexpected file %q in the backup", name)
 		}
 		if err != nil {
 			cur.abort()
@@ -560,7 +560,7 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 	}
 	for _, c := range names {
 		if !done[c] {
-			return fmt.Errorf("qdrant: the backup has no files for collection %q", c)
+			return fmt.Errorf("qdrantexp: the backup has no files for collection %q", c)
 		}
 	}
 	if e.opts.Collections == nil && d.All {
@@ -617,7 +617,7 @@ func (e *Exporter) checkSnapshotVersion(ctx context.Context, from string) error 
 		return err
 	}
 	if !snapshotCompatible(from, to) {
-		return fmt.Errorf("qdrant: a snapshot from server %s cannot be restored into %s (same or next minor version only); back up in logical mode to move between versions", from, to)
+		return fmt.Errorf("qdrantexp: a snapshot from server %s cannot be restored into %s (same or next minor version only); back up in logical mode to move between versions", from, to)
 	}
 	return nil
 }

@@ -107,7 +107,7 @@ func restError(req *http.Request, resp *http.Response) error {
 	if json.Unmarshal(body, &env) == nil && env.Status.Error != "" {
 		msg = env.Status.Error
 	}
-	err := fmt.Errorf("qdrant: %s %s: %s: %s", req.Method, req.URL.Path, resp.Status, msg)
+	err := fmt.Errorf("qdrantexp: %s %s: %s: %s", req.Method, req.URL.Path, resp.Status, msg)
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		err = fmt.Errorf("%w (is the API key right? Config.APIKey)", err)
 	}
@@ -118,7 +118,7 @@ func restError(req *http.Request, resp *http.Response) error {
 // server's description gives and checks its SHA-256.
 func (e *Exporter) download(ctx context.Context, coll string, snap snapshotRecord, fn func(io.Reader) error) error {
 	u := e.restURL("collections/"+url.PathEscape(coll)+"/snapshots/"+url.PathEscape(snap.Name), nil)
-	ctx, wd := newWatchdog(ctx, e.opts.Timeouts.Call, "qdrant: snapshot download: waiting for the response")
+	ctx, wd := newWatchdog(ctx, e.opts.Timeouts.Call, "qdrantexp: snapshot download: waiting for the response")
 	defer wd.stop()
 	req, err := e.newRequest(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -132,8 +132,8 @@ func (e *Exporter) download(ctx context.Context, coll string, snap snapshotRecor
 	if resp.StatusCode != http.StatusOK {
 		return restError(req, resp)
 	}
-	wd.arm(e.opts.Timeouts.Stall, "qdrant: snapshot download stalled")
-	body := &progressReader{r: resp.Body, w: wd, stall: e.opts.Timeouts.Stall, what: "qdrant: snapshot download"}
+	wd.arm(e.opts.Timeouts.Stall, "qdrantexp: snapshot download stalled")
+	body := &progressReader{r: resp.Body, w: wd, stall: e.opts.Timeouts.Stall, what: "qdrantexp: snapshot download"}
 	if err := fn(body); err != nil {
 		return transferError(ctx, "downloading snapshot "+snap.Name, err)
 	}
@@ -144,9 +144,9 @@ func (e *Exporter) download(ctx context.Context, coll string, snap snapshotRecor
 // the watchdog's timeout, or the error itself.
 func transferError(ctx context.Context, what string, err error) error {
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
-		return fmt.Errorf("qdrant: %s: %w (%v)", what, cause, err)
+		return fmt.Errorf("qdrantexp: %s: %w (%v)", what, cause, err)
 	}
-	return fmt.Errorf("qdrant: %s: %w", what, err)
+	return fmt.Errorf("qdrantexp: %s: %w", what, err)
 }
 
 // upload recovers a collection from a snapshot with a streamed multipart
@@ -173,13 +173,13 @@ func (e *Exporter) upload(ctx context.Context, coll string, snap snapshotRecord,
 		q.Set("checksum", snap.SHA256)
 	}
 	u := e.restURL("collections/"+url.PathEscape(coll)+"/snapshots/upload", q)
-	ctx, wd := newWatchdog(ctx, e.opts.Timeouts.Stall, "qdrant: snapshot upload")
+	ctx, wd := newWatchdog(ctx, e.opts.Timeouts.Stall, "qdrantexp: snapshot upload")
 	defer wd.stop()
 	body := &progressReader{
 		r: io.MultiReader(bytes.NewReader(head), r, bytes.NewReader(tail)), w: wd, stall: e.opts.Timeouts.Stall,
-		what: "qdrant: snapshot upload",
+		what: "qdrantexp: snapshot upload",
 		atEOF: func() {
-			wd.arm(e.opts.Timeouts.Snapshot, "qdrant: snapshot upload: waiting for the server to recover the collection")
+			wd.arm(e.opts.Timeouts.Snapshot, "qdrantexp: snapshot upload: waiting for the server to recover the collection")
 		},
 	}
 	req, err := e.newRequest(ctx, http.MethodPost, u, body)

@@ -140,7 +140,7 @@ func (s *KVStore) Get(ctx context.Context, ns string, ids []string) ([]Entry, er
 		ttls[i] = pipe.PTTL(ctx, s.key(ns, id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redis: reading %s: %w", ns, err)
+		return nil, fmt.Errorf("redisexp: reading %s: %w", ns, err)
 	}
 	out := make([]Entry, 0, len(ids))
 	for i, id := range ids {
@@ -149,7 +149,7 @@ func (s *KVStore) Get(ctx context.Context, ns string, ids []string) ([]Entry, er
 			continue // deleted since the scan
 		}
 		if err != nil {
-			return nil, fmt.Errorf("redis: GET %s: %w", s.key(ns, id), err)
+			return nil, fmt.Errorf("redisexp: GET %s: %w", s.key(ns, id), err)
 		}
 		out = append(out, Entry{ID: id, Value: v, TTL: ttlOf(ttls[i].Val())})
 	}
@@ -181,7 +181,7 @@ func (s *KVStore) Upsert(ctx context.Context, ns string, entries []Entry) error 
 		pipe.Set(ctx, s.key(ns, e.ID), e.Value, ttl)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("redis: writing %s: %w", ns, err)
+		return fmt.Errorf("redisexp: writing %s: %w", ns, err)
 	}
 	return nil
 }
@@ -213,7 +213,7 @@ func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string,
 		for {
 			keys, next, err := node.Scan(ctx, cursor, pattern, scanCount).Result()
 			if err != nil {
-				return fmt.Errorf("redis: SCAN %s: %w", pattern, err)
+				return fmt.Errorf("redisexp: SCAN %s: %w", pattern, err)
 			}
 			if len(keys) > 0 {
 				if err := fn(node, keys); err != nil {
@@ -243,7 +243,7 @@ func keyNodes(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdabl
 			ch <- c
 			return nil
 		}); err != nil {
-			return nil, fmt.Errorf("redis: listing the cluster's masters: %w", err)
+			return nil, fmt.Errorf("redisexp: listing the cluster's masters: %w", err)
 		}
 		close(ch)
 		for c := range ch {
@@ -252,7 +252,7 @@ func keyNodes(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdabl
 	case *redis.Ring:
 		shards := c.GetShardClients()
 		if want := len(c.Options().Addrs); len(shards) < want {
-			return nil, fmt.Errorf("redis: %d of the ring's %d shards are up; a backup or restore needs every one", len(shards), want)
+			return nil, fmt.Errorf("redisexp: %d of the ring's %d shards are up; a backup or restore needs every one", len(shards), want)
 		}
 		for _, s := range shards {
 			nodes = append(nodes, s)
@@ -262,10 +262,10 @@ func keyNodes(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdabl
 		// keys only.
 		info, err := client.Info(ctx, "cluster").Result()
 		if err != nil {
-			return nil, fmt.Errorf("redis: INFO cluster: %w", err)
+			return nil, fmt.Errorf("redisexp: INFO cluster: %w", err)
 		}
 		if strings.Contains(info, "cluster_enabled:1") {
-			return nil, errors.New("redis: the server is a node of a Redis Cluster and the client reaches that node alone: pass a *redis.ClusterClient")
+			return nil, errors.New("redisexp: the server is a node of a Redis Cluster and the client reaches that node alone: pass a *redis.ClusterClient")
 		}
 		nodes = append(nodes, client)
 	}
@@ -280,7 +280,7 @@ func dropKeys(ctx context.Context, client redis.UniversalClient, pattern string)
 	return scanKeys(ctx, client, pattern, func(node redis.Cmdable, keys []string) error {
 		if !cluster {
 			if err := node.Unlink(ctx, keys...).Err(); err != nil {
-				return fmt.Errorf("redis: UNLINK: %w", err)
+				return fmt.Errorf("redisexp: UNLINK: %w", err)
 			}
 			return nil
 		}
@@ -289,7 +289,7 @@ func dropKeys(ctx context.Context, client redis.UniversalClient, pattern string)
 			pipe.Unlink(ctx, k)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("redis: UNLINK: %w", err)
+			return fmt.Errorf("redisexp: UNLINK: %w", err)
 		}
 		return nil
 	})
@@ -302,7 +302,7 @@ func serverVersion(ctx context.Context, client redis.UniversalClient) (string, e
 	}
 	info, err := nodes[0].Info(ctx, "server").Result()
 	if err != nil {
-		return "", fmt.Errorf("redis: INFO: %w", err)
+		return "", fmt.Errorf("redisexp: INFO: %w", err)
 	}
 	for line := range strings.SplitSeq(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
