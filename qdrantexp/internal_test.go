@@ -2,6 +2,7 @@ package qdrantexp
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,13 +127,24 @@ func TestRecreate(t *testing.T) {
 	}
 	dense := qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 4, Distance: qdrant.Distance_Dot})
 	keyword := &qdrant.PayloadSchemaInfo{DataType: qdrant.PayloadSchemaType_Keyword}
-	plan, err := recreate(record(&qdrant.CollectionParams{ShardNumber: 3, VectorsConfig: dense},
-		map[string]*qdrant.PayloadSchemaInfo{"z": keyword, "a": {DataType: qdrant.PayloadSchemaType_Integer}}))
+	schema := map[string]*qdrant.PayloadSchemaInfo{"a": {DataType: qdrant.PayloadSchemaType_Integer}}
+	for _, f := range []string{"z", "m", "b", "k", "q", "c", "x"} {
+		schema[f] = keyword
+	}
+	plan, err := recreate(record(&qdrant.CollectionParams{ShardNumber: 3, VectorsConfig: dense}, schema))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.create.GetShardNumber() != 3 || len(plan.indexes) != 2 || plan.indexes[0].FieldName != "a" ||
-		plan.indexes[0].GetFieldType() != qdrant.FieldType_FieldTypeInteger || plan.indexes[1].GetFieldType() != qdrant.FieldType_FieldTypeKeyword {
+	var fields []string
+	for _, ix := range plan.indexes {
+		fields = append(fields, ix.FieldName)
+	}
+	// In a stable order, so that a restore's requests do not change from run to run.
+	if want := []string{"a", "b", "c", "k", "m", "q", "x", "z"}; !slices.Equal(fields, want) {
+		t.Fatalf("indexes %v, want %v", fields, want)
+	}
+	if plan.create.GetShardNumber() != 3 || plan.indexes[0].GetFieldType() != qdrant.FieldType_FieldTypeInteger ||
+		plan.indexes[1].GetFieldType() != qdrant.FieldType_FieldTypeKeyword || plan.indexes[0].GetCollectionName() != "c" {
 		t.Fatalf("recreation: %v, indexes %v", plan.create, plan.indexes)
 	}
 	custom := qdrant.ShardingMethod_Custom
