@@ -245,12 +245,17 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
+// backup returns the stored backup the request's {id} names.
+func (h *Handler) backup(r *http.Request) (*ngbak.Backup, error) {
 	id, err := backupID(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b, err := h.m.Get(r.Context(), id)
+	return h.m.Get(r.Context(), id)
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
+	b, err := h.backup(r)
 	if err != nil {
 		return err
 	}
@@ -259,14 +264,11 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) download(w http.ResponseWriter, r *http.Request) error {
-	id, err := backupID(r)
+	b, err := h.backup(r)
 	if err != nil {
 		return err
 	}
-	b, err := h.m.Get(r.Context(), id)
-	if err != nil {
-		return err
-	}
+	id := b.Manifest.ID
 	rc, err := h.m.Open(r.Context(), id)
 	if err != nil {
 		return err
@@ -305,14 +307,11 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) error {
 // verify is a job, as a backup is: reading a large archive takes longer
 // than a proxy in front of the service waits for a response.
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
-	id, err := backupID(r)
+	b, err := h.backup(r)
 	if err != nil {
 		return err
 	}
-	b, err := h.m.Get(r.Context(), id)
-	if err != nil {
-		return err
-	}
+	id := b.Manifest.ID
 	return h.start(w, r, "verify", id, func(ctx context.Context, j *tracker) error {
 		if err := h.m.Verify(ctx, id); err != nil {
 			return err
@@ -356,18 +355,15 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
-	id, err := backupID(r)
+	b, err := h.backup(r)
 	if err != nil {
 		return err
 	}
+	id := b.Manifest.ID
 	var req struct {
 		Backends []string `json:"backends"`
 	}
 	if err := decodeOptional(r, &req); err != nil {
-		return err
-	}
-	b, err := h.m.Get(r.Context(), id)
-	if err != nil {
 		return err
 	}
 	return h.start(w, r, "restore", id, func(ctx context.Context, j *tracker) error {
