@@ -249,10 +249,7 @@ func (m *Manager) create(ctx context.Context, op string, exps []Exporter, labels
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := obj.Commit(); err != nil {
-		return nil, err
-	}
-	if err := m.publish(ctx, id, sum, manBytes); err != nil {
+	if err := m.publish(ctx, id, obj, sum, manBytes); err != nil {
 		return nil, err
 	}
 	m.emit(ctx, Event{Op: op, ID: id, Phase: "done", Bytes: aw.size, Total: aw.size})
@@ -316,24 +313,31 @@ func (m *Manager) runExporters(ctx context.Context, op, id string, aw *archiveWr
 	return backends, nil
 }
 
-// publish writes the sidecars of a committed archive: the sum, then the
-// manifest, which makes the backup visible. If that fails it removes the
-// archive and what it wrote, so nothing is left half there.
-func (m *Manager) publish(ctx context.Context, id, sum string, manifest []byte) error {
-	committed := []string{archiveName(id)}
-	for _, o := range []struct {
-		name string
-		data []byte
-	}{{sumName(id), sidecarSum(id, sum)}, {manifestFile(id), manifest}} {
-		if err := m.put(ctx, o.name, o.data); err != nil {
-			for _, name := range committed {
-				if rerr := m.store.Remove(context.WithoutCancel(ctx), name); rerr != nil {
-					err = errors.Join(err, fmt.Errorf("removing %s: %w", name, rerr))
-				}
+// publish commits an archive with its sidecars: the sum first, so that an
+// archive a crash leaves without its manifest always has ngbak's own mark
+// beside it (removeOrphans takes nothing else), then the archive, then the
+// manifest, which makes the backup visible. If a step fails it removes what
+// it committed, so nothing is left half there.
+func (m *Manager) publish(ctx context.Context, id string, obj ObjectWriter, sum string, manifest []byte) error {
+	if err := m.put(ctx, sumName(id), sidecarSum(id, sum)); err != nil {
+		obj.Abort()
+		return err
+	}
+	committed := []string{sumName(id)}
+	undo := func(err error) error {
+		for _, name := range committed {
+			if rerr := m.store.Remove(context.WithoutCancel(ctx), name); rerr != nil && !errors.Is(rerr, ErrNotFound) {
+				err = errors.Join(err, fmt.Errorf("removing %s: %w", name, rerr))
 			}
-			return err
 		}
-		committed = append(committed, o.name)
+		return err
+	}
+	if err := obj.Commit(); err != nil {
+		return undo(err)
+	}
+	committed = append(committed, archiveName(id))
+	if err := m.put(ctx, manifestFile(id), manifest); err != nil {
+		return undo(err)
 	}
 	return nil
 }
@@ -361,9 +365,12 @@ func (m *Manager) put(ctx context.Context, name string, data []byte) error {
 }
 
 // removeOrphans deletes archives and sums whose manifest sidecar never
-// appeared: what a crash between the archive's commit and the manifest's
-// leaves. Only objects older than stalePartialAge are taken, so a Create
-// in flight in another process is left alone.
+// appeared: what a crash between the sum's commit and the manifest's
+// leaves. It takes only ids of the shape NewID makes whose sum sidecar is
+// in ngbak's own format, never an archive on its own: what another tool or
+// the old Python system keeps in the folder is not ngbak's to delete. Only
+// sums older than stalePartialAge are taken, so a Create in flight in
+// another process is left alone.
 func (m *Manager) removeOrphans(ctx context.Context) {
 	objs, err := m.store.List(ctx)
 	if err != nil {
@@ -375,18 +382,25 @@ func (m *Manager) removeOrphans(ctx context.Context) {
 		have[o.Name] = true
 	}
 	for _, o := range objs {
-		id, ok := strings.CutSuffix(o.Name, ".ngbak")
-		if !ok {
-			id, ok = strings.CutSuffix(o.Name, ".ngbak.sha256")
-		}
-		if !ok || have[manifestFile(id)] || time.Since(o.ModTime) < stalePartialAge {
+		id, ok := strings.CutSuffix(o.Name, ".ngbak.sha256")
+		if !ok || !ownID(id) || have[manifestFile(id)] || time.Since(o.ModTime) < stalePartialAge {
 			continue
 		}
-		if err := m.store.Remove(ctx, o.Name); err != nil && !errors.Is(err, ErrNotFound) {
-			m.log.Warn("removing orphaned object", "name", o.Name, "err", err)
+		data, err := m.readSmall(ctx, o.Name)
+		if err != nil {
+			m.log.Warn("reading a sum sidecar without its manifest", "name", o.Name, "err", err)
 			continue
 		}
-		m.log.Info("removed orphaned object of an unfinished backup", "name", o.Name)
+		if _, err := parseSidecarSum(id, data); err != nil {
+			continue // not ngbak's
+		}
+		for _, name := range []string{archiveName(id), sumName(id)} {
+			if err := m.store.Remove(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
+				m.log.Warn("removing orphaned object", "name", name, "err", err)
+				break
+			}
+			m.log.Info("removed orphaned object of an unfinished backup", "name", name)
+		}
 	}
 }
 
@@ -901,14 +915,11 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 	if err == nil && (n != size || hex.EncodeToString(h.Sum(nil)) != sum) {
 		err = fmt.Errorf("%w: the archive changed while it was being stored", ErrChecksum)
 	}
-	if err == nil {
-		err = obj.Commit()
-	}
 	if err != nil {
 		obj.Abort()
 		return nil, err
 	}
-	if err := m.publish(ctx, id, sum, manBytes); err != nil {
+	if err := m.publish(ctx, id, obj, sum, manBytes); err != nil {
 		return nil, err
 	}
 	m.emit(ctx, Event{Op: "import", ID: id, Phase: "done", Bytes: size, Total: size})

@@ -70,6 +70,17 @@
 //  8. Cancelling the context stops any operation promptly and leaves no
 //     temporary files. A cancelled Restore still rolls back.
 //
+// # What clean-up removes
+//
+// Nothing that ngbak did not write. A crash can leave a partial file or an
+// archive whose manifest never appeared; Create removes them once they are
+// an hour old, and only for ids of the shape NewID makes, only a
+// "<id>.<object>.partial" of Dir's own writer and only an archive with a
+// <id>.ngbak.sha256 sidecar in ngbak's format beside it (that sidecar is
+// committed before the archive). Any other file in the folder, such as the
+// old Python system's snapshot_<time>.ngbak archives, stays however old it
+// is; so do the leftovers of an interrupted Import of an id of another shape.
+//
 // No store gives a point in time across stores; Options.BeforeCreate and
 // Options.AfterCreate let the application pause its writers meanwhile.
 package ngbak

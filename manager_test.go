@@ -536,7 +536,11 @@ func TestCrashMidCreate(t *testing.T) {
 	archive := mustRead(t, env.archivePath(man.ID))
 	crashed := []string{"20200101T000000.000Z-aaaaaa.ngbak.partial", "20200101T000000.000Z-bbbbbb.ngbak", "20200101T000000.000Z-bbbbbb.ngbak.sha256"}
 	for _, name := range crashed {
-		if err := os.WriteFile(filepath.Join(env.dir, name), archive, 0o644); err != nil {
+		data := archive
+		if strings.HasSuffix(name, ".sha256") {
+			data = []byte(strings.Repeat("0", 64) + "  20200101T000000.000Z-bbbbbb.ngbak\n")
+		}
+		if err := os.WriteFile(filepath.Join(env.dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

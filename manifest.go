@@ -94,6 +94,26 @@ func ValidID(id string) bool {
 	return len(id) <= maxIDLength && idPattern.MatchString(id) && !strings.Contains(id, "..")
 }
 
+// ownIDPattern is the shape of the ids NewID makes. Clean-up takes only
+// these: a valid id of another shape may be another tool's.
+var ownIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9a-f]{6}$`)
+
+func ownID(id string) bool { return ownIDPattern.MatchString(id) }
+
+// ownName reports whether an object name is one that a Manager writes for
+// an id of its own shape.
+func ownName(name string) bool {
+	for _, suffix := range ownSuffixes {
+		if id, ok := strings.CutSuffix(name, suffix); ok && ownID(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownSuffixes are the suffixes of the objects a Manager writes beside an id.
+var ownSuffixes = []string{".ngbak", ".ngbak.sha256", ".manifest.json"}
+
 func checkID(id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("%w: %q", ErrInvalidID, id)

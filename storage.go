@@ -96,7 +96,9 @@ func (d dirStorage) removeStalePartials() {
 		return // best effort: Create reports the real problem, if any
 	}
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), partialSuffix) || !e.Type().IsRegular() {
+		// Only a Manager's own names: another tool's partial files are not
+		// Dir's to delete.
+		if name, ok := strings.CutSuffix(e.Name(), partialSuffix); !ok || !ownName(name) || !e.Type().IsRegular() {
 			continue
 		}
 		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > stalePartialAge {
