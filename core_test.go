@@ -2,9 +2,12 @@ package ngbak_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,12 +28,12 @@ func TestOrphanCleanupLeavesForeignFiles(t *testing.T) {
 		"snapshot_2025-10-06T14-30-12Z.ngbak":         "python tar.gz",
 		"snapshot_2025-10-06T14-30-12Z.checksum":      "sha256:00",
 		"snapshot_2025-10-06T14-30-12Z.ngbak.partial": "python upload in progress",
-		"nightly.ngbak":                               "a valid id, not ngbak's shape",
-		"nightly.ngbak.sha256":                        "0000000000000000000000000000000000000000000000000000000000000000  nightly.ngbak\n",
-		"20200101T000000.000Z-cccccc.ngbak":           "ngbak's shape, but no mark of ngbak's beside it",
-		"20200101T000000.000Z-dddddd.ngbak":           "a .sha256 beside it that ngbak did not write",
-		"20200101T000000.000Z-dddddd.ngbak.sha256":    "sha256:1234\n",
-		"notes.txt.partial":                           "another tool's partial file",
+		"nightly.ngbak":                            "a valid id, not ngbak's shape",
+		"nightly.ngbak.sha256":                     "0000000000000000000000000000000000000000000000000000000000000000  nightly.ngbak\n",
+		"20200101T000000.000Z-cccccc.ngbak":        "ngbak's shape, but no mark of ngbak's beside it",
+		"20200101T000000.000Z-dddddd.ngbak":        "a .sha256 beside it that ngbak did not write",
+		"20200101T000000.000Z-dddddd.ngbak.sha256": "sha256:1234\n",
+		"notes.txt.partial":                        "another tool's partial file",
 	}
 	own := map[string]string{
 		"20200101T000000.000Z-aaaaaa.ngbak.partial": "ngbak's partial, left by a crash",
@@ -79,4 +82,58 @@ func mergeMaps(ms ...map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// A partial file that has not been written to for longer than the stale
+// age is still live while its writer holds it (a Qdrant snapshot being
+// made, a BeforeCreate hook waiting): another writer's clean-up leaves it,
+// and its Commit succeeds.
+func TestLivePartialSurvivesCleanup(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "backups")
+	store := ngbak.Dir(dir)
+	name := "20200101T000000.000Z-aaaaaa.ngbak"
+	w, err := store.Create(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("the first bytes of a long export")); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, name+".partial"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	// Another Create, in this process or another: its clean-up runs.
+	other, err := ngbak.Dir(dir).Create(ctx, "20200101T000000.000Z-bbbbbb.ngbak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatalf("Commit of a live partial after another writer's clean-up: %v", err)
+	}
+	if diff := cmp.Diff([]string{name}, files(t, dir)); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+}
+
+// A partial file removed under its writer is reported as that, not as a
+// file system without hard links.
+func TestRemovedPartialReported(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "backups")
+	w, err := ngbak.Dir(dir).Create(ctx, "20200101T000000.000Z-aaaaaa.ngbak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "20200101T000000.000Z-aaaaaa.ngbak.partial")); err != nil {
+		t.Fatal(err)
+	}
+	err = w.Commit()
+	if !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "FAT") || !strings.Contains(err.Error(), "removed") {
+		t.Fatalf("Commit of a removed partial = %v; want an error wrapping fs.ErrNotExist that says it was removed", err)
+	}
 }

@@ -75,7 +75,9 @@
 // Nothing that ngbak did not write. A crash can leave a partial file or an
 // archive whose manifest never appeared; Create removes them once they are
 // an hour old, and only for ids of the shape NewID makes, only a
-// "<id>.<object>.partial" of Dir's own writer and only an archive with a
+// "<id>.<object>.partial" of Dir's own writer that no writer holds locked
+// (a writer locks its partial file until it commits, so a Create whose
+// export goes quiet for hours keeps it) and only an archive with a
 // <id>.ngbak.sha256 sidecar in ngbak's format beside it (that sidecar is
 // committed before the archive). Any other file in the folder, such as the
 // old Python system's snapshot_<time>.ngbak archives, stays however old it

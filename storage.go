@@ -56,15 +56,20 @@ type ObjectInfo struct {
 // object or a partial file that List ignores and a later Create removes.
 // The rename is a hard link, which never replaces an existing object: the
 // folder must be on a file system with hard links (not FAT, exFAT or an SMB
-// mount without them).
+// mount without them). A writer holds an flock(2) lock on its partial file
+// until it commits or aborts, and Create removes only partial files of a
+// Manager's own names that are an hour old and that it can lock, so a
+// writer that goes quiet for hours, in this process or another, keeps its
+// file (without flock, as on Windows, the age alone decides).
 func Dir(path string) Storage { return dirStorage{path} }
 
 type dirStorage struct{ dir string }
 
 const partialSuffix = ".partial"
 
-// stalePartialAge is how old a partial file must be before it is taken to be
-// left over from a crash: a live writer keeps touching its file.
+// stalePartialAge is how old a partial file or an orphaned archive must be
+// before it is taken to be left over from a crash. For Dir's partial files
+// the writer's lock decides; the age covers the moment before it is taken.
 const stalePartialAge = time.Hour
 
 func (d dirStorage) path(name string) (string, error) {
@@ -87,6 +92,13 @@ func (d dirStorage) Create(ctx context.Context, name string) (ObjectWriter, erro
 	if err != nil {
 		return nil, err
 	}
+	// The lock tells clean-up in any process that the file is live however
+	// long it goes unwritten (a snapshot being made, a hook waiting).
+	if err := lockFile(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("ngbak: locking %s: %w", f.Name(), err)
+	}
 	return &dirWriter{f: f, final: final, dir: d.dir}, nil
 }
 
@@ -102,9 +114,26 @@ func (d dirStorage) removeStalePartials() {
 			continue
 		}
 		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > stalePartialAge {
-			os.Remove(filepath.Join(d.dir, e.Name()))
+			removeUnlocked(filepath.Join(d.dir, e.Name()))
 		}
 	}
+}
+
+var errLocked = errors.New("locked by another writer")
+
+// removeUnlocked removes a partial file unless its writer still holds its
+// lock. The age check before it covers the moment between a writer's
+// creating the file and locking it.
+func removeUnlocked(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if lockFile(f) != nil {
+		return // live, or a file system without locks: leave it
+	}
+	os.Remove(path)
 }
 
 type dirWriter struct {
@@ -130,14 +159,21 @@ func (w *dirWriter) Commit() (err error) {
 		w.f.Close()
 		return err
 	}
-	if err := w.f.Close(); err != nil {
-		return err
-	}
+	// The file stays open, and so locked, until it has its final name:
+	// closing it first would let clean-up take it in between.
+	defer func() {
+		if cerr := w.f.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	// Link refuses to replace an existing file, unlike Rename: an imported
 	// archive can never overwrite a stored one.
 	if err := os.Link(w.f.Name(), w.final); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: %s", ErrExists, w.final)
+		}
+		if _, serr := os.Lstat(w.f.Name()); errors.Is(serr, fs.ErrNotExist) {
+			return fmt.Errorf("ngbak: %s was removed while it was being written, by something other than this writer: %w", w.f.Name(), err)
 		}
 		return fmt.Errorf("ngbak: Dir commits an object with a hard link, so that it never replaces another; the file system of %s refused it (FAT, exFAT and some SMB mounts have none): %w", w.dir, err)
 	}
