@@ -421,8 +421,7 @@ func (a *archiveReader) finish(sumsHdr *tar.Header) error {
 		return corrupt("the manifest inside the archive differs from %s", manifestFile(m.ID))
 	}
 	if a.wantPublic != nil {
-		pub, err := m.public().marshal()
-		if err != nil || !bytes.Equal(pub, a.wantPublic) {
+		if !publicMatches(m, a.wantPublic) {
 			return corrupt("the manifest inside the archive does not match %s", manifestFile(m.ID))
 		}
 	}
@@ -598,4 +597,17 @@ func (h *hashingReader) readErr() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.err
+}
+
+// publicMatches reports whether sidecar is the public manifest of m, in
+// its current form or in the form before ngbak's own labels were public.
+func publicMatches(m *Manifest, sidecar []byte) bool {
+	pub := m.public()
+	for _, labels := range []map[string]string{pub.Labels, nil} {
+		pub.Labels = labels
+		if b, err := pub.marshal(); err == nil && bytes.Equal(b, sidecar) {
+			return true
+		}
+	}
+	return false
 }

@@ -195,12 +195,11 @@ func (m *Manager) Create(ctx context.Context, opts *CreateOptions) (*Manifest, e
 	if opts != nil {
 		labels = opts.Labels
 	}
-	return m.create(ctx, "create", exps, labels, true)
+	start := time.Now().UTC()
+	return m.create(ctx, "create", NewID(start), start, exps, labels, true)
 }
 
-func (m *Manager) create(ctx context.Context, op string, exps []Exporter, labels map[string]string, hooks bool) (man *Manifest, err error) {
-	start := time.Now().UTC()
-	id := NewID(start)
+func (m *Manager) create(ctx context.Context, op, id string, start time.Time, exps []Exporter, labels map[string]string, hooks bool) (man *Manifest, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("ngbak: %s %s: %w", op, id, err)
@@ -500,6 +499,12 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if busy {
 		return fmt.Errorf("ngbak: delete %s: %w", id, ErrBusy)
 	}
+	// A restore in another process holds its safety backup by a marker.
+	if _, err := m.store.Stat(ctx, markerName(id)); err == nil {
+		return fmt.Errorf("ngbak: delete %s: %w: it is the safety backup of a restore that is running or was interrupted (%s)", id, ErrBusy, markerName(id))
+	} else if !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("ngbak: delete %s: %w", id, err)
+	}
 	if err := m.store.Remove(ctx, manifestFile(id)); err != nil {
 		return fmt.Errorf("ngbak: delete %s: %w", id, err)
 	}
@@ -703,16 +708,31 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 		return nil, err
 	}
 	if !opts.NoSafetyBackup {
-		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "safety-backup"})
-		safety, err := m.create(ctx, "restore", plan, map[string]string{LabelSafetyFor: id}, false)
-		if err != nil {
-			return nil, fmt.Errorf("safety backup failed, nothing was restored: %w", err)
+		start := time.Now().UTC()
+		res.SafetyID = NewID(start)
+		// The safety backup is held from before it exists until the restore
+		// is over: in this process by inUse, in others by the marker, which
+		// Delete looks for. A Delete in between would take the rollback's
+		// only source.
+		defer m.acquire(res.SafetyID)()
+		marker := &restoreMarker{Format: markerFormat, ID: res.SafetyID, Backup: id, SafetyID: res.SafetyID, Backends: res.Backends, StartedAt: start}
+		if err := m.writeMarker(ctx, marker); err != nil {
+			return nil, fmt.Errorf("recording the restore, nothing was restored: %w", err)
 		}
-		res.SafetyID = safety.ID
-		m.log.Info("safety backup taken", "id", safety.ID, "restoring", id)
+		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "safety-backup"})
+		if _, err := m.create(ctx, "restore", res.SafetyID, start, plan, map[string]string{LabelSafetyFor: id}, false); err != nil {
+			err = fmt.Errorf("safety backup failed, nothing was restored: %w", err)
+			return nil, errors.Join(err, m.removeMarker(ctx, res.SafetyID))
+		}
+		m.log.Info("safety backup taken", "id", res.SafetyID, "restoring", id)
 	}
 	touched, err := m.apply(ctx, "restore", id, plan, inner)
 	if err == nil {
+		if res.SafetyID != "" {
+			if err := m.removeMarker(ctx, res.SafetyID); err != nil {
+				return nil, fmt.Errorf("restored, but: %w", err)
+			}
+		}
 		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "done"})
 		m.log.Info("backup restored", "id", id, "backends", res.Backends)
 		return res, nil
@@ -723,11 +743,15 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 	m.emit(ctx, Event{Op: "restore", ID: id, Phase: "rollback"})
 	m.log.Error("restore failed, rolling back", "id", id, "err", err, "safety", res.SafetyID)
 	// A cancelled restore must still put the stores back.
-	if rerr := m.rollback(context.WithoutCancel(ctx), res.SafetyID, touched); rerr != nil {
+	nctx := context.WithoutCancel(ctx)
+	if rerr := m.rollback(nctx, res.SafetyID, touched); rerr != nil {
+		// The marker stays: the stores are partial, and the safety backup
+		// stays held as their only undo.
 		return nil, fmt.Errorf("%w; rollback of %s from safety backup %s failed too: %w",
 			err, strings.Join(names(touched), ", "), res.SafetyID, rerr)
 	}
-	return nil, fmt.Errorf("%w; rolled back %s from safety backup %s", err, strings.Join(names(touched), ", "), res.SafetyID)
+	err = fmt.Errorf("%w; rolled back %s from safety backup %s", err, strings.Join(names(touched), ", "), res.SafetyID)
+	return nil, errors.Join(err, m.removeMarker(nctx, res.SafetyID))
 }
 
 // checkRestore asks each exporter that can whether its restore may go

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/google/go-cmp/cmp"
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/agecrypt"
 )
 
 // Guarantee 9: clean-up removes only what ngbak wrote. The old Python
@@ -136,4 +138,123 @@ func TestRemovedPartialReported(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "FAT") || !strings.Contains(err.Error(), "removed") {
 		t.Fatalf("Commit of a removed partial = %v; want an error wrapping fs.ErrNotExist that says it was removed", err)
 	}
+}
+
+// Guarantee 9: the safety backup of a restore is held from its creation
+// until the restore returns. Neither this Manager nor another one on the
+// same storage (another process) deletes it, so the rollback it exists
+// for still works.
+func TestSafetyBackupHeld(t *testing.T) {
+	ctx := context.Background()
+	bad := &onceFailing{memExporter: newMem("mem", map[string]string{"a": "1"})}
+	mem := bad.memExporter
+	env := newEnv(t, ngbak.Options{}, bad)
+	man := env.create(t)
+	mem.set("a", "2")
+	goOn := make(chan struct{})
+	mem.restoreStarted, mem.restoreGo = make(chan struct{}), goOn
+	other, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(env.dir), TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		_, err := env.m.Restore(ctx, man.ID, nil)
+		done <- err
+	}()
+	<-mem.restoreStarted
+	safety := safetyBackups(t, env.m)
+	if len(safety) != 1 {
+		t.Fatalf("safety backups during the restore: %v", safety)
+	}
+	if err := env.m.Delete(ctx, safety[0]); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("Delete of the safety backup during its restore: %v, want ErrBusy", err)
+	}
+	if err := other.Delete(ctx, safety[0]); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("another Manager's Delete of the safety backup during its restore: %v, want ErrBusy", err)
+	}
+	mem.mu.Lock()
+	mem.restoreStarted, mem.restoreGo = nil, nil // the rollback does not wait
+	mem.mu.Unlock()
+	close(goOn)
+	err = <-done
+	if err == nil || !strings.Contains(err.Error(), "rolled back mem from safety backup "+safety[0]) {
+		t.Fatalf("Restore = %v; want a failure rolled back from %s", err, safety[0])
+	}
+	if diff := cmp.Diff(map[string]string{"a": "2"}, mem.snapshot()); diff != "" {
+		t.Errorf("store after the rollback (-want +got):\n%s", diff)
+	}
+	// Held no longer: it can go now.
+	if err := other.Delete(ctx, safety[0]); err != nil {
+		t.Errorf("Delete of the safety backup after its restore: %v", err)
+	}
+}
+
+// The newest safety backup is the only undo of the last restore: a policy
+// written for ordinary backups does not remove it, whatever backups come
+// after it (RetentionPolicy.Safety).
+func TestSafetyRetention(t *testing.T) {
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := agecrypt.New(nil, []age.Identity{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Encrypted, the sidecar still says which backups are safety backups.
+	t.Run("plain", func(t *testing.T) { testSafetyRetention(t, ngbak.Options{}) })
+	t.Run("age", func(t *testing.T) { testSafetyRetention(t, ngbak.Options{Encryption: enc}) })
+}
+
+func testSafetyRetention(t *testing.T, opts ngbak.Options) {
+	ctx := context.Background()
+	mem := newMem("mem", map[string]string{"a": "1"})
+	env := newEnv(t, opts, mem)
+	first := env.create(t)
+	mem.set("a", "2")
+	res, err := env.m.Restore(ctx, first.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := env.create(t)
+	ds, err := env.m.Prune(ctx, ngbak.RetentionPolicy{Daily: 1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type decision struct {
+		ID      string
+		Keep    bool
+		Reasons []string
+	}
+	var got []decision
+	for _, d := range ds {
+		got = append(got, decision{d.Backup.Manifest.ID, d.Keep, d.Reasons})
+	}
+	want := []decision{
+		{later.ID, true, []string{"daily"}},
+		{res.SafetyID, true, []string{"safety"}},
+		{first.ID, false, nil},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("decisions (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{res.SafetyID}, safetyBackups(t, env.m)); diff != "" {
+		t.Errorf("safety backups after Prune (-want +got):\n%s", diff)
+	}
+}
+
+func safetyBackups(t *testing.T, m *ngbak.Manager) []string {
+	t.Helper()
+	list, err := m.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, b := range list {
+		if _, ok := b.Manifest.Labels[ngbak.LabelSafetyFor]; ok {
+			out = append(out, b.Manifest.ID)
+		}
+	}
+	return out
 }

@@ -52,7 +52,13 @@
 //  3. Restore takes a safety backup of the stores it replaces first; if a
 //     backend fails, the backends restored so far and the failed one are
 //     rolled back from it, and the error says so. The safety backup is kept
-//     (labelled LabelSafetyFor) so that a restore can be undone. Before it,
+//     (labelled LabelSafetyFor) so that a restore can be undone. From its
+//     creation until Restore returns it is held: Delete refuses it
+//     (ErrBusy) and Prune keeps it, in this process and, through the
+//     restore marker <id>.restore.json in the storage, in any other.
+//     Prune keeps safety backups by their own rule (RetentionPolicy.Safety,
+//     at least the newest), never by the rules for the other backups. An
+//     encrypted backup's sidecar shows ngbak's own labels for this. Before it,
 //     an exporter that is a RestoreChecker can refuse, with nothing changed,
 //     a restore that would fail or destroy what no backup holds.
 //  4. Errors are returned, wrapped with their context, never only logged. A

@@ -112,7 +112,7 @@ func ownName(name string) bool {
 }
 
 // ownSuffixes are the suffixes of the objects a Manager writes beside an id.
-var ownSuffixes = []string{".ngbak", ".ngbak.sha256", ".manifest.json"}
+var ownSuffixes = []string{".ngbak", ".ngbak.sha256", ".manifest.json", markerSuffix}
 
 func checkID(id string) error {
 	if !ValidID(id) {
@@ -254,10 +254,20 @@ func (m *Manifest) Backend(name string) (*Backend, bool) {
 // the id, the times, the library, the compression and encryption, and each
 // backend's name, kind, format and statistics. Not the files (their names
 // can tell what the stores hold), the payload digest, the server versions,
-// the app, the labels or the config.
+// the app, the caller's labels or the config.
 func (m *Manifest) public() *Manifest {
 	p := &Manifest{Format: m.Format, ID: m.ID, CreatedAt: m.CreatedAt, CompletedAt: m.CompletedAt, Library: m.Library,
 		Compression: m.Compression, Encryption: m.Encryption}
+	// ngbak's own labels are public: Prune must tell a safety backup from
+	// the others without a key.
+	for k, v := range m.Labels {
+		if strings.HasPrefix(k, "ngbak.") {
+			if p.Labels == nil {
+				p.Labels = map[string]string{}
+			}
+			p.Labels[k] = v
+		}
+	}
 	for _, b := range m.Backends {
 		p.Backends = append(p.Backends, Backend{Name: b.Name, Kind: b.Kind, Format: b.Format, Stats: b.Stats, Files: []File{}})
 	}
@@ -319,7 +329,8 @@ var (
 	// ErrIncompatible: the archive cannot be restored by this library or these
 	// exporters (unknown format, backend not registered, kind differs).
 	ErrIncompatible = errors.New("incompatible backup")
-	// ErrBusy: the backup is being restored or verified and cannot be deleted.
+	// ErrBusy: the backup is in use (being restored or verified, or the
+	// safety backup of a restore) and cannot be deleted.
 	ErrBusy = errors.New("backup in use")
 	// ErrKey: the archive is encrypted and no key given opens it.
 	ErrKey = errors.New("no key for this archive")

@@ -21,6 +21,13 @@ type RetentionPolicy struct {
 	// Within keeps every backup made within this duration of the newest one
 	// (not of now: a machine whose backups stopped keeps what it had).
 	Within time.Duration
+	// Safety keeps the newest Safety safety backups (those Restore takes,
+	// labelled LabelSafetyFor); 0 or less means 1. The rules above apply to
+	// the other backups only: a safety backup is the undo of a restore, not
+	// a point in the history, and a policy that keeps one backup a day must
+	// not remove the only undo of the last restore because a scheduled
+	// backup came after it the same day.
+	Safety int
 }
 
 func (p RetentionPolicy) empty() bool {
@@ -41,13 +48,25 @@ func (p RetentionPolicy) Apply(backups []Backup) ([]Decision, error) {
 	if p.empty() {
 		return nil, errors.New("ngbak: empty retention policy: it would delete every backup")
 	}
-	ds := make([]Decision, len(backups))
+	all := make([]Decision, len(backups))
 	for i, b := range backups {
-		ds[i] = Decision{Backup: b}
+		all[i] = Decision{Backup: b}
 	}
-	sort.SliceStable(ds, func(i, j int) bool {
-		return ds[i].Backup.Manifest.CreatedAt.After(ds[j].Backup.Manifest.CreatedAt)
+	sort.SliceStable(all, func(i, j int) bool {
+		return all[i].Backup.Manifest.CreatedAt.After(all[j].Backup.Manifest.CreatedAt)
 	})
+	var ds []*Decision
+	safety := 0
+	for i := range all {
+		if _, ok := all[i].Backup.Manifest.Labels[LabelSafetyFor]; !ok {
+			ds = append(ds, &all[i])
+			continue
+		}
+		if safety < max(p.Safety, 1) {
+			safety++
+			all[i].Keep, all[i].Reasons = true, []string{"safety"}
+		}
+	}
 	keep := func(i int, reason string) {
 		ds[i].Keep = true
 		ds[i].Reasons = append(ds[i].Reasons, reason)
@@ -83,21 +102,35 @@ func (p RetentionPolicy) Apply(backups []Backup) ([]Decision, error) {
 			}
 		}
 	}
-	return ds, nil
+	return all, nil
 }
 
 // Prune applies policy to the stored backups and, unless dryRun, deletes
 // those it does not keep. It returns every decision, newest first. A backup
-// being restored or verified is never deleted (ErrBusy is reported in the
-// error, the others are still deleted).
+// in use (being restored or verified in this process, or the safety backup
+// of a restore that is running or was interrupted, in any process) is kept
+// with the reason "in use".
 func (m *Manager) Prune(ctx context.Context, policy RetentionPolicy, dryRun bool) ([]Decision, error) {
 	backups, err := m.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ngbak: prune: %w", err) // an unreadable sidecar: decide nothing on a partial list
 	}
 	ds, err := policy.Apply(backups)
-	if err != nil || dryRun {
-		return ds, err
+	if err != nil {
+		return nil, err
+	}
+	held, err := m.held(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: prune: %w", err)
+	}
+	for i := range ds {
+		if held[ds[i].Backup.Manifest.ID] {
+			ds[i].Keep = true
+			ds[i].Reasons = append(ds[i].Reasons, "in use")
+		}
+	}
+	if dryRun {
+		return ds, nil
 	}
 	var errs []error
 	for _, d := range ds {
