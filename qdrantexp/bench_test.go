@@ -55,6 +55,7 @@ func TestMain(m *testing.M) {
 		emu.Close()
 		os.Exit(0)
 	}
+	announceServer()
 	os.Exit(m.Run())
 }
 
@@ -69,8 +70,10 @@ var bench struct {
 // the real server.
 func benchTarget(b *testing.B) *target {
 	bench.once.Do(func() {
-		if os.Getenv("NGBAK_QDRANT_URL") != "" {
+		if url, grpcAddr := server("NGBAK_QDRANT_URL", "NGBAK_QDRANT_GRPC"); url != "" {
 			bench.tg = newTarget(persistent{})
+			// Straight to the server: the plain copies and ngbak alike.
+			bench.tg.cfg = qdrantexp.Config{URL: url, GRPC: grpcAddr, APIKey: os.Getenv("NGBAK_QDRANT_API_KEY")}
 			return
 		}
 		key := "bench-" + randomHex(4)
@@ -98,6 +101,7 @@ func benchTarget(b *testing.B) *target {
 		os.Setenv("NGBAK_QDRANT_GRPC", grpcAddr)
 		os.Setenv("NGBAK_QDRANT_API_KEY", key)
 		bench.tg = newTarget(persistent{})
+		bench.tg.cfg = qdrantexp.Config{URL: url, GRPC: grpcAddr, APIKey: key}
 		go func() { // the child ends with the test binary
 			cmd.Wait()
 			os.RemoveAll(dir)
@@ -263,11 +267,16 @@ func plainDownload(b *testing.B, tg *target, coll, path string) {
 	defer tg.client.DeleteSnapshot(ctx, coll, desc.Name)
 	req, _ := http.NewRequest("GET", tg.cfg.URL+"/collections/"+coll+"/snapshots/"+desc.Name, nil)
 	req.Header.Set("api-key", tg.cfg.APIKey)
+	// As curl or wget does: no compression asked for.
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("plain download: %s", resp.Status)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)

@@ -47,6 +47,6 @@ func Example() {
 	}
 	fmt.Println("restored")
 	// Output:
-	// backed up 0 collections from 1.17.0-emulator
+	// backed up 0 collections from 1.19.0-emulator
 	// restored
 }

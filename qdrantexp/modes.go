@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ngbak/ngbak"
 	"github.com/qdrant/go-client/qdrant"
@@ -23,15 +24,50 @@ import (
 
 var protoJSON = protojson.MarshalOptions{UseProtoNames: true}
 
+// awaitFreshName returns the names of the collection's snapshots once the
+// server's clock has left the second of the newest. Qdrant names a
+// snapshot after its collection, its peer and the second it is made in, and
+// a second snapshot in the same second replaces the first
+// (lib/collection/src/collection/snapshots.rs): ngbak's would take the
+// place of somebody else's, and then be deleted.
+func (e *Exporter) awaitFreshName(ctx context.Context, c string) ([]string, error) {
+	for {
+		snaps, now, err := e.listSnapshotsREST(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		newest := time.Time{}
+		for _, s := range snaps {
+			names = append(names, s.Name)
+			if t, err := time.Parse("2006-01-02T15:04:05", s.CreationTime); err == nil && t.After(newest) {
+				newest = t
+			}
+		}
+		if now.IsZero() || now.After(newest) {
+			return names, nil
+		}
+		select {
+		case <-time.After(newest.Add(time.Second).Sub(now) + 100*time.Millisecond):
+		case <-ctx.Done():
+			return nil, wrap(ctx, "waiting for a fresh snapshot name", ctx.Err())
+		}
+	}
+}
+
 // exportSnapshot backs up one collection by a snapshot of the server's.
 func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string) (rec collectionRecord, err error) {
-	if rec, err = e.describe(ctx, c); err != nil {
+	if rec, _, err = e.describe(ctx, c); err != nil {
 		return rec, err
 	}
 	if err := e.checkShardsLocal(ctx, c); err != nil {
 		return rec, err
 	}
 	before, err := e.count(ctx, c)
+	if err != nil {
+		return rec, err
+	}
+	existing, err := e.awaitFreshName(ctx, c)
 	if err != nil {
 		return rec, err
 	}
@@ -44,6 +80,11 @@ func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string
 	cancel()
 	if err != nil {
 		return rec, wrap(ctx, "creating snapshot", err)
+	}
+	if slices.Contains(existing, desc.GetName()) {
+		// Not ngbak's to delete: it holds what the other snapshot held
+		// a moment ago.
+		return rec, fmt.Errorf("qdrantexp: the server named the new snapshot %s, as an existing one, which it replaced (Qdrant names snapshots by the second); it is left on the server", desc.GetName())
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Call)
@@ -121,18 +162,31 @@ func allShardsActive(c string, info *qdrant.CollectionClusterInfoResponse) error
 // while this one encodes the last, so the server and the compression work
 // at the same time; memory holds two pages and one part.
 func (e *Exporter) exportLogical(ctx context.Context, w *ngbak.Writer, c string) (collectionRecord, error) {
-	rec, err := e.describe(ctx, c)
+	rec, info, err := e.describe(ctx, c)
 	if err != nil {
+		return rec, err
+	}
+	if err := refuseUnknown("the configuration of collection "+c, info); err != nil {
 		return rec, err
 	}
 	if _, err := recreate(rec); err != nil {
 		return rec, err
 	}
+	// Strict mode refuses a scroll page over its max_query_limit.
+	limit := uint32(e.opts.Batch)
+	if sm := info.GetConfig().GetStrictModeConfig(); sm.GetEnabled() && sm.MaxQueryLimit != nil {
+		limit = max(1, min(limit, sm.GetMaxQueryLimit()))
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	pages := make(chan []*qdrant.RetrievedPoint, 1)
 	g.Go(func() error {
 		defer close(pages)
-		return e.scroll(gctx, c, func(page []*qdrant.RetrievedPoint) error {
+		return e.scroll(gctx, c, limit, func(page []*qdrant.RetrievedPoint) error {
+			for _, p := range page {
+				if err := refuseUnknown(fmt.Sprintf("point %v of collection %s", p.GetId(), c), p); err != nil {
+					return err
+				}
+			}
 			select {
 			case pages <- page:
 				return nil
@@ -174,8 +228,7 @@ func (e *Exporter) exportLogical(ctx context.Context, w *ngbak.Writer, c string)
 // scroll pages through every point with payload and vectors. A page too
 // large for one gRPC message (ResourceExhausted) is asked for again at half
 // the size.
-func (e *Exporter) scroll(ctx context.Context, c string, fn func([]*qdrant.RetrievedPoint) error) error {
-	limit := uint32(e.opts.Batch)
+func (e *Exporter) scroll(ctx context.Context, c string, limit uint32, fn func([]*qdrant.RetrievedPoint) error) error {
 	var offset *qdrant.PointId
 	for {
 		var page []*qdrant.RetrievedPoint
@@ -258,6 +311,7 @@ type restoring struct {
 	batch   []*qdrant.PointStruct
 	size    int
 	closed  bool
+	strict  *qdrant.StrictModeConfig // to turn on once the points are in
 }
 
 // maxBatchBytes keeps an upsert well under Qdrant's default request limit
@@ -270,6 +324,21 @@ const maxPoint = 64 << 20
 func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, format string) (*restoring, error) {
 	rs := &restoring{e: e, rec: rec, format: format}
 	if format == SnapshotFormat {
+		// Qdrant recovers a snapshot over an existing collection only when
+		// their vectors and shard numbers agree, and then keeps the
+		// existing collection's configuration and payload indexes
+		// (recover_snapshot in lib/storage/src/content_manager/snapshots/recover.rs):
+		// not what the backup held. A collection that differs in anything
+		// goes first, and Qdrant creates it anew from the snapshot.
+		same, err := e.sameCollection(ctx, rec)
+		if err != nil {
+			return nil, err
+		}
+		if !same {
+			if err := e.deleteCollection(ctx, rec.Name, "whose configuration or payload indexes differ from the backup's"); err != nil {
+				return nil, err
+			}
+		}
 		return rs, nil
 	}
 	plan, err := recreate(rec)
@@ -281,8 +350,13 @@ func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, forma
 	if err := e.deleteCollection(ctx, rec.Name, "to recreate it"); err != nil {
 		return nil, err
 	}
+	// Strict mode would hold the restore's own batches and workers to the
+	// application's limits: the collection is made without it, and gets it
+	// once its points are in (finish).
+	create := proto.Clone(plan.create).(*qdrant.CreateCollection)
+	create.StrictModeConfig = nil
 	if err := e.call(ctx, "creating the collection", func(ctx context.Context) error {
-		return e.client.CreateCollection(ctx, plan.create)
+		return e.client.CreateCollection(ctx, create)
 	}); err != nil {
 		return nil, err
 	}
@@ -294,6 +368,7 @@ func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, forma
 			return nil, err
 		}
 	}
+	rs.strict = plan.create.StrictModeConfig
 	rs.g, rs.gctx = errgroup.WithContext(ctx)
 	rs.batches = make(chan []*qdrant.PointStruct)
 	for range e.opts.Workers {
@@ -311,6 +386,39 @@ func (e *Exporter) startRestore(ctx context.Context, rec collectionRecord, forma
 		})
 	}
 	return rs, nil
+}
+
+// sameCollection says whether the collection exists with the configuration
+// and payload indexes the backup records, or does not exist; a converted
+// backup that records no configuration matches no collection.
+func (e *Exporter) sameCollection(ctx context.Context, rec collectionRecord) (bool, error) {
+	want := &qdrant.CollectionInfo{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rec.Info, want); err != nil {
+		return false, fmt.Errorf("qdrantexp: the configuration of collection %q: %w", rec.Name, err)
+	}
+	var have *qdrant.CollectionInfo
+	if err := e.call(ctx, "collection info", func(ctx context.Context) error {
+		ok, err := e.client.CollectionExists(ctx, rec.Name)
+		if err != nil || !ok {
+			return err
+		}
+		have, err = e.client.GetCollectionInfo(ctx, rec.Name)
+		return err
+	}); err != nil || have == nil {
+		return have == nil, err
+	}
+	return want.GetConfig() != nil && proto.Equal(want.GetConfig(), have.GetConfig()) &&
+		maps.EqualFunc(indexes(want), indexes(have), proto.Equal), nil
+}
+
+// indexes are a collection's payload indexes without the counts of points
+// they index.
+func indexes(info *qdrant.CollectionInfo) map[string]proto.Message {
+	m := map[string]proto.Message{}
+	for field, schema := range info.GetPayloadSchema() {
+		m[field] = &qdrant.PayloadSchemaInfo{DataType: schema.GetDataType(), Params: schema.GetParams()}
+	}
+	return m
 }
 
 // recreation is what a logical restore sends to recreate a collection
@@ -406,7 +514,78 @@ func (rs *restoring) snapshot(ctx context.Context, r io.Reader, size int64) erro
 	if size != rs.rec.Snapshot.Size {
 		return fmt.Errorf("qdrantexp: the snapshot in the archive has %d bytes, the manifest says %d", size, rs.rec.Snapshot.Size)
 	}
-	return rs.e.upload(ctx, rs.rec.Name, *rs.rec.Snapshot, size, r)
+	e, coll := rs.e, rs.rec.Name
+	file, err := e.uploadName(ctx, coll)
+	if err != nil {
+		return err
+	}
+	err = e.upload(ctx, coll, file, *rs.rec.Snapshot, size, r)
+	// The uploaded file stays on the server, a full copy of the collection,
+	// until it is deleted; also after a failure, and with a context the
+	// caller may have cancelled.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Call)
+	defer cancel()
+	if derr := e.deleteUploaded(dctx, coll, file); derr != nil {
+		return errors.Join(err, derr)
+	}
+	return err
+}
+
+// uploadName is the file name an upload is kept under on the server: one
+// no snapshot of the collection has, so that deleting it afterwards deletes
+// only what the restore put there.
+func (e *Exporter) uploadName(ctx context.Context, coll string) (string, error) {
+	names, err := e.snapshotNames(ctx, coll)
+	if err != nil {
+		return "", err
+	}
+	for {
+		file := "ngbak-restore-" + randomHex(8) + ".snapshot"
+		if !slices.Contains(names, file) {
+			return file, nil
+		}
+	}
+}
+
+// snapshotNames lists a collection's snapshots; none when it does not exist.
+func (e *Exporter) snapshotNames(ctx context.Context, coll string) ([]string, error) {
+	var names []string
+	err := e.call(ctx, "listing snapshots of "+coll, func(ctx context.Context) error {
+		ok, err := e.client.CollectionExists(ctx, coll)
+		if err != nil || !ok {
+			return err
+		}
+		snaps, err := e.client.ListSnapshots(ctx, coll)
+		for _, s := range snaps {
+			names = append(names, s.GetName())
+		}
+		return err
+	})
+	return names, err
+}
+
+// deleteUploaded deletes the file an upload left in the collection's
+// snapshot list, if it is there. When the collection does not exist (a
+// recovery into a new collection failed), Qdrant offers no way to delete
+// it, and the error says where it is.
+func (e *Exporter) deleteUploaded(ctx context.Context, coll, file string) error {
+	ok := false
+	if err := e.call(ctx, "checking collection "+coll, func(ctx context.Context) (err error) {
+		ok, err = e.client.CollectionExists(ctx, coll)
+		return err
+	}); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("qdrantexp: the collection %s does not exist after the upload, so the uploaded snapshot %s, if the server kept it, stays in its snapshots folder (snapshots/%s/ under the server's snapshots path): remove it there", coll, file, coll)
+	}
+	names, err := e.snapshotNames(ctx, coll)
+	if err != nil || !slices.Contains(names, file) {
+		return err
+	}
+	return e.call(ctx, "deleting the uploaded snapshot "+file+" on the server", func(ctx context.Context) error {
+		return e.client.DeleteSnapshot(ctx, coll, file)
+	})
 }
 
 // points reads one part of point records into batches for the upserters.
@@ -487,6 +666,13 @@ func (rs *restoring) finish(ctx context.Context) error {
 	}
 	if rec.Points >= 0 {
 		if err := rs.checkCount(ctx); err != nil {
+			return err
+		}
+	}
+	if rs.strict != nil {
+		if err := e.call(ctx, "turning strict mode on", func(ctx context.Context) error {
+			return e.client.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: rec.Name, StrictModeConfig: rs.strict})
+		}); err != nil {
 			return err
 		}
 	}

@@ -421,18 +421,18 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, err
 
 // describe reads what the record holds besides the data: configuration,
 // payload schema and aliases.
-func (e *Exporter) describe(ctx context.Context, c string) (collectionRecord, error) {
+func (e *Exporter) describe(ctx context.Context, c string) (collectionRecord, *qdrant.CollectionInfo, error) {
 	rec := collectionRecord{Name: c}
-	err := e.call(ctx, "collection info", func(ctx context.Context) error {
-		info, err := e.client.GetCollectionInfo(ctx, c)
-		if err != nil {
+	var info *qdrant.CollectionInfo
+	err := e.call(ctx, "collection info", func(ctx context.Context) (err error) {
+		if info, err = e.client.GetCollectionInfo(ctx, c); err != nil {
 			return err
 		}
 		rec.Info, err = protoJSON.Marshal(info)
 		return err
 	})
 	if err != nil {
-		return rec, err
+		return rec, nil, err
 	}
 	err = e.call(ctx, "listing aliases", func(ctx context.Context) error {
 		var err error
@@ -443,7 +443,7 @@ func (e *Exporter) describe(ctx context.Context, c string) (collectionRecord, er
 	if rec.Aliases == nil {
 		rec.Aliases = []string{}
 	}
-	return rec, err
+	return rec, info, err
 }
 
 func (e *Exporter) count(ctx context.Context, c string) (int64, error) {

@@ -33,18 +33,24 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
 // target is the Qdrant the tests talk to: a real server when
-// NGBAK_QDRANT_URL and NGBAK_QDRANT_GRPC are set, the emulator otherwise.
-// Its REST traffic goes through a qdrantemu.Faults proxy either way, so the
-// failure tests run unchanged against both.
+// NGBAK_QDRANT_URL and NGBAK_QDRANT_GRPC are set (make test starts Qdrant
+// 1.19 from ../shared/qdrant), the emulator otherwise or when
+// NGBAK_QDRANT_EMULATOR=1 (make test runs the suite a second time so). Its
+// REST and gRPC traffic go through fault proxies either way, so the failure
+// tests run unchanged against both.
 type target struct {
-	cfg    qdrantexp.Config // through the proxy
+	cfg    qdrantexp.Config // through the proxies
 	faults *qdrantemu.Faults
+	grpc   *qdrantemu.GRPCFaults
 	client *qdrant.Client    // direct gRPC, for the harness
 	emu    *qdrantemu.Server // nil against a real server
+	// page is how many points state reads at a time; 0 means 100.
+	page uint32
 }
 
 // tb is what newTarget needs of a testing.TB; the benchmarks' shared
@@ -57,14 +63,58 @@ type tb interface {
 	TempDir() string
 }
 
+// server says which Qdrant the tests use: the real one's REST URL and
+// gRPC address under the given variables, or "" for the emulator.
+func server(urlVar, grpcVar string) (url, grpcAddr string) {
+	if os.Getenv("NGBAK_QDRANT_EMULATOR") == "1" {
+		return "", ""
+	}
+	return os.Getenv(urlVar), os.Getenv(grpcVar)
+}
+
+// announceServer says once which Qdrant the tests use (TestMain calls it),
+// and exits when CI requires a real server and has none.
+func announceServer() {
+	url, grpcAddr := server("NGBAK_QDRANT_URL", "NGBAK_QDRANT_GRPC")
+	switch {
+	case url != "" && grpcAddr != "":
+		fmt.Fprintf(os.Stderr, "qdrantexp: testing against the real Qdrant at %s (gRPC %s)\n", url, grpcAddr)
+	case os.Getenv("NGBAK_QDRANT_EMULATOR") == "1":
+		fmt.Fprintln(os.Stderr, "qdrantexp: testing against internal/qdrantemu, an emulator (NGBAK_QDRANT_EMULATOR=1)")
+	case os.Getenv("NGBAK_REQUIRE_SERVERS") != "":
+		fmt.Fprintln(os.Stderr, "qdrantexp: NGBAK_REQUIRE_SERVERS is set, but NGBAK_QDRANT_URL and NGBAK_QDRANT_GRPC are not: run make services (it starts the real Qdrant of ../shared/qdrant), or set NGBAK_QDRANT_EMULATOR=1")
+		os.Exit(1)
+	default:
+		fmt.Fprintln(os.Stderr, "qdrantexp: no real Qdrant (NGBAK_QDRANT_URL, NGBAK_QDRANT_GRPC unset): testing against internal/qdrantemu, an emulator")
+	}
+}
+
 func newTarget(t tb) *target {
 	t.Helper()
-	url, grpcAddr, key := os.Getenv("NGBAK_QDRANT_URL"), os.Getenv("NGBAK_QDRANT_GRPC"), os.Getenv("NGBAK_QDRANT_API_KEY")
+	url, grpcAddr := server("NGBAK_QDRANT_URL", "NGBAK_QDRANT_GRPC")
+	return connect(t, url, grpcAddr, os.Getenv("NGBAK_QDRANT_API_KEY"), qdrantemu.DefaultVersion)
+}
+
+// newPrevTarget is the previous minor release: the real Qdrant 1.18 of
+// NGBAK_QDRANT_PREV_URL, or an emulator that says it is 1.18.3.
+func newPrevTarget(t tb) *target {
+	t.Helper()
+	url, grpcAddr := server("NGBAK_QDRANT_PREV_URL", "NGBAK_QDRANT_PREV_GRPC")
+	if cur, _ := server("NGBAK_QDRANT_URL", "NGBAK_QDRANT_GRPC"); cur != "" && url == "" {
+		t.Fatal("NGBAK_QDRANT_URL is set but NGBAK_QDRANT_PREV_URL is not: the cross-version tests need both real servers (make services starts 1.19 and 1.18)")
+	}
+	return connect(t, url, grpcAddr, os.Getenv("NGBAK_QDRANT_API_KEY"), "1.18.3")
+}
+
+// connect reaches the real server at url and grpcAddr, or, when they are
+// empty, a new emulator reporting version.
+func connect(t tb, url, grpcAddr, key, version string) *target {
+	t.Helper()
 	var emu *qdrantemu.Server
 	if url == "" || grpcAddr == "" {
 		key = "test-key-" + randomHex(4)
 		var err error
-		if emu, err = qdrantemu.Start(qdrantemu.Options{APIKey: key, Dir: t.TempDir()}); err != nil {
+		if emu, err = qdrantemu.Start(qdrantemu.Options{APIKey: key, Dir: t.TempDir(), Version: version}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { emu.Close() })
@@ -76,7 +126,12 @@ func newTarget(t tb) *target {
 	}
 	proxy := httptest.NewServer(faults)
 	t.Cleanup(proxy.Close)
-	tg := &target{cfg: qdrantexp.Config{URL: proxy.URL, GRPC: grpcAddr, APIKey: key}, faults: faults, emu: emu}
+	grpcFaults, err := qdrantemu.NewGRPCFaults(grpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { grpcFaults.Close() })
+	tg := &target{cfg: qdrantexp.Config{URL: proxy.URL, GRPC: grpcFaults.Addr, APIKey: key}, faults: faults, grpc: grpcFaults, emu: emu}
 	host, port := splitHostPort(t, grpcAddr)
 	withKey := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		return invoker(metadata.AppendToOutgoingContext(ctx, "api-key", key), method, req, reply, cc, opts...)
@@ -209,7 +264,10 @@ func (tg *target) state(ctx context.Context, name string) (state, error) {
 	}
 	s.Points = map[string]string{}
 	var offset *qdrant.PointId
-	limit := uint32(100)
+	limit := tg.page
+	if limit == 0 {
+		limit = 100
+	}
 	for {
 		page, next, err := tg.client.ScrollAndOffset(ctx, &qdrant.ScrollPoints{
 			CollectionName: name, Offset: offset, Limit: &limit,
@@ -345,7 +403,10 @@ func TestVectorsAndPayloads(t *testing.T) {
 				"multi": qdrant.NewVectorMulti([][]float32{{exact[0], exact[1]}, {exact[2], exact[3]}, {exact[6], exact[7]}}),
 				"text":  qdrant.NewVectorSparse([]uint32{0, 7, 4294967295}, []float32{exact[5], exact[6], exact[7]}),
 			})},
-			{Id: qdrant.NewIDNum(42)}, // no payload, no vectors
+			// No payload and no vectors: on a collection of named vectors,
+			// real Qdrant takes `vector: {}` (an upsert with no vectors at
+			// all it refuses: "Expected some vectors").
+			{Id: qdrant.NewIDNum(42), Vectors: qdrant.NewVectorsMap(map[string]*qdrant.Vector{})},
 		}
 		wait := true
 		if _, err := tg.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll, Wait: &wait, Points: points}); err != nil {
@@ -407,6 +468,9 @@ func (tg *target) fill(t testing.TB, coll string, n int) {
 	records := map[string]string{}
 	for i := range n {
 		records[fmt.Sprintf("doc-%05d", i)] = strings.Repeat(fmt.Sprintf("text %d ", i), 20)
+	}
+	if n == 0 {
+		return // Qdrant refuses an empty upsert
 	}
 	h := &harness{tg: tg, coll: coll}
 	if err := h.Put(context.Background(), records); err != nil {
@@ -471,22 +535,32 @@ func TestBrokenDownloads(t *testing.T) {
 }
 
 // TestCancelDuringSnapshot: a Create cancelled while the server makes the
-// snapshot waits for it and deletes it; nothing is left on the server.
+// snapshot waits for it and deletes it; nothing is left on the server. The
+// gRPC proxy holds the create call, as a server busy with a large snapshot
+// does, and the caller cancels meanwhile.
 func TestCancelDuringSnapshot(t *testing.T) {
 	tg := newTarget(t)
 	coll := tg.newCollection(t, context.Background())
 	tg.fill(t, coll, 10)
-	if tg.emu != nil {
-		tg.emu.SnapshotDelay.Store(int64(400 * time.Millisecond))
-	}
 	m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
+	created := make(chan struct{})
+	tg.grpc.OnCall(func(method string) {
+		if method == "/qdrant.Snapshots/Create" {
+			cancel()
+			time.Sleep(300 * time.Millisecond) // the server is still at work
+			close(created)
+		}
+	})
 	if _, err := m.Create(ctx, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Create cancelled during the snapshot: %v", err)
 	}
+	select {
+	case <-created:
+	default:
+		t.Fatal("Create returned before the snapshot it asked for was made")
+	}
 	mustBeEmpty(t, dir)
-	time.Sleep(600 * time.Millisecond) // let the server finish what it was doing
 	if s := mustState(t, tg, coll); len(s.Snapshots) != 0 {
 		t.Fatalf("snapshots left on the server: %v", s.Snapshots)
 	}
@@ -702,9 +776,6 @@ func TestListedAbsent(t *testing.T) {
 // against the configured roots. (Emulator only: a real server's TLS is its
 // own setup.)
 func TestTLS(t *testing.T) {
-	if os.Getenv("NGBAK_QDRANT_URL") != "" {
-		t.Skip("TLS is tested against the emulator, which gets its own certificate")
-	}
 	serverTLS, roots := selfSigned(t)
 	emu, err := qdrantemu.Start(qdrantemu.Options{APIKey: "k", Dir: t.TempDir(), TLS: serverTLS})
 	if err != nil {
@@ -779,47 +850,28 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, NextProtos: []string{"h2", "http/1.1"}}, pool
 }
 
-// TestAcrossVersions: a snapshot does not move to a server two minor
-// versions on, and the exporter says so before anything happens there (no
-// safety backup, the collection untouched); a logical backup is how to move, and it does. (Emulator only: it
-// takes two servers of different versions.)
+// TestAcrossVersions, on Qdrant 1.18 and 1.19 (the real servers, or two
+// emulators that say they are): a 1.18 snapshot restores into 1.19; a 1.19
+// snapshot is refused by 1.18 before anything happens there (no safety
+// backup, the collection untouched), although the real 1.18 server would
+// accept the upload; logical backups move both ways exactly.
 func TestAcrossVersions(t *testing.T) {
-	if os.Getenv("NGBAK_QDRANT_URL") != "" {
-		t.Skip("needs two servers of different versions: emulator only")
-	}
 	ctx := context.Background()
-	servers := map[string]*target{}
-	for _, v := range []string{"1.15.4", "1.17.0"} {
-		emu, err := qdrantemu.Start(qdrantemu.Options{Dir: t.TempDir(), Version: v})
+	prev, cur := newPrevTarget(t), newTarget(t)
+	versions := map[*target]string{}
+	for _, tg := range []*target{prev, cur} {
+		r, err := tg.client.HealthCheck(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { emu.Close() })
-		host, port := splitHostPort(t, emu.GRPCAddr)
-		client, err := qdrant.NewClient(&qdrant.Config{Host: host, Port: port, SkipCompatibilityCheck: true, PoolSize: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { client.Close() })
-		servers[v] = &target{cfg: qdrantexp.Config{URL: emu.URL, GRPC: emu.GRPCAddr}, client: client, emu: emu}
+		versions[tg] = r.GetVersion()
 	}
-	old, current := servers["1.15.4"], servers["1.17.0"]
-	coll := old.newCollection(t, ctx)
-	old.fill(t, coll, 20)
-	want := mustState(t, old, coll)
-	if err := current.client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: coll,
-		VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
-		t.Fatal(err)
+	if !strings.HasPrefix(versions[prev], "1.18.") || !strings.HasPrefix(versions[cur], "1.19.") {
+		t.Fatalf("servers of versions %s and %s, want 1.18 and 1.19", versions[prev], versions[cur])
 	}
-	if _, err := current.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll,
-		Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(7), Vectors: qdrant.NewVectors(1, 2)}}}); err != nil {
-		t.Fatal(err)
-	}
-	before := mustState(t, current, coll)
-
-	backups := ngbak.Dir(filepath.Join(t.TempDir(), "backups"))
-	manager := func(tg *target, mode qdrantexp.Mode) *ngbak.Manager {
-		m, err := ngbak.New(ngbak.Options{Storage: backups, TempDir: t.TempDir()})
+	// Two Managers, one for each server, share each subtest's storage.
+	manager := func(t *testing.T, tg *target, coll string, mode qdrantexp.Mode) *ngbak.Manager {
+		m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(filepath.Join(filepath.Dir(t.TempDir()), "backups")), TempDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -828,35 +880,88 @@ func TestAcrossVersions(t *testing.T) {
 		}
 		return m
 	}
-	snap, err := manager(old, qdrantexp.Snapshot).Create(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
+	// move backs up coll on from and restores it into to, where a
+	// collection of that name with other points exists, and returns the
+	// state it had on from.
+	move := func(t *testing.T, from, to *target, mode qdrantexp.Mode) (want state, coll string, err error) {
+		coll = from.newCollection(t, ctx)
+		from.fill(t, coll, 20)
+		want = mustState(t, from, coll)
+		if err := to.client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: coll,
+			VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { to.client.DeleteCollection(context.Background(), coll) })
+		if _, err := to.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll,
+			Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(7), Vectors: qdrant.NewVectors(1, 2)}}}); err != nil {
+			t.Fatal(err)
+		}
+		man, err := manager(t, from, coll, mode).Create(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := man.Backends[0].ServerVersion; v != versions[from] {
+			t.Fatalf("manifest records server version %q, want %q", v, versions[from])
+		}
+		_, err = manager(t, to, coll, mode).Restore(ctx, man.ID, nil)
+		return want, coll, err
 	}
-	if v := snap.Backends[0].ServerVersion; v != "1.15.4" {
-		t.Fatalf("manifest records server version %q", v)
-	}
-	restorer := manager(current, qdrantexp.Snapshot)
-	_, err = restorer.Restore(ctx, snap.ID, nil)
-	if err == nil || !strings.Contains(err.Error(), "nothing was changed") ||
-		!strings.Contains(err.Error(), "from server 1.15.4 cannot be restored into 1.17.0") || !strings.Contains(err.Error(), "logical mode") {
-		t.Fatalf("snapshot restore two minor versions on: %v", err)
-	}
-	if list, _ := restorer.List(ctx); len(list) != 1 {
-		t.Fatalf("%d backups: the refused restore took a safety backup", len(list))
-	}
-	if diff := cmp.Diff(before, mustState(t, current, coll)); diff != "" {
-		t.Fatalf("the refused restore changed the collection (-want +got):\n%s", diff)
-	}
-
-	logical, err := manager(old, qdrantexp.Logical).Create(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := manager(current, qdrantexp.Logical).Restore(ctx, logical.ID, nil); err != nil {
-		t.Fatalf("logical restore into a newer server: %v", err)
-	}
-	if diff := cmp.Diff(want, mustState(t, current, coll)); diff != "" {
-		t.Fatalf("logical restore across versions (-want +got):\n%s", diff)
+	t.Run("snapshot up", func(t *testing.T) {
+		want, coll, err := move(t, prev, cur, qdrantexp.Snapshot)
+		if err != nil {
+			t.Fatalf("a 1.18 snapshot into 1.19: %v", err)
+		}
+		if diff := cmp.Diff(want.Points, mustState(t, cur, coll).Points); diff != "" {
+			t.Fatalf("points after a 1.18 snapshot restored into 1.19 (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("snapshot down", func(t *testing.T) {
+		coll := cur.newCollection(t, ctx)
+		cur.fill(t, coll, 20)
+		if err := prev.client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: coll,
+			VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 2, Distance: qdrant.Distance_Dot})}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { prev.client.DeleteCollection(context.Background(), coll) })
+		before := mustState(t, prev, coll)
+		man, err := manager(t, cur, coll, qdrantexp.Snapshot).Create(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restorer := manager(t, prev, coll, qdrantexp.Snapshot)
+		_, err = restorer.Restore(ctx, man.ID, nil)
+		if err == nil || !strings.Contains(err.Error(), "nothing was changed") ||
+			!strings.Contains(err.Error(), "from server "+versions[cur]+" cannot be restored into "+versions[prev]) || !strings.Contains(err.Error(), "logical mode") {
+			t.Fatalf("a 1.19 snapshot into 1.18: %v", err)
+		}
+		list, err := restorer.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range list {
+			if b.Manifest.Labels[ngbak.LabelSafetyFor] != "" {
+				t.Fatalf("the refused restore took a safety backup: %s", b.Manifest.ID)
+			}
+		}
+		if diff := cmp.Diff(before, mustState(t, prev, coll)); diff != "" {
+			t.Fatalf("the refused restore changed the collection (-want +got):\n%s", diff)
+		}
+	})
+	for _, dir := range []struct {
+		name     string
+		from, to *target
+	}{{"logical up", prev, cur}, {"logical down", cur, prev}} {
+		t.Run(dir.name, func(t *testing.T) {
+			want, coll, err := move(t, dir.from, dir.to, qdrantexp.Logical)
+			if err != nil {
+				t.Fatalf("logical restore from %s into %s: %v", versions[dir.from], versions[dir.to], err)
+			}
+			got := mustState(t, dir.to, coll)
+			got.Snapshots, want.Snapshots = nil, nil
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("logical restore from %s into %s (-want +got):\n%s", versions[dir.from], versions[dir.to], diff)
+			}
+		})
 	}
 }
 
@@ -892,5 +997,223 @@ func TestShardsElsewhere(t *testing.T) {
 	}
 	if n := man.Backends[0].Stats["points"]; n != 10 {
 		t.Fatalf("logical backup of %d points, want 10", n)
+	}
+}
+
+// TestSnapshotsLeftAsFound: Create and Restore leave the server's snapshot
+// list exactly as they found it, a snapshot somebody else made included.
+// Qdrant keeps an uploaded snapshot in the list (and on disk, a full copy of
+// the collection) until it is deleted, also after the collection is.
+func TestSnapshotsLeftAsFound(t *testing.T) {
+	ctx := context.Background()
+	tg := newTarget(t)
+	coll := tg.newCollection(t, ctx)
+	tg.fill(t, coll, 30)
+	theirs, err := tg.client.CreateSnapshot(ctx, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.client.DeleteSnapshot(context.Background(), coll, theirs.Name) })
+	want := mustState(t, tg, coll)
+	if !slices.Equal(want.Snapshots, []string{theirs.Name}) {
+		t.Fatalf("setup: snapshots %v", want.Snapshots)
+	}
+	m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
+		t.Fatalf("after Create (-want +got):\n%s", diff)
+	}
+	tg.fill(t, coll, 40)
+	if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
+		t.Fatalf("after Restore, its safety backup and its upload (-want +got):\n%s", diff)
+	}
+}
+
+// TestDownloadUncompressed: a snapshot is downloaded as it is, with its
+// length, not gzip-compressed by the server (which Qdrant does for any
+// client that accepts gzip, as Go's transport does unless told otherwise).
+func TestDownloadUncompressed(t *testing.T) {
+	ctx := context.Background()
+	tg := newTarget(t)
+	coll := tg.newCollection(t, ctx)
+	tg.fill(t, coll, 200)
+	type seen struct {
+		ContentLength int64
+		Uncompressed  bool
+		Encoding      string
+	}
+	var got []seen
+	cfg := tg.cfg
+	cfg.HTTPClient = &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err == nil && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/snapshots/") {
+			got = append(got, seen{resp.ContentLength, resp.Uncompressed, resp.Header.Get("Content-Encoding")})
+		}
+		return resp, err
+	})}
+	e, err := qdrantexp.New(cfg, qdrantexp.Options{Collections: []string{coll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	m, _ := newManager(t, e)
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := man.Backends[0].Files[0].Size
+	if diff := cmp.Diff([]seen{{ContentLength: size}}, got); diff != "" {
+		t.Fatalf("snapshot downloads (-want +got):\n%s", diff)
+	}
+}
+
+// TestRestoreReplacesConfig: a restore brings back the configuration and
+// payload indexes the backup holds, whatever the collection was changed to
+// since: other HNSW and optimizer settings, a new payload index, other
+// vectors. Qdrant recovers a snapshot over an existing collection keeping
+// that collection's configuration and indexes, and refuses it when the
+// vectors differ.
+func TestRestoreReplacesConfig(t *testing.T) {
+	bothModes(t, func(t *testing.T, mode qdrantexp.Mode) {
+		for _, change := range []string{"settings", "vectors"} {
+			t.Run(change, func(t *testing.T) {
+				ctx := context.Background()
+				tg := newTarget(t)
+				coll := tg.newCollection(t, ctx)
+				tg.fill(t, coll, 25)
+				want := mustState(t, tg, coll)
+				m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: mode}))
+				man, err := m.Create(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch change {
+				case "settings":
+					m32, threshold := uint64(32), uint64(5000)
+					if err := tg.client.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: coll,
+						HnswConfig: &qdrant.HnswConfigDiff{M: &m32}, OptimizersConfig: &qdrant.OptimizersConfigDiff{IndexingThreshold: &threshold}}); err != nil {
+						t.Fatal(err)
+					}
+					wait, ft := true, qdrant.FieldType_FieldTypeKeyword
+					if _, err := tg.client.CreateFieldIndex(ctx, &qdrant.CreateFieldIndexCollection{CollectionName: coll, Wait: &wait, FieldName: "key", FieldType: &ft}); err != nil {
+						t.Fatal(err)
+					}
+				case "vectors":
+					if err := tg.client.DeleteCollection(ctx, coll); err != nil {
+						t.Fatal(err)
+					}
+					if err := tg.client.CreateCollection(ctx, &qdrant.CreateCollection{CollectionName: coll,
+						VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 3, Distance: qdrant.Distance_Euclid})}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
+					t.Fatalf("after the %s changed and a restore (-want +got):\n%s", change, diff)
+				}
+			})
+		}
+	})
+}
+
+// TestStrictMode: a collection in strict mode, whose limits are below the
+// exporter's own page and batch sizes, backs up and restores with its
+// strict mode, in both modes: pages are sized from max_query_limit, and a
+// logical restore loads the points before it turns strict mode on.
+func TestStrictMode(t *testing.T) {
+	bothModes(t, func(t *testing.T, mode qdrantexp.Mode) {
+		ctx := context.Background()
+		tg := newTarget(t)
+		coll := tg.newCollection(t, ctx)
+		tg.fill(t, coll, 40)
+		on, limit, batch := true, uint32(7), uint64(5)
+		if err := tg.client.UpdateCollection(ctx, &qdrant.UpdateCollection{CollectionName: coll,
+			StrictModeConfig: &qdrant.StrictModeConfig{Enabled: &on, MaxQueryLimit: &limit, UpsertMaxBatchsize: &batch}}); err != nil {
+			t.Fatal(err)
+		}
+		tg.page = limit
+		want := mustState(t, tg, coll)
+		if !strings.Contains(want.Config, "upsertMaxBatchsize") {
+			t.Fatalf("setup: strict mode not in the configuration: %s", want.Config)
+		}
+		m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: mode}))
+		man, err := m.Create(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.client.DeleteCollection(ctx, coll); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
+			t.Fatalf("after a restore (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestUnknownFields: a server newer than this build's go-client can send
+// fields the client's types do not know, which protobuf keeps as unknown
+// bytes and a logical backup would silently lose. The gRPC proxy plays
+// such a server: a logical Create then fails naming the field, in the
+// configuration or in a point; snapshot mode, which keeps the server's own
+// file, is not concerned.
+func TestUnknownFields(t *testing.T) {
+	ctx := context.Background()
+	tg := newTarget(t)
+	coll := tg.newCollection(t, ctx)
+	tg.fill(t, coll, 5)
+	withUnknown := func(m proto.Message) {
+		r := m.ProtoReflect()
+		r.SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 999, protowire.VarintType), 1))
+	}
+	for _, c := range []struct {
+		method, want string
+		rewrite      func([]byte) []byte
+	}{
+		{"/qdrant.Collections/Get", "CollectionInfo.config.hnsw_config#999", func(b []byte) []byte {
+			resp := &qdrant.GetCollectionInfoResponse{}
+			if err := proto.Unmarshal(b, resp); err != nil {
+				t.Error(err)
+			}
+			withUnknown(resp.Result.Config.HnswConfig)
+			b, _ = proto.Marshal(resp)
+			return b
+		}},
+		{"/qdrant.Points/Scroll", "RetrievedPoint#999", func(b []byte) []byte {
+			resp := &qdrant.ScrollResponse{}
+			if err := proto.Unmarshal(b, resp); err != nil {
+				t.Error(err)
+			}
+			withUnknown(resp.Result[len(resp.Result)-1])
+			b, _ = proto.Marshal(resp)
+			return b
+		}},
+	} {
+		tg.grpc.OnAnswer(func(method string, b []byte) []byte {
+			if method == c.method {
+				return c.rewrite(b)
+			}
+			return b
+		})
+		m, dir := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: qdrantexp.Logical}))
+		_, err := m.Create(ctx, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "go-client") {
+			t.Fatalf("logical Create with an unknown field in %s: %v, want an error naming %s", c.method, err, c.want)
+		}
+		mustBeEmpty(t, dir)
+		m, _ = newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}}))
+		if _, err := m.Create(ctx, nil); err != nil {
+			t.Fatalf("snapshot Create with an unknown field in %s: %v", c.method, err)
+		}
 	}
 }

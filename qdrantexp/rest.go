@@ -3,6 +3,8 @@ package qdrantexp
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,6 +126,12 @@ func (e *Exporter) download(ctx context.Context, coll string, snap snapshotRecor
 	if err != nil {
 		return err
 	}
+	// Qdrant compresses any response whose client accepts gzip (actix's
+	// Compress middleware, src/actix/mod.rs), and Go's transport asks for
+	// gzip unless told otherwise: the server then spends its CPU deflating
+	// vectors that hardly compress, and the download has no length. The
+	// archive compresses the snapshot anyway.
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := e.http.Do(req)
 	if err != nil {
 		return transferError(ctx, "downloading snapshot "+snap.Name, err)
@@ -131,6 +139,9 @@ func (e *Exporter) download(ctx context.Context, coll string, snap snapshotRecor
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return restError(req, resp)
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
+		return fmt.Errorf("qdrantexp: downloading snapshot %s: the server answered with Content-Encoding %q although asked for identity", snap.Name, ce)
 	}
 	wd.arm(e.opts.Timeouts.Stall, "qdrantexp: snapshot download stalled")
 	body := &progressReader{r: resp.Body, w: wd, stall: e.opts.Timeouts.Stall, what: "qdrantexp: snapshot download"}
@@ -150,15 +161,17 @@ func transferError(ctx context.Context, what string, err error) error {
 }
 
 // upload recovers a collection from a snapshot with a streamed multipart
-// request. The body's length is known (the multipart framing around the
+// request, under the file name given; Qdrant keeps the uploaded file in the
+// collection's snapshot list (do_save_uploaded_snapshot in
+// src/actix/api/snapshot_api.rs), so the caller deletes it afterwards. The body's length is known (the multipart framing around the
 // file), so it is sent with a Content-Length rather than chunked.
 // priority=snapshot makes the snapshot's data win; the default, replica,
 // silently keeps an empty collection when the node has none (qdrant#10368).
 // Qdrant checks the checksum before it touches the collection.
-func (e *Exporter) upload(ctx context.Context, coll string, snap snapshotRecord, size int64, r io.Reader) error {
+func (e *Exporter) upload(ctx context.Context, coll, file string, snap snapshotRecord, size int64, r io.Reader) error {
 	var framing bytes.Buffer
 	mw := multipart.NewWriter(&framing)
-	if _, err := mw.CreateFormFile("snapshot", snap.Name); err != nil {
+	if _, err := mw.CreateFormFile("snapshot", file); err != nil {
 		return err
 	}
 	head := bytes.Clone(framing.Bytes())
@@ -198,4 +211,47 @@ func (e *Exporter) upload(ctx context.Context, coll string, snap snapshotRecord,
 	}
 	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return err
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// restSnapshot is a snapshot's description as REST lists it.
+type restSnapshot struct {
+	Name         string `json:"name"`
+	CreationTime string `json:"creation_time"`
+}
+
+// listSnapshotsREST lists a collection's snapshots, and returns the
+// server's clock from the answer's Date header (zero when it has none).
+func (e *Exporter) listSnapshotsREST(ctx context.Context, coll string) ([]restSnapshot, time.Time, error) {
+	var out struct {
+		Result []restSnapshot `json:"result"`
+	}
+	var now time.Time
+	err := e.call(ctx, "listing snapshots of "+coll, func(ctx context.Context) error {
+		req, err := e.newRequest(ctx, http.MethodGet, e.restURL("collections/"+url.PathEscape(coll)+"/snapshots", nil), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := e.http.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return restError(req, resp)
+		}
+		if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			now = d.UTC()
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
+			return fmt.Errorf("qdrantexp: GET %s: %w", req.URL.Path, err)
+		}
+		return nil
+	})
+	return out.Result, now, err
 }

@@ -33,7 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -58,7 +58,7 @@ import (
 
 // DefaultVersion is the server version the emulator reports unless
 // Options.Version says otherwise: the Qdrant release whose API it follows.
-const DefaultVersion = "1.17.0-emulator"
+const DefaultVersion = "1.19.0-emulator"
 
 // maxMessage is the largest gRPC request the emulator accepts: Qdrant's
 // default service.max_request_size_mb is 32
@@ -285,10 +285,17 @@ func (s *Server) get(name string) (*collection, string, error) {
 	return c, name, nil
 }
 
+// validName refuses the names Qdrant refuses for a new collection: empty or
+// longer than 255 bytes, or holding a character of INVALID_NAME_CHARS
+// (lib/common/common/src/validation.rs), with its messages.
 func validName(name string) error {
-	// Qdrant refuses names that cannot be folder names
-	// ("Collection name must not contain / \\ ..." in its validation).
-	if name == "" || len(name) > 255 || strings.ContainsAny(name, "/\\\x00") || name == "." || name == ".." {
+	if name == "" || len(name) > 255 {
+		return status.Errorf(codes.InvalidArgument, "Validation error in body: [collection_name: value %q invalid, must be from 1 to 255 characters]", name)
+	}
+	if i := strings.IndexAny(name, "<>:\"/\\|?*\x00\x1f"); i >= 0 {
+		return status.Errorf(codes.InvalidArgument, "Validation error in body: [collection_name: collection name cannot contain \"%c\" char]", name[i])
+	}
+	if name == "." || name == ".." {
 		return status.Errorf(codes.InvalidArgument, "Validation error in body: [collection_name: invalid name %q]", name)
 	}
 	return nil
@@ -313,14 +320,17 @@ func newConfig(req *qdrant.CreateCollection) *qdrant.CollectionConfig {
 		ShardingMethod:         req.ShardingMethod,
 		SparseVectorsConfig:    clone(req.SparseVectorsConfig),
 	}
-	m, ef, fst := uint64(16), uint64(100), uint64(10000)
-	hnsw := &qdrant.HnswConfigDiff{M: &m, EfConstruct: &ef, FullScanThreshold: &fst}
+	// The defaults as Qdrant 1.19 reports them (TestLikeRealQdrant).
+	m, ef, fst, threads, onDisk := uint64(16), uint64(100), uint64(10000), uint64(0), false
+	hnsw := &qdrant.HnswConfigDiff{M: &m, EfConstruct: &ef, FullScanThreshold: &fst, MaxIndexingThreads: &threads, OnDisk: &onDisk}
 	proto.Merge(hnsw, req.HnswConfig)
-	capMB, ahead := uint64(32), uint64(0)
-	wal := &qdrant.WalConfigDiff{WalCapacityMb: &capMB, WalSegmentsAhead: &ahead}
+	capMB, ahead, retain := uint64(32), uint64(0), uint64(1)
+	wal := &qdrant.WalConfigDiff{WalCapacityMb: &capMB, WalSegmentsAhead: &ahead, WalRetainClosed: &retain}
 	proto.Merge(wal, req.WalConfig)
-	del, vac, flush := 0.2, uint64(1000), uint64(5)
-	opt := &qdrant.OptimizersConfigDiff{DeletedThreshold: &del, VacuumMinVectorNumber: &vac, FlushIntervalSec: &flush}
+	del, vac, segments, indexing, flush := 0.2, uint64(1000), uint64(0), uint64(10000), uint64(5)
+	opt := &qdrant.OptimizersConfigDiff{DeletedThreshold: &del, VacuumMinVectorNumber: &vac, DefaultSegmentNumber: &segments,
+		IndexingThreshold: &indexing, FlushIntervalSec: &flush,
+		MaxOptimizationThreads: &qdrant.MaxOptimizationThreads{Variant: &qdrant.MaxOptimizationThreads_Setting_{Setting: qdrant.MaxOptimizationThreads_Auto}}}
 	proto.Merge(opt, req.OptimizersConfig)
 	cfg := &qdrant.CollectionConfig{
 		Params:             params,
@@ -386,7 +396,12 @@ func (c *collection) normalize(p *qdrant.PointStruct) (*qdrant.PointStruct, erro
 		}
 		for _, d := range dims {
 			if uint64(len(d)) != params.Size {
-				return nil, fmt.Errorf("Wrong input: Vector dimension error: expected dim: %d, got %d", params.Size, len(d))
+				return nil, fmt.Errorf("Wrong input: Vector dimension error: expected dim: %d, got %d for vector '%s'", params.Size, len(d), name)
+			}
+		}
+		if params.Distance == qdrant.Distance_Cosine {
+			for _, d := range dims {
+				cosineNormalize(d)
 			}
 		}
 		return v, nil
@@ -408,6 +423,25 @@ func (c *collection) normalize(p *qdrant.PointStruct) (*qdrant.PointStruct, erro
 		}
 	}
 	return p, nil
+}
+
+// cosineNormalize scales a vector to length 1 in place, as Qdrant does on
+// upsert into a Cosine space, in float32 as its scalar code does
+// (cosine_preprocess in lib/segment/src/spaces/simple.rs). Its SIMD paths
+// (16 dimensions and more) may sum in another order, and so differ in the
+// last bit.
+func cosineNormalize(v []float32) {
+	var length float32
+	for _, x := range v {
+		length += float32(x * x)
+	}
+	if length < 1.1920929e-07 || math.Abs(float64(length-1)) <= 1e-6 { // f32::EPSILON, is_length_zero_or_normalized
+		return
+	}
+	length = float32(math.Sqrt(float64(length)))
+	for i, x := range v {
+		v[i] = x / length
+	}
 }
 
 // modernVector turns the deprecated flat form (data, indices,
@@ -501,7 +535,9 @@ func (s *Server) createSnapshot(name string) (*qdrant.SnapshotDescription, error
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	now := time.Now().UTC()
-	file := fmt.Sprintf("%s-%d-%s.snapshot", name, rand.Uint32(), now.Format("2006-01-02-15-04-05"))
+	// Named as Qdrant names it, by the second: a second snapshot in the
+	// same second replaces the first (lib/collection/src/collection/snapshots.rs).
+	file := fmt.Sprintf("%s-%d-%s.snapshot", name, localPeer, now.Format("2006-01-02-15-04-05"))
 	f, err := os.Create(filepath.Join(dir, file))
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
@@ -656,7 +692,22 @@ func (s *Server) recover(name, priority string, snap *collection) error {
 	if real, ok := s.aliases[name]; ok {
 		name = real
 	}
-	_, exists := s.collections[name]
+	old, exists := s.collections[name]
+	if exists {
+		// Over an existing collection, Qdrant checks that the vectors and
+		// the shard number agree, and keeps the collection's own
+		// configuration and payload indexes (recover_snapshot in
+		// lib/storage/src/content_manager/snapshots/recover.rs).
+		if !proto.Equal(old.config.GetParams().GetVectorsConfig(), snap.config.GetParams().GetVectorsConfig()) {
+			return status.Errorf(codes.InvalidArgument, "Wrong input: Snapshot is not compatible with existing collection: Collection vectors: %v Snapshot Vectors: %v",
+				old.config.GetParams().GetVectorsConfig(), snap.config.GetParams().GetVectorsConfig())
+		}
+		if old.config.GetParams().GetShardNumber() != snap.config.GetParams().GetShardNumber() {
+			return status.Errorf(codes.InvalidArgument, "Wrong input: Snapshot is not compatible with existing collection: Collection shard number: %d Snapshot shard number: %d",
+				old.config.GetParams().GetShardNumber(), snap.config.GetParams().GetShardNumber())
+		}
+		snap.config, snap.schema, snap.remoteShards = old.config, old.schema, old.remoteShards
+	}
 	switch priority {
 	case "snapshot":
 		s.collections[name] = snap

@@ -11,6 +11,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // The gRPC services follow Qdrant's protobuf API
@@ -61,6 +62,7 @@ func (cs *collectionsService) Get(_ context.Context, req *qdrant.GetCollectionIn
 			PayloadSchema:       schema,
 			PointsCount:         &n,
 			IndexedVectorsCount: &zero,
+			UpdateQueue:         &qdrant.UpdateQueueInfo{},
 		}}, nil
 	})
 }
@@ -135,7 +137,30 @@ func (cs *collectionsService) Create(_ context.Context, req *qdrant.CreateCollec
 	return &qdrant.CollectionOperationResponse{Result: true}, nil
 }
 
-// Delete removes a collection with its aliases; deleting a collection that
+// Update merges HNSW, optimizer and strict mode settings into a
+// collection's configuration: each field given replaces the one there
+// (https://qdrant.tech/documentation/concepts/collections/#update-collection-parameters).
+// What else Qdrant can update, the emulator refuses.
+func (cs *collectionsService) Update(_ context.Context, req *qdrant.UpdateCollection) (*qdrant.CollectionOperationResponse, error) {
+	if req.Params != nil || req.QuantizationConfig != nil || req.VectorsConfig != nil || req.SparseVectorsConfig != nil || req.Metadata != nil {
+		return nil, status.Error(codes.Unimplemented, "emulator: updating params, quantization, vectors or metadata")
+	}
+	return inCollection(cs.s, req.CollectionName, func(c *collection) (*qdrant.CollectionOperationResponse, error) {
+		cfg := clone(c.config)
+		proto.Merge(cfg.HnswConfig, req.HnswConfig)
+		proto.Merge(cfg.OptimizerConfig, req.OptimizersConfig)
+		if req.StrictModeConfig != nil {
+			if cfg.StrictModeConfig == nil {
+				cfg.StrictModeConfig = &qdrant.StrictModeConfig{}
+			}
+			proto.Merge(cfg.StrictModeConfig, req.StrictModeConfig)
+		}
+		c.config = cfg
+		return &qdrant.CollectionOperationResponse{Result: true}, nil
+	})
+}
+
+// Delete removes a collection with its aliases (not its snapshots); deleting a collection that
 // does not exist returns false, not an error (Qdrant's DELETE
 // /collections/{name} answers `"result": false`).
 func (cs *collectionsService) Delete(_ context.Context, req *qdrant.DeleteCollection) (*qdrant.CollectionOperationResponse, error) {
@@ -151,9 +176,8 @@ func (cs *collectionsService) Delete(_ context.Context, req *qdrant.DeleteCollec
 			delete(s.aliases, a)
 		}
 	}
-	if err := os.RemoveAll(s.snapshotDir(req.CollectionName)); err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
+	// The collection's snapshots stay on disk, as Qdrant's do, and are
+	// listed again if a collection of that name is made.
 	return &qdrant.CollectionOperationResponse{Result: true}, nil
 }
 
@@ -232,6 +256,17 @@ type pointsService struct {
 	s *Server
 }
 
+// strict enforces a limit of the collection's strict mode, when it is on,
+// with Qdrant's message (check_limit_opt in
+// lib/collection/src/operations/verification/mod.rs).
+func (c *collection) strict(n int, what string, limit *uint64) error {
+	sm := c.config.GetStrictModeConfig()
+	if !sm.GetEnabled() || limit == nil || uint64(n) <= *limit {
+		return nil
+	}
+	return status.Errorf(codes.InvalidArgument, "Bad request: Limit exceeded %d > %d for %q. Help: Reduce the %q parameter to or below %d.", n, *limit, what, what, *limit)
+}
+
 func completed() *qdrant.PointsOperationResponse {
 	return &qdrant.PointsOperationResponse{Result: &qdrant.UpdateResult{Status: qdrant.UpdateStatus_Completed}}
 }
@@ -240,13 +275,26 @@ func completed() *qdrant.PointsOperationResponse {
 // validates every point before it changes anything
 // (https://qdrant.tech/documentation/concepts/points/#upload-points).
 func (ps *pointsService) Upsert(_ context.Context, req *qdrant.UpsertPoints) (*qdrant.PointsOperationResponse, error) {
+	if len(req.Points) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "Bad request: Empty update request")
+	}
 	return inCollection(ps.s, req.CollectionName, func(c *collection) (*qdrant.PointsOperationResponse, error) {
+		if sm := c.config.GetStrictModeConfig(); sm != nil {
+			if err := c.strict(len(req.Points), "upsert limit", sm.UpsertMaxBatchsize); err != nil {
+				return nil, err
+			}
+		}
 		keys := make([]pointKey, len(req.Points))
 		points := make([]*qdrant.PointStruct, len(req.Points))
 		for i, p := range req.Points {
 			k, err := keyOf(p.Id)
 			if err != nil {
 				return nil, status.Error(codes.InvalidArgument, err.Error())
+			}
+			if p.Vectors == nil {
+				// A point must carry its vectors; `vector: {}` on a
+				// collection of named vectors is a point without any.
+				return nil, status.Error(codes.InvalidArgument, "Expected some vectors")
 			}
 			np, err := c.normalize(p)
 			if err != nil {
@@ -315,6 +363,11 @@ func (ps *pointsService) Scroll(_ context.Context, req *qdrant.ScrollPoints) (*q
 		}
 		if limit < 1 {
 			return nil, status.Error(codes.InvalidArgument, "Validation error: limit must be at least 1")
+		}
+		if sm := c.config.GetStrictModeConfig(); sm != nil && sm.MaxQueryLimit != nil {
+			if err := c.strict(limit, "limit", proto.Uint64(uint64(*sm.MaxQueryLimit))); err != nil {
+				return nil, err
+			}
 		}
 		withPayload, withVectors, err := selects(req.WithPayload, req.WithVectors)
 		if err != nil {

@@ -1,16 +1,19 @@
 package qdrantemu
 
 import (
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -92,8 +95,56 @@ func (s *Server) restHandler() http.Handler {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"status": map[string]string{"error": "Must provide an API key or an Authorization bearer token"}, "time": 0})
 			return
 		}
+		// Qdrant compresses every answer for a client that accepts gzip
+		// (actix's Compress middleware, src/actix/mod.rs), snapshot
+		// downloads included, which then have no Content-Length.
+		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			gw := &gzipWriter{ResponseWriter: w}
+			defer gw.close()
+			w = gw
+		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+func acceptsGzip(header string) bool {
+	for _, enc := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(enc), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.ReplaceAll(params, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// gzipWriter compresses the body of the answer.
+type gzipWriter struct {
+	http.ResponseWriter
+	gz *gzip.Writer
+}
+
+func (g *gzipWriter) WriteHeader(code int) {
+	if g.gz == nil {
+		h := g.Header()
+		h.Del("Content-Length")
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+		g.gz = gzip.NewWriter(g.ResponseWriter)
+	}
+	g.ResponseWriter.WriteHeader(code)
+}
+
+func (g *gzipWriter) Write(p []byte) (int, error) {
+	if g.gz == nil {
+		g.WriteHeader(http.StatusOK)
+	}
+	return g.gz.Write(p)
+}
+
+func (g *gzipWriter) close() {
+	if g.gz != nil {
+		g.gz.Close()
+	}
 }
 
 // upload recovers a collection from a snapshot sent as multipart/form-data
@@ -110,6 +161,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var tmp *os.File
+	var file string
 	defer func() {
 		if tmp != nil {
 			tmp.Close()
@@ -130,6 +182,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 			part.Close()
 			continue
 		}
+		file = filepath.Base(part.FileName())
 		tmp, err = os.CreateTemp(s.dir, "upload-*")
 		if err != nil {
 			writeError(w, err)
@@ -147,6 +200,25 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	got := hex.EncodeToString(h.Sum(nil))
 	if want := q.Get("checksum"); want != "" && !strings.EqualFold(want, got) {
 		writeJSON(w, http.StatusBadRequest, errBody(fmt.Sprintf("Bad request: Snapshot checksum mismatch: expected %s, got %s", want, got)))
+		return
+	}
+	// Qdrant keeps the upload in the collection's snapshot list, under the
+	// part's file name, before it recovers from it
+	// (do_save_uploaded_snapshot in src/actix/api/snapshot_api.rs).
+	if err := validName(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	if file == "" || file == "." || file == "/" {
+		file = fmt.Sprintf("%016x", rand.Uint64())
+	}
+	if err := os.MkdirAll(s.snapshotDir(name), 0o755); err != nil {
+		writeError(w, err)
+		return
+	}
+	kept := filepath.Join(s.snapshotDir(name), file)
+	if err := os.Rename(tmp.Name(), kept); err != nil {
+		writeError(w, err)
 		return
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
