@@ -50,6 +50,14 @@ type Options struct {
 	// backup. Neither runs for the safety backup Restore takes.
 	BeforeCreate func(ctx context.Context) error
 	AfterCreate  func(ctx context.Context, err error) error
+	// BeforeRestore runs once the backup to restore is verified and the
+	// exporters accept it, before the safety backup and the first change to
+	// a store, to stop the application's readers and writers; an error
+	// aborts the restore with nothing changed. AfterRestore always runs
+	// once BeforeRestore has, with the restore's error (after any
+	// rollback); its error fails the restore.
+	BeforeRestore func(ctx context.Context) error
+	AfterRestore  func(ctx context.Context, err error) error
 	// Limits bound what reading an archive may cost (Verify, Restore, Import).
 	Limits Limits
 	// Encryption, if set, encrypts every new archive (the .sha256 sidecar
@@ -123,6 +131,10 @@ type Manager struct {
 	mu    sync.Mutex
 	exps  []Exporter
 	inUse map[string]int
+	// creating counts the Creates running; restoring is set while a
+	// Restore or RollBack runs. Each excludes the other.
+	creating  int
+	restoring bool
 }
 
 // New returns a Manager. Register exporters before calling Create or Restore.
@@ -196,7 +208,39 @@ func (m *Manager) Create(ctx context.Context, opts *CreateOptions) (*Manifest, e
 		labels = opts.Labels
 	}
 	start := time.Now().UTC()
-	return m.create(ctx, "create", NewID(start), start, exps, labels, true)
+	id := NewID(start)
+	m.mu.Lock()
+	restoring := m.restoring
+	if !restoring {
+		m.creating++
+	}
+	m.mu.Unlock()
+	if restoring {
+		return nil, fmt.Errorf("ngbak: create %s: %w: a restore is running, and a backup now would hold a half-restored state", id, ErrBusy)
+	}
+	defer func() {
+		m.mu.Lock()
+		m.creating--
+		m.mu.Unlock()
+	}()
+	if err := m.checkNoMarkers(ctx); err != nil {
+		return nil, fmt.Errorf("ngbak: create %s: %w", id, err)
+	}
+	return m.create(ctx, "create", id, start, exps, labels, true)
+}
+
+// checkNoMarkers refuses while a restore marker is in the storage: a
+// restore running in another process, or one that was interrupted and
+// left the stores partial.
+func (m *Manager) checkNoMarkers(ctx context.Context) error {
+	objs, err := m.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	if ids := markerIDs(objs); len(ids) > 0 {
+		return fmt.Errorf("%w: a restore is running in another process or was interrupted (%s; see Manager.Interrupted)", ErrBusy, markerName(ids[0]))
+	}
+	return nil
 }
 
 func (m *Manager) create(ctx context.Context, op, id string, start time.Time, exps []Exporter, labels map[string]string, hooks bool) (man *Manifest, err error) {
@@ -678,12 +722,36 @@ func (m *Manager) Restore(ctx context.Context, id string, opts *RestoreOptions) 
 	if opts == nil {
 		opts = &RestoreOptions{}
 	}
+	release, err := m.startRestore()
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: restore %s: %w", id, err)
+	}
+	defer release()
 	defer m.acquire(id)()
 	res, err := m.restore(ctx, id, opts)
 	if err != nil {
 		return nil, fmt.Errorf("ngbak: restore %s: %w", id, err)
 	}
 	return res, nil
+}
+
+// startRestore marks this Manager as restoring, unless a Create or another
+// restore runs.
+func (m *Manager) startRestore() (func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.restoring {
+		return nil, fmt.Errorf("%w: another restore is running", ErrBusy)
+	}
+	if m.creating > 0 {
+		return nil, fmt.Errorf("%w: a backup is running, and a restore now would change what it reads", ErrBusy)
+	}
+	m.restoring = true
+	return func() {
+		m.mu.Lock()
+		m.restoring = false
+		m.mu.Unlock()
+	}, nil
 }
 
 func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) (*RestoreResult, error) {
@@ -707,6 +775,31 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 	if err := checkRestore(ctx, plan, inner); err != nil {
 		return nil, err
 	}
+	if err := m.checkNoMarkers(ctx); err != nil {
+		return nil, err
+	}
+	if m.opts.BeforeRestore != nil {
+		if err := m.opts.BeforeRestore(ctx); err != nil {
+			err = fmt.Errorf("BeforeRestore: %w", err)
+			return nil, m.afterRestore(ctx, err)
+		}
+	}
+	res, err = m.replace(ctx, id, plan, inner, res, opts)
+	return res, m.afterRestore(ctx, err)
+}
+
+func (m *Manager) afterRestore(ctx context.Context, err error) error {
+	if m.opts.AfterRestore != nil {
+		if aerr := m.opts.AfterRestore(ctx, err); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("AfterRestore: %w", aerr))
+		}
+	}
+	return err
+}
+
+// replace takes the safety backup and replaces the stores of plan, rolling
+// them back if one fails.
+func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, inner *Manifest, res *RestoreResult, opts *RestoreOptions) (*RestoreResult, error) {
 	if !opts.NoSafetyBackup {
 		start := time.Now().UTC()
 		res.SafetyID = NewID(start)

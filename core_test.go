@@ -3,6 +3,7 @@ package ngbak_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -257,4 +258,136 @@ func safetyBackups(t *testing.T, m *ngbak.Manager) []string {
 		}
 	}
 	return out
+}
+
+// Create and Restore exclude each other: a backup taken during a restore
+// would hold a half-restored state, and a restore during a backup would
+// change what the backup is reading. The second one is refused with
+// ErrBusy, in this process and, while a restore runs, in others.
+func TestCreateRestoreExclusive(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem("mem", map[string]string{"a": "1"})
+	inCreate, leaveCreate := make(chan struct{}), make(chan struct{})
+	var pauseCreate bool
+	env := newEnv(t, ngbak.Options{BeforeCreate: func(ctx context.Context) error {
+		if pauseCreate {
+			close(inCreate)
+			<-leaveCreate
+		}
+		return nil
+	}}, mem)
+	man := env.create(t)
+	other, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(env.dir), TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Register(newMem("mem", nil)); err != nil {
+		t.Fatal(err)
+	}
+
+	goOn := make(chan struct{})
+	mem.restoreStarted, mem.restoreGo = make(chan struct{}), goOn
+	done := make(chan error)
+	go func() {
+		_, err := env.m.Restore(ctx, man.ID, nil)
+		done <- err
+	}()
+	<-mem.restoreStarted
+	if _, err := env.m.Create(ctx, nil); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("Create during a restore: %v, want ErrBusy", err)
+	}
+	if _, err := other.Create(ctx, nil); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("another Manager's Create during a restore: %v, want ErrBusy", err)
+	}
+	if _, err := env.m.Restore(ctx, man.ID, nil); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("Restore during a restore: %v, want ErrBusy", err)
+	}
+	mem.mu.Lock()
+	mem.restoreStarted, mem.restoreGo = nil, nil
+	mem.mu.Unlock()
+	close(goOn)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	pauseCreate = true
+	go func() {
+		_, err := env.m.Create(ctx, nil)
+		done <- err
+	}()
+	<-inCreate
+	if _, err := env.m.Restore(ctx, man.ID, nil); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("Restore during a Create: %v, want ErrBusy", err)
+	}
+	pauseCreate = false
+	close(leaveCreate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if mem.restores != 1 {
+		t.Errorf("%d restores ran, want 1", mem.restores)
+	}
+	// Both free again.
+	env.create(t)
+	if _, err := env.m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BeforeRestore and AfterRestore run around a restore as BeforeCreate and
+// AfterCreate run around a backup: after the archive is verified and
+// before the safety backup; AfterRestore always, with the outcome.
+func TestRestoreHooks(t *testing.T) {
+	ctx := context.Background()
+	var calls []string
+	var restoring string
+	bad := &onceFailing{memExporter: newMem("mem", map[string]string{"a": "1"})}
+	opts := ngbak.Options{
+		BeforeCreate: func(ctx context.Context) error { calls = append(calls, "before create"); return nil },
+		AfterCreate: func(ctx context.Context, err error) error {
+			calls = append(calls, fmt.Sprintf("after create: %v", err))
+			return nil
+		},
+		BeforeRestore: func(ctx context.Context) error { calls = append(calls, "before restore"); return nil },
+		AfterRestore: func(ctx context.Context, err error) error {
+			calls = append(calls, fmt.Sprintf("after restore: %v", err != nil))
+			return nil
+		},
+		Progress: func(e ngbak.Event) {
+			if e.Op == "restore" && e.Backend == "" && e.ID == restoring {
+				calls = append(calls, "phase "+e.Phase)
+			}
+		},
+	}
+	env := newEnv(t, opts, bad)
+	man := env.create(t)
+	calls, restoring = nil, man.ID
+	if _, err := env.m.Restore(ctx, man.ID, nil); !errors.Is(err, errHalfway) {
+		t.Fatalf("Restore: %v", err)
+	}
+	want := []string{"phase verify", "before restore", "phase safety-backup", "phase rollback", "after restore: true"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("calls of a failed restore (-want +got):\n%s", diff)
+	}
+	calls = nil
+	if _, err := env.m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"phase verify", "before restore", "phase safety-backup", "phase done", "after restore: false"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("calls of a restore (-want +got):\n%s", diff)
+	}
+	// A failing BeforeRestore stops the restore with nothing changed; its
+	// error and AfterRestore's reach the caller.
+	env.m = nil
+	errPause, errResume := errors.New("cannot pause ingestion"), errors.New("cannot resume")
+	opts.BeforeRestore = func(ctx context.Context) error { return errPause }
+	opts.AfterRestore = func(ctx context.Context, err error) error { return errResume }
+	env2 := newEnv(t, opts, bad)
+	man2 := env2.create(t)
+	before := bad.restores
+	_, err := env2.m.Restore(ctx, man2.ID, nil)
+	if !errors.Is(err, errPause) || !errors.Is(err, errResume) || bad.restores != before {
+		t.Fatalf("Restore with a failing BeforeRestore: %v (%d restores)", err, bad.restores-before)
+	}
 }

@@ -90,5 +90,12 @@
 // is; so do the leftovers of an interrupted Import of an id of another shape.
 //
 // No store gives a point in time across stores; Options.BeforeCreate and
-// Options.AfterCreate let the application pause its writers meanwhile.
+// Options.AfterCreate let the application pause its writers meanwhile, and
+// Options.BeforeRestore and Options.AfterRestore do the same around a
+// restore. Create and Restore exclude each other: one that starts while the
+// other runs in the same Manager is refused with ErrBusy, and so is a Create
+// or Restore while a restore marker is in the storage (a restore running in
+// another process, or an interrupted one). Between processes the check and
+// the marker are not one atomic step: two processes that start a restore in
+// the same instant are not told apart.
 package ngbak
