@@ -12,10 +12,13 @@ import (
 	"github.com/ngbak/ngbak/qdrantexp"
 )
 
-// Back up every collection of a Qdrant server by snapshot, and restore it.
-// Here the server is the repository's emulator, so the example runs
-// anywhere; a service passes its server's addresses and key instead, e.g.
-// Config{URL: "http://localhost:6333", GRPC: "localhost:6334", APIKey: key}.
+// Back up a nano-graphrag application's two collections by snapshot, and
+// restore them. Here the server is the repository's emulator, so the
+// example runs anywhere; a service passes its server's addresses and key
+// instead, e.g. Config{URL: "http://localhost:6333", GRPC:
+// "localhost:6334", APIKey: key}. Name the collections: with Collections
+// nil, a restore deletes every collection on the server that the backup
+// does not hold.
 func Example() {
 	ctx := context.Background()
 	emu, err := qdrantemu.Start(qdrantemu.Options{APIKey: "example-key"})
@@ -25,7 +28,13 @@ func Example() {
 	defer emu.Close()
 
 	vectors, err := qdrantexp.New(qdrantexp.Config{URL: emu.URL, GRPC: emu.GRPCAddr, APIKey: "example-key"},
-		qdrantexp.Options{Mode: qdrantexp.Snapshot}) // or Logical, to move between Qdrant versions
+		qdrantexp.Options{
+			// nano-graphrag's QdrantVectorStorage: <prefix>_entities and
+			// <prefix>_chunks, the prefix being QDRANT_NAMESPACE_PREFIX or
+			// the working directory's basename.
+			Collections: []string{"workdir_entities", "workdir_chunks"},
+			Mode:        qdrantexp.Snapshot, // or Logical, to move between Qdrant versions
+		})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,28 +1,53 @@
 // Package qdrantexp backs up Qdrant collections, by native snapshot or by a
 // portable logical export.
 //
+// A nano-graphrag application keeps its vectors in two collections,
+// <prefix>_entities and <prefix>_chunks (the prefix is
+// QDRANT_NAMESPACE_PREFIX, or the basename of its working directory): name
+// them in Options.Collections. With Collections nil the exporter backs up
+// every collection on the server, and a restore then deletes every
+// collection the backup does not hold, other applications' too.
+//
 // Snapshot mode (the default) asks the server for a snapshot of each
 // collection over gRPC, streams it over REST straight into the archive
-// (never whole in memory), checks its size and SHA-256 against the
+// (never whole in memory, and uncompressed: Qdrant gzips the download of a
+// client that accepts gzip), checks its size and SHA-256 against the
 // snapshot's description, and deletes it on the server afterwards, also
-// when anything failed or the context was cancelled. Restore uploads it as a
-// streamed multipart request with priority=snapshot and the checksum; the
-// collection is never deleted first, so a failed upload leaves the old one
-// in place. Snapshots restore only into the same or the next minor Qdrant
-// version, and a snapshot includes each shard's write-ahead log, so it can
-// be much larger than the data. A snapshot holds the shards of the node
+// when anything failed or the context was cancelled. Qdrant names
+// snapshots by the second, and a snapshot made in the same second as
+// another replaces it: the export waits for the server's clock to pass the
+// newest snapshot of the collection first. Restore uploads the snapshot as
+// a streamed multipart request with priority=snapshot and the checksum, and
+// then deletes the uploaded file, which Qdrant keeps in the collection's
+// snapshot list (a full copy of the collection on its disk) until someone
+// does. When the collection exists with the configuration and payload
+// indexes the backup records, it is recovered in place, and a failed upload
+// leaves it as it was; otherwise it is deleted first, since Qdrant refuses
+// a snapshot whose vectors differ from the collection's and otherwise keeps
+// the collection's own configuration and indexes. Snapshots restore only
+// into the same or the next minor Qdrant version (CheckRestore refuses
+// others before anything changes; the server itself would accept a
+// downgrade), and a snapshot includes each shard's write-ahead log, so it
+// can be much larger than the data. A snapshot holds the shards of the node
 // that makes it: when that node does not hold every shard of a collection,
 // active (a distributed deployment), snapshot mode refuses; use logical
 // mode there.
 //
 // Logical mode scrolls every point with its payload and all its vectors
-// (dense, named, sparse, multi-vector) and writes them as Qdrant's own
-// protobuf PointStruct messages, length-delimited (a varint size before
-// each message, as protodelim writes), in parts of about 8 MiB, beside the
-// collection's full configuration. Restore deletes and recreates the
-// collection with that configuration and its payload indexes, upserts in
-// parallel batches and checks the count. Floats survive bit for bit. This is
-// the way to move a collection between Qdrant versions.
+// (dense, named, sparse, multi-vector; a point with none, `vector: {}`,
+// too) and writes them as Qdrant's own protobuf PointStruct messages,
+// length-delimited (a varint size before each message, as protodelim
+// writes), in parts of about 8 MiB, beside the collection's full
+// configuration. Restore deletes and recreates the collection with that
+// configuration and its payload indexes, upserts in parallel batches and
+// checks the count. Floats survive bit for bit. This is the way to move a
+// collection between Qdrant versions. The export refuses fields the
+// go-client this package is built with does not know (a newer server's), in
+// the configuration or in any point, rather than lose them. Strict mode:
+// scroll pages stay within max_query_limit, and a restore creates the
+// collection without strict mode and turns it on once the points are in,
+// so that its own batches are not held to the application's limits. A read
+// rate limit (read_rate_limit) can make a logical export fail.
 //
 // Archive layout, per collection C:
 //
@@ -47,6 +72,11 @@
 // restored; with a list, a collection of the backup outside the list is an
 // error, and a listed collection that did not exist at backup time (the
 // backup records it as absent) is deleted. Nothing else is touched.
+//
+// The tests run against the real Qdrant that make test starts (1.19 and
+// 1.18, from ../shared/qdrant), or any server named by NGBAK_QDRANT_URL,
+// NGBAK_QDRANT_GRPC and NGBAK_QDRANT_API_KEY, and, unchanged, against the
+// repository's emulator (NGBAK_QDRANT_EMULATOR=1, or no server set).
 package qdrantexp
 
 import (

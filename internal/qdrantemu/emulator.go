@@ -8,15 +8,27 @@
 //
 // It serves gRPC through the go-client's generated service interfaces
 // (github.com/qdrant/go-client/qdrant) and REST for what gRPC lacks
-// (snapshot download and upload). The tests of qdrantexp run against it by
-// default and, unchanged, against a real Qdrant when NGBAK_QDRANT_URL and
-// NGBAK_QDRANT_GRPC are set.
+// (snapshot listing, download and upload). The tests of qdrantexp run
+// against the real Qdrant of NGBAK_QDRANT_URL and NGBAK_QDRANT_GRPC when
+// they are set, and against the emulator otherwise or with
+// NGBAK_QDRANT_EMULATOR=1; make test runs them both ways, and
+// TestLikeRealQdrant compares the two servers call by call. Where real
+// Qdrant was found to behave in a way its documentation does not say, the
+// emulator does the same, with the source cited: it gzips REST answers for
+// a client that accepts gzip, keeps an uploaded snapshot in the collection's
+// snapshot list, keeps snapshots when their collection is deleted, names
+// snapshots by the second (a second one in the same second replaces the
+// first), recovers a snapshot over an existing collection only when the
+// vectors and shard number agree and then keeps the collection's own
+// configuration and payload indexes, refuses empty upserts and points
+// without vectors, normalises Cosine vectors, reports the defaults 1.19
+// reports, refuses the collection names Qdrant refuses and enforces strict
+// mode's max_query_limit and upsert_max_batchsize.
 //
 // What it does not do: filters, search, shard keys, clustering (its cluster
 // info reports one node holding every shard, or shards on another peer
-// after SetRemoteShards, without moving any point), cosine
-// normalisation of vectors (Qdrant normalises Cosine vectors on upsert; the
-// emulator stores them as given), and anything of Qdrant's storage format.
+// after SetRemoteShards, without moving any point), rate limits, and
+// anything of Qdrant's storage format.
 package qdrantemu
 
 //lint:file-ignore SA1019 the emulator accepts the deprecated flat vector fields, as Qdrant does
@@ -41,7 +53,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -93,10 +104,6 @@ type Server struct {
 	tempDir bool
 	grpc    *grpc.Server
 	http    *http.Server
-
-	// SnapshotDelay makes each snapshot take this long to create, as a large
-	// one does on a real server, whatever the client does meanwhile.
-	SnapshotDelay atomic.Int64 // nanoseconds
 
 	mu          sync.Mutex
 	collections map[string]*collection
@@ -523,7 +530,6 @@ func (s *Server) snapshotDir(coll string) string {
 // Qdrant reports since v1.9
 // (https://qdrant.tech/documentation/concepts/snapshots/#create-snapshot).
 func (s *Server) createSnapshot(name string) (*qdrant.SnapshotDescription, error) {
-	time.Sleep(time.Duration(s.SnapshotDelay.Load()))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, name, err := s.get(name)
