@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,9 +26,10 @@ import (
 )
 
 // The tests run against the servers that `make services` starts (or any
-// others): NGBAK_REDIS_URL (a single Redis), NGBAK_REDIS_RING
-// (comma-separated addresses of plain servers, sharded by go-redis's Ring)
-// and NGBAK_REDIS_CLUSTER (comma-separated addresses of a cluster). Without them they skip, unless
+// others): NGBAK_REDIS_URL (a single Redis 7.0), NGBAK_REDIS8_URL (a single
+// Redis 8), NGBAK_REDIS_RING (comma-separated addresses of plain servers,
+// sharded by go-redis's Ring) and NGBAK_REDIS_CLUSTER (comma-separated
+// addresses of a cluster). Without them they skip, unless
 // NGBAK_REQUIRE_SERVERS is set, as in CI, where they fail.
 
 func server(t testing.TB, env string) redis.UniversalClient {
@@ -68,9 +70,22 @@ func ringAddrs(list string) map[string]string {
 	return addrs
 }
 
+// singles are the single servers, one per Redis version the package
+// supports, that every test needing a plain client runs against: the
+// versions differ in what they write (DUMP payloads, RDB 10 and 12) and in
+// the commands they have.
+var singles = []string{"NGBAK_REDIS_URL", "NGBAK_REDIS8_URL"}
+
 // servers are the environments every test that does not need a single
 // server runs against.
-var servers = []string{"NGBAK_REDIS_URL", "NGBAK_REDIS_RING", "NGBAK_REDIS_CLUSTER"}
+var servers = append(slices.Clone(singles), "NGBAK_REDIS_RING", "NGBAK_REDIS_CLUSTER")
+
+// eachSingle runs fn as a subtest on each single server.
+func eachSingle(t *testing.T, fn func(t *testing.T, client redis.UniversalClient)) {
+	for _, env := range singles {
+		t.Run(env, func(t *testing.T) { fn(t, server(t, env)) })
+	}
+}
 
 func uniquePrefix() string {
 	var b [6]byte
@@ -393,9 +408,10 @@ func (s *encodedStore) Drop(ctx context.Context, ns string) error {
 
 // The restore goes through the service's Store: its Upsert writes, once,
 // with its own encoding, and Redis ends byte for byte as it was.
-func TestServiceStore(t *testing.T) {
+func TestServiceStore(t *testing.T) { eachSingle(t, testServiceStore) }
+
+func testServiceStore(t *testing.T, client redis.UniversalClient) {
 	ctx := context.Background()
-	client := server(t, "NGBAK_REDIS_URL")
 	store := &encodedStore{client: client, prefix: uniquePrefix()}
 	t.Cleanup(func() { cleanup(client, store.prefix) })
 	store.Upsert(ctx, "full_docs", []redisexp.Entry{{ID: "doc-1", Value: []byte(`{"content": "a"}`)}, {ID: "doc-2", Value: []byte(`"just a string"`)}})
@@ -469,9 +485,10 @@ func TestOtherNamespacesUntouched(t *testing.T) {
 
 // TTLs come back within a second of what they should be, relative to the
 // restore by default, or at their original expiry with TTLAbsolute.
-func TestTTL(t *testing.T) {
+func TestTTL(t *testing.T) { eachSingle(t, testTTL) }
+
+func testTTL(t *testing.T, client redis.UniversalClient) {
 	ctx := context.Background()
-	client := server(t, "NGBAK_REDIS_URL")
 	prefix := uniquePrefix()
 	t.Cleanup(func() { cleanup(client, prefix) })
 	store := redisexp.NewKVStore(client, redisexp.KVStoreOptions{Prefix: prefix, TTLPolicy: map[string]time.Duration{}})
@@ -574,17 +591,38 @@ func TestRawTypes(t *testing.T) {
 }
 
 // A server that dies in the middle of an export makes Create fail and
-// leaves no backup.
+// leaves no backup: on the redis-server of the PATH, and on the one
+// NGBAK_REDIS8_BIN names, if it does.
 func TestServerDiesMidExport(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
-			t.Fatal("redis-server is not installed")
-		}
+	for _, bin := range serverBinaries(t) {
+		t.Run(bin, func(t *testing.T) { testServerDiesMidExport(t, bin) })
+	}
+}
+
+// serverBinaries are the redis-server binaries tests may start throwaway
+// servers of.
+func serverBinaries(t *testing.T) []string {
+	var bins []string
+	if bin, err := exec.LookPath("redis-server"); err == nil {
+		bins = append(bins, bin)
+	} else if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
+		t.Fatal("redis-server is not installed")
+	}
+	if bin := os.Getenv("NGBAK_REDIS8_BIN"); bin != "" {
+		bins = append(bins, bin)
+	}
+	if len(bins) == 0 {
 		t.Skip("redis-server is not installed")
 	}
+	return bins
+}
+
+// startServer starts a throwaway redis-server of bin, stopped at the end of
+// the test, and returns it with a client that does not retry.
+func startServer(t *testing.T, bin string) (*exec.Cmd, *redis.Client) {
 	ctx := context.Background()
 	port := freePort(t)
-	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -593,10 +631,16 @@ func TestServerDiesMidExport(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	for i := 0; client.Ping(ctx).Err() != nil; i++ {
 		if i > 100 {
-			t.Fatal("redis-server did not start")
+			t.Fatalf("%s did not start", bin)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return cmd, client
+}
+
+func testServerDiesMidExport(t *testing.T, bin string) {
+	ctx := context.Background()
+	cmd, client := startServer(t, bin)
 	store := redisexp.NewKVStore(client, redisexp.KVStoreOptions{Batch: 10})
 	for i := range 200 {
 		store.Upsert(ctx, "full_docs", []redisexp.Entry{{ID: fmt.Sprint(i), Value: []byte(`{}`)}})
