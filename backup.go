@@ -108,12 +108,15 @@ type Backup struct {
 	Manifest *Manifest
 	// Size is the size of the archive in bytes.
 	Size int64
+	// Interrupted is set on the backup an interrupted restore was restoring
+	// and on its safety backup (see Manager.Interrupted).
+	Interrupted *Interruption
 }
 
 // Event reports progress. Bytes and Total count the payload (uncompressed)
 // bytes the phase has written or read.
 type Event struct {
-	Op      string // "create", "verify", "restore" or "import"
+	Op      string // "create", "verify", "restore", "rollback" or "import"
 	ID      string // the backup being made or read
 	Phase   string // "export", "verify", "safety-backup", "restore", "rollback" or "done"
 	Backend string // the backend at work, if any
@@ -135,6 +138,8 @@ type Manager struct {
 	// Restore or RollBack runs. Each excludes the other.
 	creating  int
 	restoring bool
+	// marker is the id of the restore marker of the restore running here.
+	marker string
 }
 
 // New returns a Manager. Register exporters before calling Create or Restore.
@@ -473,6 +478,17 @@ func (m *Manager) List(ctx context.Context) ([]Backup, error) {
 		}
 		out = append(out, Backup{Manifest: man, Size: sizes[archiveName(id)]})
 	}
+	ints, err := m.interruptions(ctx, objs)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("ngbak: list: %w", err))
+	}
+	for i := range out {
+		for j := range ints {
+			if id := out[i].Manifest.ID; id == ints[j].Backup || id == ints[j].SafetyID {
+				out[i].Interrupted = &ints[j]
+			}
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].Manifest, out[j].Manifest
 		if !a.CreatedAt.Equal(b.CreatedAt) {
@@ -800,38 +816,48 @@ func (m *Manager) afterRestore(ctx context.Context, err error) error {
 // replace takes the safety backup and replaces the stores of plan, rolling
 // them back if one fails.
 func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, inner *Manifest, res *RestoreResult, opts *RestoreOptions) (*RestoreResult, error) {
+	// The marker is in the storage before the first store changes, so that
+	// a restore that dies half way is never silent (see Interrupted). It
+	// also holds the safety backup from before that exists until the
+	// restore is over, for other processes; inUse does it in this one. A
+	// Delete in between would take the rollback's only source.
+	start := time.Now().UTC()
+	marker := &restoreMarker{Format: markerFormat, ID: NewID(start), Backup: id, Backends: res.Backends, StartedAt: start}
 	if !opts.NoSafetyBackup {
-		start := time.Now().UTC()
-		res.SafetyID = NewID(start)
-		// The safety backup is held from before it exists until the restore
-		// is over: in this process by inUse, in others by the marker, which
-		// Delete looks for. A Delete in between would take the rollback's
-		// only source.
+		res.SafetyID, marker.SafetyID = marker.ID, marker.ID
 		defer m.acquire(res.SafetyID)()
-		marker := &restoreMarker{Format: markerFormat, ID: res.SafetyID, Backup: id, SafetyID: res.SafetyID, Backends: res.Backends, StartedAt: start}
-		if err := m.writeMarker(ctx, marker); err != nil {
-			return nil, fmt.Errorf("recording the restore, nothing was restored: %w", err)
-		}
+	}
+	m.mu.Lock()
+	m.marker = marker.ID
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.marker = ""
+		m.mu.Unlock()
+	}()
+	if err := m.writeMarker(ctx, marker); err != nil {
+		return nil, fmt.Errorf("recording the restore, nothing was restored: %w", err)
+	}
+	if !opts.NoSafetyBackup {
 		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "safety-backup"})
 		if _, err := m.create(ctx, "restore", res.SafetyID, start, plan, map[string]string{LabelSafetyFor: id}, false); err != nil {
 			err = fmt.Errorf("safety backup failed, nothing was restored: %w", err)
-			return nil, errors.Join(err, m.removeMarker(ctx, res.SafetyID))
+			return nil, errors.Join(err, m.removeMarker(context.WithoutCancel(ctx), marker.ID))
 		}
 		m.log.Info("safety backup taken", "id", res.SafetyID, "restoring", id)
 	}
 	touched, err := m.apply(ctx, "restore", id, plan, inner)
 	if err == nil {
-		if res.SafetyID != "" {
-			if err := m.removeMarker(ctx, res.SafetyID); err != nil {
-				return nil, fmt.Errorf("restored, but: %w", err)
-			}
+		if err := m.removeMarker(context.WithoutCancel(ctx), marker.ID); err != nil {
+			return nil, fmt.Errorf("restored, but: %w", err)
 		}
 		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "done"})
 		m.log.Info("backup restored", "id", id, "backends", res.Backends)
 		return res, nil
 	}
 	if res.SafetyID == "" {
-		return nil, fmt.Errorf("%w; no safety backup was taken, so %s may hold partial data", err, strings.Join(names(touched), ", "))
+		// The marker stays: the stores are partial, and it is what says so.
+		return nil, fmt.Errorf("%w; no safety backup was taken, so %s may hold partial data (recorded in %s, see Manager.Interrupted)", err, strings.Join(names(touched), ", "), markerName(marker.ID))
 	}
 	m.emit(ctx, Event{Op: "restore", ID: id, Phase: "rollback"})
 	m.log.Error("restore failed, rolling back", "id", id, "err", err, "safety", res.SafetyID)

@@ -391,3 +391,134 @@ func TestRestoreHooks(t *testing.T) {
 		t.Fatalf("Restore with a failing BeforeRestore: %v (%d restores)", err, bad.restores-before)
 	}
 }
+
+// Guarantee 11: a restore that dies half way (a crash, a kill) is recorded
+// in the storage before the first store changes. A Manager started later
+// on the same storage reports it (Interrupted, and List on the backups it
+// concerns) and rolls the stores back from its safety backup.
+func TestInterruptedRestore(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem("mem", map[string]string{"a": "1"})
+	env := newEnv(t, ngbak.Options{}, mem)
+	man := env.create(t)
+	mem.set("a", "2")
+	mem.set("b", "written after the backup")
+	before := mem.snapshot()
+
+	// The restore is stopped inside the store; what the storage holds then
+	// is what a crash at that point leaves.
+	goOn := make(chan struct{})
+	mem.restoreStarted, mem.restoreGo = make(chan struct{}), goOn
+	done := make(chan error)
+	go func() {
+		_, err := env.m.Restore(ctx, man.ID, nil)
+		done <- err
+	}()
+	<-mem.restoreStarted
+	// This Manager's own restore is running, not interrupted.
+	if got, err := env.m.Interrupted(ctx); err != nil || len(got) != 0 {
+		t.Errorf("Interrupted during this Manager's own restore = %v, %v; want none", got, err)
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	if err := os.CopyFS(crashed, os.DirFS(env.dir)); err != nil {
+		t.Fatal(err)
+	}
+	mem.mu.Lock()
+	mem.restoreStarted, mem.restoreGo = nil, nil
+	mem.mu.Unlock()
+	close(goOn)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// The stores of the crashed process: half restored.
+	half := newMem("mem", map[string]string{"a": "1", "b": "written after the backup"})
+	later := newEnv(t, ngbak.Options{Storage: ngbak.Dir(crashed)}, half)
+	got, err := later.m.Interrupted(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	safety := safetyBackups(t, later.m)
+	if len(safety) != 1 || len(got) != 1 {
+		t.Fatalf("Interrupted = %+v, safety backups %v; want one of each", got, safety)
+	}
+	want := ngbak.Interruption{ID: safety[0], Backup: man.ID, SafetyID: safety[0], Backends: []string{"mem"}, StartedAt: got[0].StartedAt}
+	if diff := cmp.Diff(want, got[0]); diff != "" || got[0].StartedAt.IsZero() {
+		t.Errorf("Interrupted (-want +got):\n%s", diff)
+	}
+	list, err := later.m.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := map[string]string{}
+	for _, b := range list {
+		if b.Interrupted != nil {
+			marked[b.Manifest.ID] = b.Interrupted.ID
+		}
+	}
+	if diff := cmp.Diff(map[string]string{man.ID: safety[0], safety[0]: safety[0]}, marked); diff != "" {
+		t.Errorf("List's Interrupted (-want +got):\n%s", diff)
+	}
+	// Nothing backs up or restores a half-restored state meanwhile.
+	if _, err := later.m.Create(ctx, nil); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("Create with an interrupted restore: %v, want ErrBusy", err)
+	}
+	res, err := later.m.RollBack(ctx, got[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&ngbak.RestoreResult{Backends: []string{"mem"}, SafetyID: safety[0]}, res); diff != "" {
+		t.Errorf("RollBack result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, half.snapshot()); diff != "" {
+		t.Errorf("store after RollBack (-want +got):\n%s", diff)
+	}
+	if got, err := later.m.Interrupted(ctx); err != nil || len(got) != 0 {
+		t.Errorf("Interrupted after RollBack = %v, %v; want none", got, err)
+	}
+	if _, err := later.m.RollBack(ctx, safety[0]); !errors.Is(err, ngbak.ErrNotFound) {
+		t.Errorf("second RollBack: %v, want ErrNotFound", err)
+	}
+	later.create(t)
+	// The storage of the finished restore has no marker left.
+	if got, err := env.m.Interrupted(ctx); err != nil || len(got) != 0 {
+		t.Errorf("Interrupted after a finished restore = %v, %v; want none", got, err)
+	}
+}
+
+// A restore without a safety backup is recorded too; there is nothing to
+// roll back from, and RollBack says so.
+func TestInterruptedRestoreWithoutSafety(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem("mem", map[string]string{"a": "1"})
+	env := newEnv(t, ngbak.Options{}, mem)
+	man := env.create(t)
+	goOn := make(chan struct{})
+	mem.restoreStarted, mem.restoreGo = make(chan struct{}), goOn
+	done := make(chan error)
+	go func() {
+		_, err := env.m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
+		done <- err
+	}()
+	<-mem.restoreStarted
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	if err := os.CopyFS(crashed, os.DirFS(env.dir)); err != nil {
+		t.Fatal(err)
+	}
+	close(goOn)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	later := newEnv(t, ngbak.Options{Storage: ngbak.Dir(crashed)}, newMem("mem", nil))
+	got, err := later.m.Interrupted(ctx)
+	if err != nil || len(got) != 1 || got[0].Backup != man.ID || got[0].SafetyID != "" {
+		t.Fatalf("Interrupted = %+v, %v; want the restore of %s without a safety backup", got, err, man.ID)
+	}
+	_, err = later.m.RollBack(ctx, got[0].ID)
+	if err == nil || !strings.Contains(err.Error(), "no safety backup") {
+		t.Fatalf("RollBack without a safety backup: %v", err)
+	}
+	if got, err := later.m.Interrupted(ctx); err != nil || len(got) != 0 {
+		t.Errorf("Interrupted after RollBack reported it = %v, %v; want none", got, err)
+	}
+}

@@ -75,6 +75,16 @@
 //     that does not match.
 //  8. Cancelling the context stops any operation promptly and leaves no
 //     temporary files. A cancelled Restore still rolls back.
+//  9. An interrupted restore is never silent. Before the safety backup and
+//     the first change to a store, Restore writes a restore marker,
+//     <id>.restore.json, naming the backup, the safety backup and the
+//     backends, and removes it once the stores are restored or rolled
+//     back. If the process dies in between, or the rollback fails, the
+//     marker stays: Manager.Interrupted reports it, List sets
+//     Backup.Interrupted on both backups, Create and Restore refuse with
+//     ErrBusy, and Manager.RollBack puts the stores back from the safety
+//     backup and removes the marker. A restore with NoSafetyBackup is
+//     recorded too; RollBack can only report it and remove the marker.
 //
 // # What clean-up removes
 //

@@ -230,6 +230,8 @@ func backupID(r *http.Request) (string, error) {
 type backupJSON struct {
 	*ngbak.Manifest
 	Size int64 `json:"size"`
+	// Interrupted is set on both backups of a restore that did not end.
+	Interrupted *ngbak.Interruption `json:"interrupted,omitempty"`
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
@@ -239,7 +241,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]backupJSON, 0, len(bs))
 	for _, b := range bs {
-		out = append(out, backupJSON{b.Manifest, b.Size})
+		out = append(out, backupJSON{b.Manifest, b.Size, b.Interrupted})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -259,7 +261,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, backupJSON{b.Manifest, b.Size})
+	writeJSON(w, http.StatusOK, backupJSON{b.Manifest, b.Size, b.Interrupted})
 	return nil
 }
 

@@ -86,7 +86,13 @@ function row(b) {
     }
   }
   tr.append(el("td", counts.join(", ")));
-  tr.append(el("td", Object.entries(b.labels || {}).map(([k, v]) => k + "=" + v).join(", "), "labels"));
+  const labels = el("td", Object.entries(b.labels || {}).map(([k, v]) => k + "=" + v).join(", "), "labels");
+  if (b.interrupted) {
+    // A restore that did not end: the stores may be partial until it is
+    // rolled back (Manager.RollBack).
+    labels.prepend(el("strong", "interrupted restore of " + b.interrupted.backup + " (safety backup " + (b.interrupted.safety_id || "none") + ") ", "interrupted"));
+  }
+  tr.append(labels);
   const ops = el("td", undefined, "ops");
   const button = (label, fn, cls) => {
     const btn = el("button", label, cls);
