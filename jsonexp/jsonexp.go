@@ -1,7 +1,8 @@
 // Package jsonexp backs up the file-based stores of a GraphRAG working
 // directory: the files in one folder whose names match glob patterns. By
 // default these are nano-graphrag's key-value stores (kv_store_*.json), its
-// graph (*.graphml) and its vector stores (vdb_*.json).
+// graph (*.graphml) and its vector stores (vdb_*.json, and hnswlib's
+// *_hnsw.index with *_hnsw_metadata.pkl).
 //
 // Files are copied byte for byte; nothing is parsed, so any content survives.
 // Restore replaces: every file of the backup is written to a temporary file
@@ -25,8 +26,13 @@ import (
 	"github.com/ngbak/ngbak"
 )
 
-// DefaultPatterns match nano-graphrag's file-based stores.
-var DefaultPatterns = []string{"kv_store_*.json", "*.graphml", "vdb_*.json"}
+// DefaultPatterns match nano-graphrag's file-based stores: JsonKVStorage,
+// NetworkXStorage, NanoVectorDBStorage and HNSWVectorStorage (hnswlib's
+// <namespace>_hnsw.index beside <namespace>_hnsw_metadata.pkl). A vector
+// index is only good with the stores it was built from: since a restore
+// removes the matching files the backup does not hold, it never leaves an
+// index from after the backup beside the backup's KV files.
+var DefaultPatterns = []string{"kv_store_*.json", "*.graphml", "vdb_*.json", "*_hnsw.index", "*_hnsw_metadata.pkl"}
 
 // Options configure an Exporter.
 type Options struct {

@@ -122,6 +122,8 @@ func TestDefaultPatterns(t *testing.T) {
 		"kv_store_text_chunks.json":           `{}`,
 		"graph_chunk_entity_relation.graphml": `<graphml/>`,
 		"vdb_entities.json":                   `{"embedding_dim": 4, "data": [], "matrix": ""}`,
+		"entities_hnsw.index":                 "hnswlib's index (HNSWVectorStorage)",
+		"entities_hnsw_metadata.pkl":          "its metadata, pickled",
 		"config.yaml":                         "not backed up",
 		"kv_store_full_docs.json.bak":         "no match: not backed up",
 		".ngbak-restore-123":                  "a leftover temp file: never backed up",
@@ -150,11 +152,12 @@ func TestDefaultPatterns(t *testing.T) {
 	for _, f := range man.Backends[0].Files {
 		got = append(got, f.Path)
 	}
-	want := []string{"json/graph_chunk_entity_relation.graphml", "json/kv_store_full_docs.json", "json/kv_store_text_chunks.json", "json/vdb_entities.json"}
+	want := []string{"json/entities_hnsw.index", "json/entities_hnsw_metadata.pkl", "json/graph_chunk_entity_relation.graphml",
+		"json/kv_store_full_docs.json", "json/kv_store_text_chunks.json", "json/vdb_entities.json"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("files in the backup (-want +got):\n%s", diff)
 	}
-	if got, want := man.Backends[0].Stats["files"], int64(4); got != want {
+	if got, want := man.Backends[0].Stats["files"], int64(6); got != want {
 		t.Errorf("stats files = %d, want %d", got, want)
 	}
 	before, err := readTree(dir)
@@ -164,6 +167,10 @@ func TestDefaultPatterns(t *testing.T) {
 	os.Remove(filepath.Join(dir, "vdb_entities.json"))
 	os.WriteFile(filepath.Join(dir, "kv_store_full_docs.json"), []byte("damaged"), 0o644)
 	os.WriteFile(filepath.Join(dir, "vdb_new.json"), []byte("{}"), 0o644)
+	// An index built after the backup, for other KV files: it must not
+	// survive a restore of the files it does not match.
+	os.WriteFile(filepath.Join(dir, "chunks_hnsw.index"), []byte("newer"), 0o644)
+	os.WriteFile(filepath.Join(dir, "entities_hnsw.index"), []byte("rebuilt since"), 0o644)
 	if _, err := m.Restore(ctx, man.ID, nil); err != nil {
 		t.Fatal(err)
 	}

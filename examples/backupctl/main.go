@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ageIdentity := fs.String("age-identity", "", "decrypt with the age identities in this `FILE`")
 	passphraseFile := fs.String("passphrase-file", "", "encrypt and decrypt with the passphrase in this `FILE`")
 	bucket := fs.String("bucket", "", "keep backups in this gocloud.dev bucket `URL` instead of -dir (s3://, file://, mem://)")
-	jsonDir := fs.String("json", "", "back up the file-based stores (kv_store_*.json, *.graphml, vdb_*.json) of this working `DIR`")
+	jsonDir := fs.String("json", "", "back up the file-based stores (kv_store_*.json, *.graphml, vdb_*.json, *_hnsw.index, *_hnsw_metadata.pkl) of this working `DIR`")
 	backends := fs.String("backends", "", "restore: only these comma-separated backends")
 	noSafety := fs.Bool("no-safety-backup", false, "restore: do not back up the current state first (and so no rollback)")
 	verbose := fs.Bool("v", false, "log what happens to stderr")
