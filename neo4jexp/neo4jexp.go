@@ -162,7 +162,8 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (_ ngbak.Info, e
 }
 
 func serverVersion(ctx context.Context, tx neo4j.ExplicitTransaction) (string, error) {
-	res, err := tx.Run(ctx, "CALL dbms.components() YIELD name, versions, edition RETURN name, versions[0], edition", nil)
+	// Neo4j 2025 and later list the Cypher versions as a second component.
+	res, err := tx.Run(ctx, "CALL dbms.components() YIELD name, versions, edition WHERE name = 'Neo4j Kernel' RETURN name, versions[0], edition", nil)
 	if err != nil {
 		return "", fmt.Errorf("neo4jexp: server version: %w", err)
 	}

@@ -26,31 +26,54 @@ import (
 	"github.com/ngbak/ngbak/internal/testlock"
 )
 
-// The tests run against NGBAK_NEO4J_URI (make services starts an embedded
-// Neo4j with APOC); without it they skip, unless NGBAK_REQUIRE_SERVERS is
-// set, as in CI, where they fail.
-func server(t testing.TB) neo4j.DriverWithContext {
+// The tests run against the two servers make services starts, each test
+// once per server as a subtest: Neo4j 5.26 LTS (NGBAK_NEO4J_URI) and the
+// newest Neo4j, Cypher 25 by default (NGBAK_NEO4J_NEXT_URI). A server whose
+// variable is unset is skipped, unless NGBAK_REQUIRE_SERVERS is set, as in
+// CI, where that fails.
+type testServer struct {
+	name, env string
+	lock      string // the machine-wide lock of tests that replace its database
+}
+
+var testServers = []testServer{
+	{"5.26", "NGBAK_NEO4J_URI", "neo4j"},
+	{"next", "NGBAK_NEO4J_NEXT_URI", "neo4j-next"},
+}
+
+// eachServer runs f in a subtest per server.
+func eachServer(t *testing.T, f func(t *testing.T, d neo4j.DriverWithContext)) {
 	t.Helper()
-	uri := os.Getenv("NGBAK_NEO4J_URI")
+	for _, s := range testServers {
+		t.Run(s.name, func(t *testing.T) { f(t, s.connect(t)) })
+	}
+}
+
+// server connects to Neo4j 5.26, where the benchmarks run.
+func server(t testing.TB) neo4j.DriverWithContext { return testServers[0].connect(t) }
+
+func (s testServer) connect(t testing.TB) neo4j.DriverWithContext {
+	t.Helper()
+	uri := os.Getenv(s.env)
 	if uri == "" {
 		if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
-			t.Fatal("NGBAK_NEO4J_URI is not set and NGBAK_REQUIRE_SERVERS is: run make services")
+			t.Fatalf("%s is not set and NGBAK_REQUIRE_SERVERS is: run make services", s.env)
 		}
-		t.Skip("NGBAK_NEO4J_URI is not set: run make services, then source .services.env")
+		t.Skipf("%s is not set: run make services, then source .services.env", s.env)
 	}
 	auth := neo4j.NoAuth()
 	if u := os.Getenv("NGBAK_NEO4J_USER"); u != "" {
 		auth = neo4j.BasicAuth(u, os.Getenv("NGBAK_NEO4J_PASSWORD"), "")
 	}
 	// These tests replace the whole database: one at a time, machine-wide.
-	testlock.Lock(t, "neo4j")
+	testlock.Lock(t, s.lock)
 	d, err := neo4j.NewDriverWithContext(uri, auth)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close(context.Background()) })
 	if err := d.VerifyConnectivity(context.Background()); err != nil {
-		t.Fatalf("NGBAK_NEO4J_URI=%s: %v", uri, err)
+		t.Fatalf("%s=%s: %v", s.env, uri, err)
 	}
 	return d
 }
@@ -177,9 +200,9 @@ type harness struct {
 	exp   *Exporter
 }
 
-func newHarness(wholeDB bool) exportertest.HarnessMaker {
+func newHarness(s testServer, wholeDB bool) exportertest.HarnessMaker {
 	return func(ctx context.Context, t *testing.T) exportertest.Harness {
-		d := server(t)
+		d := s.connect(t)
 		wipe(t, d)
 		var b [4]byte
 		rand.Read(b[:])
@@ -228,12 +251,16 @@ func (h *harness) State(ctx context.Context) (any, error) {
 }
 
 func TestConformance(t *testing.T) {
-	t.Run("Label", func(t *testing.T) {
-		exportertest.RunConformanceTests(t, newHarness(false), exportertest.Options{})
-	})
-	t.Run("WholeDatabase", func(t *testing.T) {
-		exportertest.RunConformanceTests(t, newHarness(true), exportertest.Options{})
-	})
+	for _, s := range testServers {
+		t.Run(s.name, func(t *testing.T) {
+			t.Run("Label", func(t *testing.T) {
+				exportertest.RunConformanceTests(t, newHarness(s, false), exportertest.Options{})
+			})
+			t.Run("WholeDatabase", func(t *testing.T) {
+				exportertest.RunConformanceTests(t, newHarness(s, true), exportertest.Options{})
+			})
+		})
+	}
 }
 
 func newManager(t *testing.T, e ngbak.Exporter) *ngbak.Manager {
@@ -249,9 +276,10 @@ func newManager(t *testing.T, e ngbak.Exporter) *ngbak.Manager {
 
 // Every property type round-trips exactly, with labels, types and keys
 // that need backticks.
-func TestPropertyTypes(t *testing.T) {
+func TestPropertyTypes(t *testing.T) { eachServer(t, testPropertyTypes) }
+
+func testPropertyTypes(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	d := server(t)
 	wipe(t, d)
 	t.Cleanup(func() { wipe(t, d) })
 	paris, _ := time.LoadLocation("Europe/Paris")
@@ -307,15 +335,16 @@ func TestPropertyTypes(t *testing.T) {
 	if diff := cmp.Diff(want, graphState(t, d)); diff != "" {
 		t.Fatalf("after restore (-want +got):\n%s", diff)
 	}
-	if man.Backends[0].Stats["nodes"] != 2 || man.Backends[0].Stats["relationships"] != 1 || !strings.Contains(man.Backends[0].ServerVersion, "5.26") {
+	if man.Backends[0].Stats["nodes"] != 2 || man.Backends[0].Stats["relationships"] != 1 || !strings.Contains(man.Backends[0].ServerVersion, run(t, d, "CALL dbms.components() YIELD name, versions WHERE name = 'Neo4j Kernel' RETURN versions[0]", nil)[0].Values[0].(string)) {
 		t.Errorf("manifest: %+v", man.Backends[0])
 	}
 }
 
 // A byte array has no Cypher literal: the export fails naming the node
 // and the property.
-func TestByteArrayIsAnError(t *testing.T) {
-	d := server(t)
+func TestByteArrayIsAnError(t *testing.T) { eachServer(t, testByteArrayIsAnError) }
+
+func testByteArrayIsAnError(t *testing.T, d neo4j.DriverWithContext) {
 	wipe(t, d)
 	t.Cleanup(func() { wipe(t, d) })
 	run(t, d, "CREATE (:N {key: 'k', blob: $b})", map[string]any{"b": []byte{1, 2, 3}})
@@ -329,9 +358,10 @@ func TestByteArrayIsAnError(t *testing.T) {
 // Scripts that APOC writes in the cypher-shell format restore into an
 // emptied database, with the default UNWIND_BATCH and with
 // UNWIND_BATCH_PARAMS (":param rows => [...]").
-func TestAPOCScripts(t *testing.T) {
+func TestAPOCScripts(t *testing.T) { eachServer(t, testAPOCScripts) }
+
+func testAPOCScripts(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	d := server(t)
 	for _, opt := range []string{"UNWIND_BATCH", "UNWIND_BATCH_PARAMS"} {
 		t.Run(opt, func(t *testing.T) {
 			wipe(t, d)
@@ -362,9 +392,10 @@ func TestAPOCScripts(t *testing.T) {
 
 // A failing statement stops the script with its file, line and the
 // server's message, and leaves nothing of its transaction.
-func TestFailingStatementReportsLine(t *testing.T) {
+func TestFailingStatementReportsLine(t *testing.T) { eachServer(t, testFailingStatementReportsLine) }
+
+func testFailingStatementReportsLine(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	d := server(t)
 	wipe(t, d)
 	t.Cleanup(func() { wipe(t, d) })
 	script := "// header\n:begin\nCREATE (:A {key: 1});\nCREATE (:A {key:\n  2}) RETURN nosuchvariable;\n:commit\n"
@@ -383,9 +414,10 @@ func TestFailingStatementReportsLine(t *testing.T) {
 }
 
 // The label scope never touches nodes outside it.
-func TestLabelScopeLeavesOthers(t *testing.T) {
+func TestLabelScopeLeavesOthers(t *testing.T) { eachServer(t, testLabelScopeLeavesOthers) }
+
+func testLabelScopeLeavesOthers(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	d := server(t)
 	wipe(t, d)
 	t.Cleanup(func() { wipe(t, d) })
 	run(t, d, "CREATE (:Graph {key: 'g1'})-[:R]->(:Graph {key: 'g2'}), (:Other {key: 'o1'})-[:R]->(:Other {key: 'o2'})", nil)
@@ -409,9 +441,10 @@ func TestLabelScopeLeavesOthers(t *testing.T) {
 // Relationships across the label scope's border are in no backup of the
 // scope, so a restore that would delete them refuses before anything
 // changes (no safety backup either), unless Options.DeleteCrossing.
-func TestCrossingRelationships(t *testing.T) {
+func TestCrossingRelationships(t *testing.T) { eachServer(t, testCrossingRelationships) }
+
+func testCrossingRelationships(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	d := server(t)
 	wipe(t, d)
 	t.Cleanup(func() { wipe(t, d) })
 	run(t, d, "CREATE (g1:Graph {key: 'g1'})-[:R]->(:Graph {key: 'g2'}), (g1)-[:CITES]->(:Other {key: 'o1'})", nil)
@@ -510,9 +543,10 @@ func randomValue(r *mrand.Rand) any {
 
 // Random graphs with every property type, seeded: each round trip must
 // give back exactly the graph that was backed up.
-func TestRandomGraphs(t *testing.T) {
+func TestRandomGraphs(t *testing.T) { eachServer(t, testRandomGraphs) }
+
+func testRandomGraphs(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	d := server(t)
 	t.Cleanup(func() { wipe(t, d) })
 	iterations := 12
 	if testing.Short() {
@@ -555,8 +589,9 @@ func TestRandomGraphs(t *testing.T) {
 }
 
 // A server that dies in the middle of an export makes Create fail and
-// leaves no backup. It needs a Neo4j of its own: the test server of
-// internal/testserver/neo4j, as make services builds it.
+// leaves no backup. It needs a Neo4j of its own: the 5.26 test server of
+// internal/testserver/neo4j, as make services builds it (the export does
+// not depend on the server's version here).
 func TestServerDiesMidExport(t *testing.T) {
 	server(t) // skips or fails like the others without servers
 	dir, _ := filepath.Abs("../internal/testserver/neo4j/target")
@@ -624,9 +659,10 @@ func TestServerDiesMidExport(t *testing.T) {
 }
 
 // Both forms of :param, inside and outside a transaction.
-func TestParams(t *testing.T) {
+func TestParams(t *testing.T) { eachServer(t, testParams) }
+
+func testParams(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	d := server(t)
 	wipe(t, d)
 	t.Cleanup(func() { wipe(t, d) })
 	script := ":param {a: 1, b: 'two;'}\n:param rows => [{k: 'x'}, {k: 'y'}]\n:param `odd name` => date('2024-01-01')\n" +

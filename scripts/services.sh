@@ -30,6 +30,21 @@ apt_install() {
 tools() {
   apt_install tar zstd coreutils unzip curl redis-server redis-tools chromium
   command -v java >/dev/null && command -v mvn >/dev/null || apt_install openjdk-17-jdk-headless maven
+  # The second Neo4j (calendar versions) needs Java 21 or later, which
+  # start_neo4j looks for in /usr/lib/jvm. Debian 12 ships only 17; a later
+  # Debian has openjdk-21, and the machine may carry a newer JDK of its own.
+  local j
+  for j in "${NGBAK_JAVA21:-}" /usr/lib/jvm/*/bin/java; do
+    [ -x "$j" ] && [ "$("$j" -XshowSettings:properties -version 2>&1 |
+      sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p')" -ge 21 ] 2>/dev/null && return 0
+  done
+  apt-get update -qq >/dev/null
+  if apt-cache show openjdk-21-jdk-headless >/dev/null 2>&1; then
+    apt_install openjdk-21-jdk-headless
+  else
+    echo "no Java 21 or later here nor in Debian's packages: set NGBAK_JAVA21 to a java binary for the second Neo4j" >&2
+    return 1
+  fi
 }
 
 # free_port prints a loopback port nobody listens on.
@@ -168,32 +183,57 @@ start_qdrant() {
   return 0
 }
 
-# start_neo4j builds the embedded Neo4j of internal/testserver/neo4j (Maven
-# keeps its downloads in ~/.m2 between runs) and starts it.
+# start_neo4j builds (Maven keeps its downloads in ~/.m2 between runs) and
+# starts the embedded servers of internal/testserver side by side: Neo4j
+# 5.26 LTS on Java 17 (NGBAK_NEO4J_URI), and the newest Neo4j on Java 21 or
+# later with Cypher 25 as its default language (NGBAK_NEO4J_NEXT_URI). Both
+# load APOC core 5.26, Maven Central's newest. Each starts in ~10 s.
 start_neo4j() {
-  local dir=$root/internal/testserver/neo4j port
-  if [ ! -d "$dir/target/lib" ] || [ "$dir/pom.xml" -nt "$dir/target/lib" ] || [ "$dir/src" -nt "$dir/target/classes" ]; then
-    (cd "$dir" && mvn -q -B package) >"$state/neo4j-build.log" 2>&1 || {
-      cat "$state/neo4j-build.log" >&2
+  local ts=$root/internal/testserver j v java21= best=999
+  local plugins=$ts/neo4j/target/plugins src=$ts/neo4j/src
+  # server NAME DIR JAVA URIVAR [CONF]
+  server() {
+    local name=$1 dir=$2 java=$3 urivar=$4 conf=${5:-} port
+    if [ ! -d "$dir/target/lib" ] || [ ! -d "$dir/target/classes" ] || [ "$dir/pom.xml" -nt "$dir/target/lib" ] ||
+      [ -n "$(find "$src" -newer "$dir/target/classes" -type f | head -1)" ]; then
+      (cd "$dir" && JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$java")")") mvn -q -B package) >"$state/$name-build.log" 2>&1 || {
+        cat "$state/$name-build.log" >&2
+        return 1
+      }
+    fi
+    port=$(free_port)
+    mkdir -p "$state/$name"
+    "$java" -Xmx2g -cp "$dir/target/classes:$dir/target/lib/*:$plugins/*" ngbak.TestServer \
+      "$port" "$state/$name" "$plugins" $conf >"$state/$name/log" 2>&1 &
+    echo $! >"$state/$name.pid"
+    for _ in $(seq 240); do
+      grep -q '^ready' "$state/$name/log" && break
+      kill -0 "$(cat "$state/$name.pid")" 2>/dev/null || break
+      sleep 0.5
+    done
+    grep -q '^ready' "$state/$name/log" || {
+      echo "$name did not start; its log:" >&2
+      tail -50 "$state/$name/log" >&2
       return 1
     }
-  fi
-  port=$(free_port)
-  mkdir -p "$state/neo4j"
-  java -Xmx2g -cp "$dir/target/classes:$dir/target/lib/*:$dir/target/plugins/*" ngbak.TestServer \
-    "$port" "$state/neo4j" "$dir/target/plugins" >"$state/neo4j/log" 2>&1 &
-  echo $! >"$state/neo4j.pid"
-  for _ in $(seq 120); do
-    grep -q '^ready' "$state/neo4j/log" && break
-    kill -0 "$(cat "$state/neo4j.pid")" 2>/dev/null || break
-    sleep 0.5
-  done
-  grep -q '^ready' "$state/neo4j/log" || {
-    echo "neo4j did not start; its log:" >&2
-    tail -50 "$state/neo4j/log" >&2
-    return 1
+    echo "$urivar=bolt://127.0.0.1:$port" >>"$env_file"
   }
-  echo "NGBAK_NEO4J_URI=bolt://127.0.0.1:$port" >>"$env_file"
+  server neo4j "$ts/neo4j" "$(command -v java)" NGBAK_NEO4J_URI
+  # The oldest JDK of 21 or later, unless NGBAK_JAVA21 names one.
+  java21=${NGBAK_JAVA21:-}
+  if [ -z "$java21" ]; then
+    for j in /usr/lib/jvm/*/bin/java; do
+      v=$("$j" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p')
+      if [ -n "$v" ] && [ "$v" -ge 21 ] && [ "$v" -lt "$best" ]; then
+        java21=$j best=$v
+      fi
+    done
+  fi
+  if [ -z "$java21" ]; then
+    echo "no Java 21 or later (scripts/services.sh tools installs one, or set NGBAK_JAVA21): the second Neo4j cannot start" >&2
+    return 1
+  fi
+  server neo4j-next "$ts/neo4j-next" "$java21" NGBAK_NEO4J_NEXT_URI "$ts/neo4j-next/neo4j.conf"
 }
 
 # MinIO, an S3-compatible server, from the Go module proxy (a few minutes to

@@ -172,15 +172,28 @@ func TestBackupctlRedis(t *testing.T) {
 	}
 }
 
+// The Neo4j flags, against Neo4j 5.26 (NGBAK_NEO4J_URI) and the newest
+// Neo4j (NGBAK_NEO4J_NEXT_URI), each in a subtest.
 func TestBackupctlNeo4j(t *testing.T) {
-	uri := os.Getenv("NGBAK_NEO4J_URI")
-	if uri == "" {
-		if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
-			t.Fatal("NGBAK_NEO4J_URI is not set")
-		}
-		t.Skip("NGBAK_NEO4J_URI is not set: run make services")
+	for _, s := range []struct{ name, env, lock string }{
+		{"5.26", "NGBAK_NEO4J_URI", "neo4j"},
+		{"next", "NGBAK_NEO4J_NEXT_URI", "neo4j-next"},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			uri := os.Getenv(s.env)
+			if uri == "" {
+				if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
+					t.Fatalf("%s is not set", s.env)
+				}
+				t.Skipf("%s is not set: run make services", s.env)
+			}
+			testlock.Lock(t, s.lock) // neo4jexp's tests replace the whole database
+			testBackupctlNeo4j(t, uri)
+		})
 	}
-	testlock.Lock(t, "neo4j") // neo4jexp's tests replace the whole database
+}
+
+func testBackupctlNeo4j(t *testing.T, uri string) {
 	ctx := context.Background()
 	d, err := neo4j.NewDriverWithContext(uri, neo4j.NoAuth())
 	if err != nil {
