@@ -18,9 +18,9 @@ import (
 )
 
 // Limits bound what reading an archive may cost. The zero value of a field
-// means its default. Archives made by Create always fit the defaults
-// except for entries above MaxEntrySize or payloads above MaxTotalSize;
-// raise those for stores that big.
+// means its default. Create refuses to write an archive that its own
+// Limits would refuse to read; raise them for stores that big (and set the
+// same on every Manager that reads the archives).
 type Limits struct {
 	// MaxEntries is the most entries an archive may hold. Default 1<<20.
 	MaxEntries int
@@ -67,13 +67,16 @@ type archiveWriter struct {
 	// every progressStep bytes.
 	payload  int64
 	progress func(int64)
+	// limits are what reading the archive back will accept: Create refuses
+	// to write beyond them.
+	limits Limits
 }
 
 // progressStep is how many bytes pass between two progress events.
 const progressStep = 4 << 20
 
-func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time, enc Encryption) (*archiveWriter, error) {
-	a := &archiveWriter{obj: obj, sum: sha256.New(), modTime: modTime.UTC().Truncate(time.Second), buf: make([]byte, 256<<10)}
+func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time, enc Encryption, limits Limits) (*archiveWriter, error) {
+	a := &archiveWriter{obj: obj, sum: sha256.New(), modTime: modTime.UTC().Truncate(time.Second), buf: make([]byte, 256<<10), limits: limits.withDefaults()}
 	var sink io.Writer = a.countingSink()
 	if enc != nil {
 		ew, err := enc.Encrypt(sink)
@@ -125,6 +128,15 @@ func (a *archiveWriter) countingSink() io.Writer {
 // add writes one entry of exactly size bytes read from r and returns its
 // description for the manifest.
 func (a *archiveWriter) add(ctx context.Context, path string, size int64, r io.Reader) (File, error) {
+	if len(a.files) >= a.limits.MaxEntries {
+		return File{}, fmt.Errorf("%s: the archive would hold more than %d entries, which Verify and Restore refuse (Limits.MaxEntries); write fewer, larger files (Writer.Parts) or raise the limit", path, a.limits.MaxEntries)
+	}
+	if size > a.limits.MaxEntrySize {
+		return File{}, fmt.Errorf("%s: %d bytes is more than Verify and Restore accept for an entry (Limits.MaxEntrySize %d)", path, size, a.limits.MaxEntrySize)
+	}
+	if a.payload+size > a.limits.MaxTotalSize {
+		return File{}, fmt.Errorf("%s: the payload would exceed the %d bytes Verify and Restore accept (Limits.MaxTotalSize)", path, a.limits.MaxTotalSize)
+	}
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: path, Size: size, Mode: 0o644, ModTime: a.modTime}
 	if err := a.tw.WriteHeader(hdr); err != nil {
 		return File{}, err
@@ -158,6 +170,16 @@ func (a *archiveWriter) finish(m *Manifest) (manifest []byte, sum string, err er
 	m.PayloadSHA256 = payloadSHA256(a.files)
 	if manifest, err = m.marshal(); err != nil {
 		return nil, "", err
+	}
+	// The reader takes both whole into memory, up to maxManifestSize: a
+	// backup beyond it could be written but never read.
+	for _, e := range []struct {
+		name string
+		n    int
+	}{{manifestName, len(manifest)}, {sumsName, len(sums)}} {
+		if e.n > maxManifestSize {
+			return nil, "", fmt.Errorf("%s would be %d bytes for %d files, more than the %d bytes a reader accepts: write fewer, larger files (Writer.Parts)", e.name, e.n, len(a.files), maxManifestSize)
+		}
 	}
 	for _, e := range []struct {
 		name string
@@ -227,8 +249,10 @@ type archiveReader struct {
 	tr     *tar.Reader
 	limits Limits
 
-	want      []File // nil when unknown
-	wantBytes []byte
+	want []File // nil when unknown
+	// sidecar, if set, is the sidecar manifest, which must be one of the
+	// forms of the manifest inside (sidecarMatches).
+	sidecar []byte
 
 	files []File // what was read, in order
 	seen  map[string]bool
@@ -245,13 +269,12 @@ type archiveReader struct {
 	manifestBytes []byte
 
 	plain io.Reader // the decrypted stream of an encrypted archive
-	// wantPublic, for an encrypted backup, is its sidecar manifest, which
-	// must be the public part of the manifest inside.
-	wantPublic []byte
 }
 
-// newArchiveReader reads r; dec, if not nil, decrypts it first.
-func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Manifest, wantBytes []byte, dec Encryption) (*archiveReader, error) {
+// newArchiveReader reads r; dec, if not nil, decrypts it first. want, if
+// set, lists the files to expect in order; sidecar, if set, is the sidecar
+// manifest the manifest inside must match.
+func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Manifest, sidecar []byte, dec Encryption) (*archiveReader, error) {
 	limits = limits.withDefaults()
 	raw := &hashingReader{r: r, h: sha256.New()}
 	var plain io.Reader = raw
@@ -278,8 +301,8 @@ func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Man
 		if a.want == nil {
 			a.want = []File{}
 		}
-		a.wantBytes = wantBytes
 	}
+	a.sidecar = sidecar
 	return a, nil
 }
 
@@ -417,13 +440,8 @@ func (a *archiveReader) finish(sumsHdr *tar.Header) error {
 	if err != nil {
 		return err
 	}
-	if a.wantBytes != nil && !bytes.Equal(data, a.wantBytes) {
-		return corrupt("the manifest inside the archive differs from %s", manifestFile(m.ID))
-	}
-	if a.wantPublic != nil {
-		if !publicMatches(m, a.wantPublic) {
-			return corrupt("the manifest inside the archive does not match %s", manifestFile(m.ID))
-		}
+	if a.sidecar != nil && !sidecarMatches(m, data, a.sidecar) {
+		return corrupt("the manifest inside the archive does not match %s", manifestFile(m.ID))
 	}
 	listed := m.files()
 	if len(listed) != len(a.files) {
@@ -454,7 +472,7 @@ func (a *archiveReader) finish(sumsHdr *tar.Header) error {
 }
 
 func (a *archiveReader) readSmall(hdr *tar.Header) ([]byte, error) {
-	if hdr.Size > maxManifestSize {
+	if hdr.Size > int64(maxManifestSize) {
 		return nil, corrupt("%s is %d bytes, limit %d", hdr.Name, hdr.Size, maxManifestSize)
 	}
 	data, err := io.ReadAll(a.tr)
@@ -597,6 +615,21 @@ func (h *hashingReader) readErr() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.err
+}
+
+// sidecarMatches reports whether sidecar is what <id>.manifest.json may
+// hold for the manifest inside an archive, m as parsed from data: its
+// summary, or the whole manifest as sidecars held before the file list
+// left them, or for an encrypted backup its public part.
+func sidecarMatches(m *Manifest, data, sidecar []byte) bool {
+	if m.Encryption != "" {
+		return publicMatches(m, sidecar)
+	}
+	if bytes.Equal(data, sidecar) {
+		return true
+	}
+	b, err := m.summary().marshal()
+	return err == nil && bytes.Equal(b, sidecar)
 }
 
 // publicMatches reports whether sidecar is the public manifest of m, in

@@ -329,6 +329,11 @@ func TestTamperedSidecars(t *testing.T) {
 	mpath := filepath.Join(env.dir, man.ID+".manifest.json")
 	spath := filepath.Join(env.dir, man.ID+".ngbak.sha256")
 	origM, origS := mustRead(t, mpath), mustRead(t, spath)
+	// A sidecar in the older form, with the file list, whose size is edited.
+	full, err := json.MarshalIndent(man, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
 	edits := []struct {
 		name string
 		path string
@@ -337,7 +342,7 @@ func TestTamperedSidecars(t *testing.T) {
 	}{
 		{"manifest stats edited", mpath, bytes.Replace(origM, []byte(`"records": 1`), []byte(`"records": 9`), 1), ngbak.ErrCorrupt},
 		{"manifest labels added", mpath, bytes.Replace(origM, []byte(`"format": "ngbak/1",`), []byte(`"format": "ngbak/1", "labels": {"x": "y"},`), 1), ngbak.ErrCorrupt},
-		{"manifest size edited", mpath, bytes.Replace(origM, []byte(`"size": `), []byte(`"size": 1`), 1), ngbak.ErrCorrupt},
+		{"manifest size edited", mpath, bytes.Replace(append(full, '\n'), []byte(`"size": `), []byte(`"size": 1`), 1), ngbak.ErrCorrupt},
 		{"manifest of another backup", mpath, bytes.Replace(origM, []byte(man.ID), []byte("20000101T000000.000Z-000000"), 1), ngbak.ErrCorrupt},
 		{"sum edited", spath, []byte(strings.Repeat("0", 64) + "  " + man.ID + ".ngbak\n"), ngbak.ErrChecksum},
 		{"sum names another file", spath, bytes.Replace(origS, []byte(man.ID), []byte("other"), 1), ngbak.ErrCorrupt},

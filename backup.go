@@ -263,7 +263,7 @@ func (m *Manager) create(ctx context.Context, op, id string, start time.Time, ex
 	if err != nil {
 		return nil, err
 	}
-	aw, err := newArchiveWriter(obj, m.opts.CompressionLevel, start, m.opts.Encryption)
+	aw, err := newArchiveWriter(obj, m.opts.CompressionLevel, start, m.opts.Encryption, m.opts.Limits)
 	if err != nil {
 		obj.Abort()
 		return nil, err
@@ -291,7 +291,7 @@ func (m *Manager) create(ctx context.Context, op, id string, start time.Time, ex
 	if err != nil {
 		return nil, err
 	}
-	if manBytes, err = sidecarManifest(man, manBytes); err != nil {
+	if manBytes, err = sidecarManifest(man); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -390,11 +390,12 @@ func (m *Manager) publish(ctx context.Context, id string, obj ObjectWriter, sum 
 	return nil
 }
 
-// sidecarManifest returns what <id>.manifest.json holds: the manifest, or
-// for an encrypted backup its public part.
-func sidecarManifest(m *Manifest, full []byte) ([]byte, error) {
+// sidecarManifest returns what <id>.manifest.json holds: the manifest
+// without its file lists, or for an encrypted backup its public part.
+// Either stays small whatever the number of files.
+func sidecarManifest(m *Manifest) ([]byte, error) {
 	if m.Encryption == "" {
-		return full, nil
+		return m.summary().marshal()
 	}
 	return m.public().marshal()
 }
@@ -536,7 +537,7 @@ func (m *Manager) readSmall(ctx context.Context, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxManifestSize+1))
+	data, err := io.ReadAll(io.LimitReader(rc, int64(maxManifestSize)+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
@@ -625,13 +626,19 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string, inner *M
 	if err != nil {
 		return nil, err
 	}
-	want, wantBytes, wantPublic := man, manBytes, []byte(nil)
+	// A sidecar lists no files (but one written before they left it, which
+	// still gives the order to expect): the manifest inside does, once a
+	// pass has read it.
+	want := man
 	var dec Encryption
 	if man.Encryption != "" {
 		if m.opts.Encryption == nil || m.opts.Encryption.Name() != man.Encryption {
 			return nil, fmt.Errorf("%w: backup %s is encrypted with %s; set Options.Encryption with its key", ErrKey, id, man.Encryption)
 		}
-		dec, want, wantBytes, wantPublic = m.opts.Encryption, inner, nil, manBytes
+		dec = m.opts.Encryption
+	}
+	if man.Encryption != "" || len(man.files()) == 0 {
+		want = inner
 		if inner != nil {
 			man = inner
 		}
@@ -648,12 +655,11 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string, inner *M
 	if err != nil {
 		return nil, err
 	}
-	ar, err := newArchiveReader(ctx, rc, m.opts.Limits, want, wantBytes, dec)
+	ar, err := newArchiveReader(ctx, rc, m.opts.Limits, want, manBytes, dec)
 	if err != nil {
 		rc.Close()
 		return nil, err
 	}
-	ar.wantPublic = wantPublic
 	var total int64
 	for _, f := range man.files() {
 		total += f.Size
@@ -1034,8 +1040,9 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 	if err != nil {
 		return nil, err
 	}
-	man, manBytes := ar.manifest, ar.manifestBytes
-	if manBytes, err = sidecarManifest(man, manBytes); err != nil {
+	man = ar.manifest
+	manBytes, err := sidecarManifest(man)
+	if err != nil {
 		return nil, err
 	}
 	id := man.ID

@@ -29,9 +29,18 @@
 // details (Info.Details) and every file with its size and SHA-256, and
 // records payload_sha256, the SHA-256 of SHA256SUMS.
 // Beside the archive are <id>.ngbak.sha256 (the archive's own SHA-256,
-// for `sha256sum -c`) and <id>.manifest.json (a copy of the manifest),
-// written last: a backup exists once that file does. List reads only these
-// sidecars.
+// for `sha256sum -c`) and <id>.manifest.json (the manifest without the file
+// lists, which can run to hundreds of MiB; sidecars written before held the
+// whole manifest and are still read), written last: a backup exists once
+// that file does. List and Get read only these sidecars, so their
+// Backend.Files are empty; Create's result and the manifest inside the
+// archive have them.
+//
+// Create refuses, before it commits, a backup that reading could not take
+// back: more entries, a larger entry or payload than Options.Limits allow,
+// or a manifest or SHA256SUMS beyond the 64 MiB a reader holds in memory
+// (reached at about 390,000 files: cut many small files into parts with
+// Writer.Parts).
 //
 // With Options.Encryption (package agecrypt: age), the compressed stream is
 // encrypted, the .sha256 sidecar covers the ciphertext, and the sidecar

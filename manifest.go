@@ -152,7 +152,7 @@ func NewID(now time.Time) string {
 
 // maxManifestSize bounds the manifest and SHA256SUMS entries, which are read
 // whole into memory.
-const maxManifestSize = 64 << 20
+var maxManifestSize = 64 << 20
 
 // ParseManifest decodes and validates a manifest. It rejects unknown formats
 // (ErrIncompatible) and anything malformed (ErrCorrupt): invalid ids, paths
@@ -272,6 +272,19 @@ func (m *Manifest) public() *Manifest {
 		p.Backends = append(p.Backends, Backend{Name: b.Name, Kind: b.Kind, Format: b.Format, Stats: b.Stats, Files: []File{}})
 	}
 	return p
+}
+
+// summary returns what the sidecar manifest of an unencrypted backup
+// holds: everything but the file lists, which can be hundreds of MiB and
+// which List has no use for. The archive's own manifest has them.
+func (m *Manifest) summary() *Manifest {
+	s := *m
+	s.Backends = make([]Backend, len(m.Backends))
+	for i, b := range m.Backends {
+		b.Files = []File{}
+		s.Backends[i] = b
+	}
+	return &s
 }
 
 // marshal gives the manifest's stored form: indented JSON with a final newline.
