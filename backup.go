@@ -997,7 +997,8 @@ func skipFiles(r *Reader) error {
 // Options.TempDir while it is checked completely, as Verify does, without
 // trusting anything it says; only then is it stored under the id of its
 // manifest and made visible. A backup with that id already stored is
-// ErrExists. Names from outside never become paths.
+// ErrExists. Names from outside never become paths. A backup created more
+// than ten minutes in the future, by this machine's clock, is refused.
 func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err error) {
 	defer func() {
 		if err != nil {
@@ -1041,6 +1042,10 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 		return nil, err
 	}
 	man = ar.manifest
+	if ahead := time.Until(man.CreatedAt); ahead > maxClockSkew {
+		return nil, fmt.Errorf("%w: backup %s was created at %s, %s in the future (more than the %s of clock skew allowed): a retention policy would take it for the newest backup",
+			ErrCorrupt, man.ID, man.CreatedAt.Format(time.RFC3339), ahead.Round(time.Second), maxClockSkew)
+	}
 	manBytes, err := sidecarManifest(man)
 	if err != nil {
 		return nil, err
@@ -1076,6 +1081,10 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 	m.log.Info("backup imported", "id", id, "bytes", size)
 	return man, nil
 }
+
+// maxClockSkew is how far in the future an imported backup may be dated:
+// clocks of two machines differ by seconds, not by this.
+const maxClockSkew = 10 * time.Minute
 
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 

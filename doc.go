@@ -95,6 +95,15 @@
 //     backup and removes the marker. A restore with NoSafetyBackup is
 //     recorded too; RollBack can only report it and remove the marker.
 //
+// # Time
+//
+// Backups are ordered and pruned by created_at. Import refuses one created
+// more than ten minutes ahead of this machine's clock (ErrCorrupt), which
+// allows for the skew between two machines' clocks and no more, and
+// RetentionPolicy.Within counts from the newest backup or from now,
+// whichever is earlier, so a backup dated in the future cannot make every
+// real one look old.
+//
 // # What clean-up removes
 //
 // Nothing that ngbak did not write. A crash can leave a partial file or an

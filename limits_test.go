@@ -1,6 +1,7 @@
 package ngbak_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ngbak/ngbak"
@@ -143,5 +145,59 @@ func TestOldFullSidecar(t *testing.T) {
 	os.WriteFile(filepath.Join(env.dir, man.ID+".manifest.json"), append(forged, '\n'), 0o644)
 	if err := env.m.Verify(ctx, man.ID); !errors.Is(err, ngbak.ErrCorrupt) {
 		t.Errorf("Verify with a forged sidecar: %v, want ErrCorrupt", err)
+	}
+}
+
+// A backup dated in the future (an import from a machine whose clock is
+// wrong, a year typed as 2099) does not make Within delete every real
+// backup: Within is measured from the newest backup or now, whichever is
+// earlier.
+func TestWithinIgnoresFutureBackups(t *testing.T) {
+	now := time.Now().UTC()
+	backups := []ngbak.Backup{
+		{Manifest: &ngbak.Manifest{ID: "future", CreatedAt: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{Manifest: &ngbak.Manifest{ID: "hour", CreatedAt: now.Add(-time.Hour)}},
+		{Manifest: &ngbak.Manifest{ID: "days", CreatedAt: now.Add(-48 * time.Hour)}},
+		{Manifest: &ngbak.Manifest{ID: "old", CreatedAt: now.Add(-30 * 24 * time.Hour)}},
+	}
+	ds, err := ngbak.RetentionPolicy{Within: 7 * 24 * time.Hour}.Apply(backups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, d := range ds {
+		got[d.Backup.Manifest.ID] = d.Keep
+	}
+	if diff := cmp.Diff(map[string]bool{"future": true, "hour": true, "days": true, "old": false}, got); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+}
+
+// Import refuses a backup created in the future beyond a small clock skew.
+func TestImportFutureBackup(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		created time.Time
+		ok      bool
+	}{
+		{"2099", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{"a day ahead", time.Now().Add(24 * time.Hour), false},
+		{"a minute ahead", time.Now().Add(time.Minute), true},
+		{"now", time.Now(), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := newEnv(t, ngbak.Options{}, newMem("mem", nil))
+			s := goodSpec()
+			s.man.CreatedAt = c.created.UTC()
+			s.man.CompletedAt = s.man.CreatedAt
+			_, err := env.m.Import(ctx, bytes.NewReader(s.build(t)))
+			if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "future")) {
+				t.Fatalf("Import of a backup created %s: %v", c.created, err)
+			}
+			if !c.ok && len(files(t, env.dir)) != 0 {
+				t.Errorf("refused Import left %v", files(t, env.dir))
+			}
+		})
 	}
 }

@@ -19,7 +19,9 @@ type RetentionPolicy struct {
 	// a backup.
 	Hourly, Daily, Weekly, Monthly, Yearly int
 	// Within keeps every backup made within this duration of the newest one
-	// (not of now: a machine whose backups stopped keeps what it had).
+	// (not of now: a machine whose backups stopped keeps what it had), or
+	// of now if the newest is dated later than now: a backup from a clock
+	// that runs ahead must not make every real one look old.
 	Within time.Duration
 	// Safety keeps the newest Safety safety backups (those Restore takes,
 	// labelled LabelSafetyFor); 0 or less means 1. The rules above apply to
@@ -71,11 +73,19 @@ func (p RetentionPolicy) Apply(backups []Backup) ([]Decision, error) {
 		ds[i].Keep = true
 		ds[i].Reasons = append(ds[i].Reasons, reason)
 	}
+	var since time.Time
+	if len(ds) > 0 {
+		ref := ds[0].Backup.Manifest.CreatedAt
+		if now := time.Now(); ref.After(now) {
+			ref = now
+		}
+		since = ref.Add(-p.Within)
+	}
 	for i := range ds {
 		if i < p.Last {
 			keep(i, "last")
 		}
-		if p.Within > 0 && !ds[i].Backup.Manifest.CreatedAt.Before(ds[0].Backup.Manifest.CreatedAt.Add(-p.Within)) {
+		if p.Within > 0 && !ds[i].Backup.Manifest.CreatedAt.Before(since) {
 			keep(i, "within")
 		}
 	}
