@@ -800,6 +800,11 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 	if err := m.checkNoMarkers(ctx); err != nil {
 		return nil, err
 	}
+	if !opts.NoSafetyBackup && m.opts.Encryption != nil {
+		if err := m.checkReadBack(); err != nil {
+			return nil, fmt.Errorf("%w: the safety backup would be encrypted so that Options.Encryption cannot open it, and a rollback would fail; nothing was changed (give it an identity of a recipient, or RestoreOptions.NoSafetyBackup): %v", ErrKey, err)
+		}
+	}
 	if m.opts.BeforeRestore != nil {
 		if err := m.opts.BeforeRestore(ctx); err != nil {
 			err = fmt.Errorf("BeforeRestore: %w", err)
@@ -877,6 +882,36 @@ func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, inner
 	}
 	err = fmt.Errorf("%w; rolled back %s from safety backup %s", err, strings.Join(names(touched), ", "), res.SafetyID)
 	return nil, errors.Join(err, m.removeMarker(nctx, res.SafetyID))
+}
+
+// checkReadBack encrypts a few bytes as an archive would be and decrypts
+// them: with recipients whose keys are elsewhere (an offline key), what
+// Create writes cannot be read back by this Manager.
+func (m *Manager) checkReadBack() error {
+	var buf bytes.Buffer
+	w, err := m.opts.Encryption.Encrypt(&buf)
+	if err != nil {
+		return fmt.Errorf("encrypting: %w", err)
+	}
+	probe := []byte("ngbak read-back probe")
+	if _, err := w.Write(probe); err != nil {
+		return fmt.Errorf("encrypting: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("encrypting: %w", err)
+	}
+	r, err := m.opts.Encryption.Decrypt(&buf)
+	if err != nil {
+		return fmt.Errorf("decrypting: %w", err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("decrypting: %w", err)
+	}
+	if !bytes.Equal(got, probe) {
+		return errors.New("decrypting gave other bytes than were encrypted")
+	}
+	return nil
 }
 
 // checkRestore asks each exporter that can whether its restore may go

@@ -522,3 +522,54 @@ func TestInterruptedRestoreWithoutSafety(t *testing.T) {
 		t.Errorf("Interrupted after RollBack reported it = %v, %v; want none", got, err)
 	}
 }
+
+// With Encryption to a recipient whose key is kept offline, the safety
+// backup could not be opened by the Manager's own identities, and a
+// rollback would fail. Restore finds that out before it changes anything.
+func TestSafetyBackupUnreadable(t *testing.T) {
+	ctx := context.Background()
+	online, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := &onceFailing{memExporter: newMem("mem", map[string]string{"a": "1"})}
+	maker, err := agecrypt.New(nil, []age.Identity{online})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, ngbak.Options{Encryption: maker}, mem)
+	man := env.create(t)
+	mem.set("a", "2")
+	// The service's Manager: it opens backups with the online key and
+	// encrypts new ones to the offline one only.
+	toOffline, err := agecrypt.New([]age.Recipient{offline.Recipient()}, []age.Identity{online})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(env.dir), TempDir: t.TempDir(), Encryption: toOffline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Register(mem); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Restore(ctx, man.ID, nil)
+	if !errors.Is(err, ngbak.ErrKey) || !strings.Contains(err.Error(), "safety backup") {
+		t.Fatalf("Restore whose safety backup its keys could not open: %v; want ErrKey before anything changes", err)
+	}
+	if mem.restores != 0 || len(safetyBackups(t, m)) != 0 {
+		t.Errorf("store restored %d times, %d safety backups: want nothing done", mem.restores, len(safetyBackups(t, m)))
+	}
+	if diff := cmp.Diff(map[string]string{"a": "2"}, mem.snapshot()); diff != "" {
+		t.Errorf("store (-want +got):\n%s", diff)
+	}
+	// Without a safety backup there is nothing to read back: allowed.
+	mem.failed = true
+	if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -45,7 +45,12 @@
 // With Options.Encryption (package agecrypt: age), the compressed stream is
 // encrypted, the .sha256 sidecar covers the ciphertext, and the sidecar
 // manifest holds only the public part of the manifest: ids, times, backend
-// names, kinds and statistics, no file names, config or labels.
+// names, kinds and statistics, no file names, config or labels other than
+// ngbak's own. A Restore that takes a safety backup first checks that
+// Options.Encryption can open what it encrypts (a probe, one scrypt run
+// with a passphrase): encrypting to an offline key only would make the
+// rollback impossible, so such a restore is refused with ErrKey before
+// anything changes.
 //
 // Ids such as 20261121T224015.123Z-3f9a2c sort by time and do not collide.
 // Every id that comes from outside is checked with ValidID before it
