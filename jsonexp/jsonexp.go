@@ -9,7 +9,8 @@
 // in the same folder and synced, then all are renamed into place, and only
 // then are the files that match the patterns but are not in the backup
 // removed. Files that match no pattern are never touched, nor are
-// subfolders.
+// subfolders, except the temporary files (.ngbak-restore-*) a restore that
+// died left behind, which the next restore removes.
 package jsonexp
 
 import (
@@ -171,6 +172,9 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) (err error) {
 	if err := os.MkdirAll(e.dir, 0o755); err != nil {
 		return fmt.Errorf("jsonexp: %w", err)
 	}
+	if err := e.removeLeftovers(); err != nil {
+		return err
+	}
 	type staged struct{ tmp, final string }
 	var done []staged
 	defer func() {
@@ -226,6 +230,24 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) (err error) {
 	}
 	if err := syncDir(e.dir); err != nil {
 		return fmt.Errorf("jsonexp: %w", err)
+	}
+	return nil
+}
+
+// removeLeftovers removes the temporary files of a restore that died
+// (ngbak's own, by their prefix), which would otherwise stay in the working
+// directory for ever; restores are exclusive, so none is in use.
+func (e *Exporter) removeLeftovers() error {
+	entries, err := os.ReadDir(e.dir)
+	if err != nil {
+		return fmt.Errorf("jsonexp: %w", err)
+	}
+	for _, d := range entries {
+		if strings.HasPrefix(d.Name(), tempPrefix) && d.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(e.dir, d.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("jsonexp: removing a dead restore's temporary file: %w", err)
+			}
+		}
 	}
 	return nil
 }

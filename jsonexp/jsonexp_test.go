@@ -178,6 +178,9 @@ func TestDefaultPatterns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A dead restore's temporary file is not backed up, and the next
+	// restore removes it.
+	delete(before, ".ngbak-restore-123")
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Fatalf("working dir after restore (-want +got):\n%s", diff)
 	}
