@@ -50,7 +50,13 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 	case map[string]any:
 		return appendMap(b, v)
 	case dbtype.Date:
-		return fmt.Appendf(b, "date('%s')", time.Time(v).Format("2006-01-02")), nil
+		t := time.Time(v)
+		if farYear(t) {
+			// Go writes year 10000 as "10000", where Neo4j's text needs a
+			// sign: the fields say it without one.
+			return fmt.Appendf(b, "date({year: %d, month: %d, day: %d})", t.Year(), t.Month(), t.Day()), nil
+		}
+		return fmt.Appendf(b, "date('%s')", t.Format("2006-01-02")), nil
 	case dbtype.LocalTime:
 		return fmt.Appendf(b, "localtime('%s')", time.Time(v).Format("15:04:05.000000000")), nil
 	case dbtype.Time:
@@ -58,7 +64,12 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 		return fmt.Appendf(b, "time({hour: %d, minute: %d, second: %d, nanosecond: %d, timezone: '%s'})",
 			t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), offset(t)), nil
 	case dbtype.LocalDateTime:
-		return fmt.Appendf(b, "localdatetime('%s')", time.Time(v).Format("2006-01-02T15:04:05.000000000")), nil
+		t := time.Time(v)
+		if farYear(t) {
+			return fmt.Appendf(b, "localdatetime({year: %d, month: %d, day: %d, hour: %d, minute: %d, second: %d, nanosecond: %d})",
+				t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond()), nil
+		}
+		return fmt.Appendf(b, "localdatetime('%s')", t.Format("2006-01-02T15:04:05.000000000")), nil
 	case time.Time:
 		// The instant and the zone, which also covers offsets with seconds
 		// (historical zones) and the hour a DST change repeats, where
@@ -90,6 +101,10 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("a value of type %T, which this exporter cannot write", v)
 }
+
+// farYear tells whether t's year is one that Go's "2006" does not write as
+// the four digits Neo4j parses.
+func farYear(t time.Time) bool { return t.Year() < 0 || t.Year() > 9999 }
 
 // offset returns t's offset as +HH:MM, or +HH:MM:SS when it has seconds.
 func offset(t time.Time) string {

@@ -325,6 +325,30 @@ func temporal(fn string, arg any) (any, bool) {
 		return out, true
 	}
 	switch fn {
+	case "date", "localdatetime":
+		keys := []string{"year", "month", "day"}
+		if fn == "localdatetime" {
+			keys = append(keys, "hour", "minute", "second", "nanosecond")
+		}
+		v, ok := ints(keys...)
+		if !ok || len(m) != len(keys) {
+			return nil, false
+		}
+		v = append(v, make([]int64, 7-len(v))...)
+		// Neo4j's range; and fields that time.Date would carry over (month
+		// 13, second 60) are the server's to refuse.
+		if v[0] < -999_999_999 || v[0] > 999_999_999 {
+			return nil, false
+		}
+		t := time.Date(int(v[0]), time.Month(v[1]), int(v[2]), int(v[3]), int(v[4]), int(v[5]), int(v[6]), time.UTC)
+		if int64(t.Year()) != v[0] || int64(t.Month()) != v[1] || int64(t.Day()) != v[2] || int64(t.Hour()) != v[3] ||
+			int64(t.Minute()) != v[4] || int64(t.Second()) != v[5] || int64(t.Nanosecond()) != v[6] {
+			return nil, false
+		}
+		if fn == "date" {
+			return dbtype.Date(t), true
+		}
+		return dbtype.LocalDateTime(t), true
 	case "datetime", "time":
 		zone, _ := m["timezone"].(string)
 		loc, ok := location(zone)

@@ -510,6 +510,11 @@ func randomValue(r *mrand.Rand) any {
 		return math.Float64frombits(r.Uint64()&^(0x7ff<<52) | uint64(r.IntN(0x7fe)+1)<<52)
 	}
 	t0 := time.Unix(r.Int64N(1<<34)-1<<33, r.Int64N(1e9)).UTC()
+	if r.IntN(4) == 0 {
+		// Years Neo4j has that four digits do not: -999999999 to 999999999.
+		// (short of the ends, where a zone's offset would cross them).
+		t0 = t0.AddDate(int(r.Int64N(1_999_990_000))-999_995_000, 0, 0)
+	}
 	switch r.IntN(14) {
 	case 0:
 		return str()
