@@ -19,6 +19,9 @@ type jsonRecord struct {
 	ValueB64  []byte  `json:"value_b64,omitempty"`
 	TTLMillis int64   `json:"ttl_ms,omitempty"`
 	ExpiresAt int64   `json:"expires_at_ms,omitempty"`
+	// Persistent, false or absent, says the same to encoding/json; the
+	// fast parser takes true only.
+	Persistent bool `json:"persistent,omitempty"`
 }
 
 // parseRecordStd is parseRecord by encoding/json: the reference that
@@ -33,7 +36,7 @@ func parseRecordStd(b []byte) (*line, error) {
 	if dec.More() {
 		return nil, errors.New("data after the entry")
 	}
-	l := &line{ttlMillis: rec.TTLMillis, expiresAt: rec.ExpiresAt}
+	l := &line{ttlMillis: rec.TTLMillis, expiresAt: rec.ExpiresAt, persistent: rec.Persistent}
 	switch {
 	case rec.ID != nil && rec.IDB64 == nil:
 		l.id = []byte(*rec.ID)
@@ -53,6 +56,9 @@ func parseRecordStd(b []byte) (*line, error) {
 	if l.ttlMillis < 0 || l.expiresAt < 0 {
 		return nil, errors.New("negative time to live")
 	}
+	if l.persistent && (l.ttlMillis != 0 || l.expiresAt != 0) {
+		return nil, errors.New("persistent, with a time to live")
+	}
 	return l, nil
 }
 
@@ -62,9 +68,17 @@ func parseRecordStd(b []byte) (*line, error) {
 func FuzzParseRecord(f *testing.F) {
 	now := time.UnixMilli(1_800_000_000_000)
 	for _, line := range [][]byte{
-		appendRecord(nil, []byte("doc-1"), []byte(`{"content": "a \"quoted\" line\nand more"}`), false, time.Hour, now),
-		appendRecord(nil, []byte{0xff, 0}, []byte{1, 2, 3}, true, 0, now),
-		appendRecord(nil, []byte("日本語 🧠"), []byte("\u2028\x00\x1f"), false, time.Millisecond, now),
+		appendRecord(nil, []byte("doc-1"), []byte(`{"content": "a \"quoted\" line\nand more"}`), false, expiry{ttl: time.Hour, readAt: now}),
+		appendRecord(nil, []byte{0xff, 0}, []byte{1, 2, 3}, true, expiry{}),
+		appendRecord(nil, []byte("日本語 🧠"), []byte("\u2028\x00\x1f"), false, expiry{ttl: time.Millisecond, readAt: now}),
+		appendRecord(nil, []byte("kept"), []byte(`{}`), false, expiry{persistent: true}),
+		appendRecord(nil, []byte{0xfe}, []byte{0, 0x0c, 0}, true, expiry{persistent: true}),
+		[]byte(`{"id":"a","value":"b","persistent":false}`),
+		[]byte(`{"id":"a","value":"b","persistent":true,"ttl_ms":5,"expires_at_ms":6}`),
+		[]byte(`{"id":"a","value":"b","persistent":true,"expires_at_ms":0}`),
+		[]byte(`{"id":"a","value":"b","persistent":truex}`),
+		[]byte(`{"id":"a","value":"b","persistent":1}`),
+		[]byte(`{"persistent" : true , "id":"a","value":"b"}`),
 		[]byte(`{"id":"\ud83d\ude00","value":"\u00e9\/\b\f","ttl_ms":0}`),
 		[]byte(`{"id":"a","value":"b","ttl_ms":1e3}`),
 		[]byte(`{"id":"a","value":"b","id":"c"}`),
@@ -95,18 +109,24 @@ func FuzzParseRecord(f *testing.F) {
 }
 
 // FuzzRecordRoundTrip: every id and value, text or binary, comes back from
-// its line byte for byte, with its time to live.
+// its line byte for byte, with its time to live: ttlMillis > 0 expires,
+// -1 stands for persistent, 0 for nothing known.
 func FuzzRecordRoundTrip(f *testing.F) {
 	f.Add([]byte("doc-1"), []byte(`{"a":1}`), false, int64(3600_000))
 	f.Add([]byte{0xff}, []byte{}, true, int64(0))
 	f.Add([]byte("\x00\n\""), []byte("\\u0041 \u2028"), false, int64(1))
+	f.Add([]byte("kept"), []byte(`{}`), false, int64(-1))
+	f.Add([]byte{0x80}, []byte{0, 1}, true, int64(-1))
 	f.Fuzz(func(t *testing.T, id, value []byte, binary bool, ttlMillis int64) {
-		if ttlMillis < 0 || ttlMillis > 1<<40 {
+		if ttlMillis < -1 || ttlMillis > 1<<40 {
 			return
 		}
-		ttl := time.Duration(ttlMillis) * time.Millisecond
 		now := time.UnixMilli(1_800_000_000_000)
-		b := appendRecord(nil, id, value, binary, ttl, now)
+		exp := expiry{readAt: now, persistent: ttlMillis == -1}
+		if ttlMillis > 0 {
+			exp.ttl = time.Duration(ttlMillis) * time.Millisecond
+		}
+		b := appendRecord(nil, id, value, binary, exp)
 		l, err := parseRecord(b)
 		if err != nil {
 			t.Fatalf("%q: %v", b, err)
@@ -114,11 +134,50 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		if !bytes.Equal(l.id, id) || !bytes.Equal(l.value, value) {
 			t.Fatalf("%q: id %q value %q, want %q %q", b, l.id, l.value, id, value)
 		}
-		if got, _ := l.ttl(TTLRelative, now); got != ttl && !(ttl > 0 && ttl < time.Millisecond) {
-			t.Fatalf("ttl %v, want %v", got, ttl)
+		for _, mode := range []TTLMode{TTLRelative, TTLAbsolute} {
+			ent, live := l.entry(mode, now)
+			want := Entry{ID: string(id), Value: value, TTL: exp.ttl, Persistent: exp.persistent}
+			if diff := cmp.Diff(want, ent, cmpopts.EquateEmpty()); diff != "" || !live {
+				t.Fatalf("%q, mode %d: live %v, entry (-want +got):\n%s", b, mode, live, diff)
+			}
 		}
 		if _, err := parseRecordStd(b); err != nil {
 			t.Fatalf("encoding/json refuses our own line %q: %v", b, err)
 		}
 	})
+}
+
+// TestRecordExpiry: what the three kinds of record mean to a restore, old
+// records included.
+func TestRecordExpiry(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_000)
+	for _, tt := range []struct {
+		line string
+		want Entry
+	}{
+		{`{"id":"a","value":"v"}`, Entry{ID: "a", Value: []byte("v")}},
+		{`{"id":"a","value":"v","persistent":true}`, Entry{ID: "a", Value: []byte("v"), Persistent: true}},
+		{`{"id":"a","value":"v","ttl_ms":5000,"expires_at_ms":1800000003000}`, Entry{ID: "a", Value: []byte("v"), TTL: 5 * time.Second}},
+	} {
+		l, err := parseRecord([]byte(tt.line))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.line, err)
+		}
+		got, _ := l.entry(TTLRelative, now)
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.line, diff)
+		}
+	}
+	l, _ := parseRecord([]byte(`{"id":"a","value":"v","ttl_ms":5000,"expires_at_ms":1800000003000}`))
+	if got, live := l.entry(TTLAbsolute, now); got.TTL != 3*time.Second || !live {
+		t.Errorf("absolute: %v %v", got, live)
+	}
+	for _, bad := range []string{
+		`{"id":"a","value":"v","persistent":true,"ttl_ms":1,"expires_at_ms":2}`,
+		`{"id":"a","value":"v","persistent":false}`,
+	} {
+		if _, err := parseRecord([]byte(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
 }

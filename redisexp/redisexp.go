@@ -7,19 +7,37 @@
 // go-redis would skip without a word; a plain client connected to one node
 // of a cluster is refused too), with pipelined reads in batches;
 // both stream one JSON line per entry into the archive, so memory is
-// bounded by a batch, not by the data. Neither is a
-// point in time: each key is read as it is when its batch is read (pause
-// writers with ngbak.Options.BeforeCreate if that matters).
+// bounded by a batch, not by the data: raw batches are bounded in bytes
+// (RawOptions.BatchBytes, by MEMORY USAGE before the DUMP) as well as in
+// keys. A KV backup reads every namespace in one SCAN of the prefix, and
+// a restore deletes them in one, when the Store is a NamespaceScanner, as
+// KVStore is: SCAN costs the whole keyspace whatever it matches. Neither
+// is a point in time: each key is read as it is when its batch is read
+// (pause writers with ngbak.Options.BeforeCreate if that matters). In a
+// cluster, a scan reads every master's own view of its slots before and
+// after, refuses to start while a slot is migrating or importing or the
+// masters do not serve all 16384, and fails if the slots moved meanwhile:
+// a resharding could carry keys from a master not yet scanned to one
+// already scanned.
 //
 // A restore replaces: the namespaces (or the keys matching the pattern) are
 // deleted, then the backup's entries are written in pipelined batches, the
 // KV entries through Store.Upsert, so a service's own serialization and
-// policies apply exactly once.
+// policies apply exactly once. A raw restore is first checked
+// (RawExporter.CheckRestore): DUMP payloads restore only into a server of
+// the same RDB version or newer, and one that is older is refused before
+// any key is deleted.
 //
 // Times to live are restored relative to the restore by default: an entry
 // that had two hours left when it was backed up has two hours left after it
 // is restored, whenever that is. TTLAbsolute restores the original expiry
-// instead, and leaves out entries whose time has passed.
+// instead, counted from when each batch was read, and leaves out entries
+// whose time has passed. A key without an expiry is recorded as persistent
+// and restored without one, whatever the Store's TTL policy gives new
+// entries; only entries whose record says nothing about their expiry (a
+// Store that reports none, a legacy conversion, a backup in the older
+// formats redis-kv/1 and redis-dump/1) get the policy. A failed PTTL fails
+// the backup. The record format is described in records.go.
 package redisexp
 
 import (
@@ -27,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -70,8 +89,13 @@ type Exporter struct {
 // folder per namespace of JSON-lines parts (see AppendRecord).
 const (
 	KVKind   = "redis-kv"
-	KVFormat = "redis-kv/1"
+	KVFormat = "redis-kv/2"
 )
+
+// kvFormat1 is the format before records said "persistent" and before the
+// parts of namespaces could alternate; Restore reads it (see AppendRecord
+// for what its records without a TTL mean).
+const kvFormat1 = "redis-kv/1"
 
 // New returns an Exporter over store.
 func New(store Store, opts Options) (*Exporter, error) {
@@ -124,8 +148,7 @@ func (e *Exporter) namespaces(ctx context.Context) ([]string, error) {
 	return nss, nil
 }
 
-// Export implements ngbak.Exporter: one file <namespace>.jsonl per
-// namespace, one line per entry.
+// Export implements ngbak.Exporter: one folder of parts per namespace.
 func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
 	info := ngbak.Info{Format: KVFormat, Stats: map[string]int64{}}
 	if v, ok := e.store.(versioner); ok {
@@ -135,104 +158,187 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, err
 		}
 		info.ServerVersion = ver
 	}
-	nss, err := e.namespaces(ctx)
+	scan, err := e.scanner(ctx)
+	if err != nil {
+		return info, err
+	}
+	counts, err := e.export(ctx, w, scan)
 	if err != nil {
 		return info, err
 	}
 	var total int64
-	for _, ns := range nss {
-		if err := checkNamespace(ns); err != nil {
-			return info, err
-		}
-		n, err := e.exportNamespace(ctx, w, ns)
-		if err != nil {
-			return info, fmt.Errorf("redisexp: namespace %s: %w", ns, err)
-		}
+	for ns, n := range counts {
 		info.Stats["keys."+ns] = n
 		total += n
 	}
 	info.Stats["keys"] = total
-	info.Stats["namespaces"] = int64(len(nss))
+	info.Stats["namespaces"] = int64(len(counts))
 	return info, nil
 }
 
-// exportNamespace streams a namespace into its parts. A goroutine reads
-// batches from the store while this one encodes the previous batch, and the
-// archive compresses each part while the next is read.
-func (e *Exporter) exportNamespace(ctx context.Context, w *ngbak.Writer, ns string) (int64, error) {
+// scanner returns how to read the ids of every namespace in scope: in one
+// pass when the store can, else namespace by namespace.
+func (e *Exporter) scanner(ctx context.Context) (func(fn func(ns string, ids []string) error) error, error) {
+	if s, ok := e.store.(NamespaceScanner); ok {
+		return func(fn func(ns string, ids []string) error) error {
+			return s.ScanNamespaces(ctx, e.opts.Namespaces, fn)
+		}, nil
+	}
+	nss, err := e.namespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(fn func(ns string, ids []string) error) error {
+		for _, ns := range nss {
+			if err := e.store.Scan(ctx, ns, func(ids []string) error { return fn(ns, ids) }); err != nil {
+				return fmt.Errorf("redisexp: namespace %s: %w", ns, err)
+			}
+		}
+		return nil
+	}, nil
+}
+
+// readBatch is a batch of entries of one namespace, and when it was read.
+type readBatch struct {
+	ns      string
+	entries []Entry
+	readAt  time.Time
+}
+
+// export streams the namespaces into their parts and returns how many
+// entries each got. A goroutine reads batches from the store while this one
+// encodes the previous batch, and the archive compresses each part while
+// the next is read.
+func (e *Exporter) export(ctx context.Context, w *ngbak.Writer, scan func(fn func(ns string, ids []string) error) error) (map[string]int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan []Entry, 2)
+	batches := make(chan readBatch, 2)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		readErr <- e.store.Scan(ctx, ns, func(ids []string) error {
-			entries, err := e.store.Get(ctx, ns, ids)
-			if err != nil {
+		readErr <- scan(func(ns string, ids []string) error {
+			if err := checkNamespace(ns); err != nil {
 				return err
 			}
+			entries, err := e.store.Get(ctx, ns, ids)
+			if err != nil {
+				return fmt.Errorf("redisexp: namespace %s: %w", ns, err)
+			}
+			// After the reads rather than before: a TTL is what was left
+			// when the server answered, and a slow batch would otherwise
+			// move its expiries earlier by however long it took.
 			select {
-			case batches <- entries:
+			case batches <- readBatch{ns: ns, entries: entries, readAt: time.Now()}:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		})
 	}()
-	pw := w.Parts(ns, ".jsonl")
-	var n int64
+	parts := newNamespaceParts(w)
+	counts := map[string]int64{}
+	for _, ns := range e.opts.Namespaces {
+		counts[ns] = 0
+	}
 	var err error
-	now := time.Now()
-	for entries := range batches {
+	for b := range batches {
 		if err != nil {
 			continue // drain, so the reader can stop
 		}
-		for _, ent := range entries {
-			if err = pw.Append(appendRecord(pw.Buffer(), []byte(ent.ID), ent.Value, false, ent.TTL, now)); err != nil {
-				cancel()
+		for _, ent := range b.entries {
+			if err = ent.check(); err != nil {
+				err = fmt.Errorf("redisexp: namespace %s: %w", b.ns, err)
+				break
+			}
+			exp := expiry{ttl: ent.TTL, readAt: b.readAt, persistent: ent.Persistent}
+			if err = parts.append(b.ns, func(dst []byte) []byte {
+				return appendRecord(dst, []byte(ent.ID), ent.Value, false, exp)
+			}); err != nil {
 				break
 			}
 		}
-		n += int64(len(entries))
+		if err != nil {
+			cancel()
+			continue
+		}
+		counts[b.ns] += int64(len(b.entries))
 	}
 	if rerr := <-readErr; err == nil {
 		err = rerr
 	}
 	if err == nil {
-		err = pw.Close()
+		err = parts.close(slices.Collect(maps.Keys(counts)))
 	}
-	return n, err
+	return counts, err
 }
 
-// Restore implements ngbak.Exporter.
+// Restore implements ngbak.Exporter. It deletes the namespaces in scope
+// first, in one pass when the store can, then writes the backup's entries.
 func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
-	if f := r.Backend().Format; f != KVFormat {
-		return fmt.Errorf("redisexp: unknown format %q", f)
+	b := r.Backend()
+	if b.Format != KVFormat && b.Format != kvFormat1 {
+		return fmt.Errorf("redisexp: unknown format %q", b.Format)
 	}
-	restored := map[string]bool{}
-	err := e.restoreParts(ctx, r, func(ns string) error {
-		if err := checkNamespace(ns); err != nil {
-			return err
-		}
-		if e.opts.Namespaces != nil && !slices.Contains(e.opts.Namespaces, ns) {
-			return fmt.Errorf("redisexp: the backup holds namespace %q, which this exporter does not cover (Options.Namespaces %q)", ns, e.opts.Namespaces)
-		}
-		if restored[ns] {
-			return fmt.Errorf("redisexp: the parts of namespace %q are not together", ns)
-		}
-		restored[ns] = true
-		return e.store.Drop(ctx, ns)
-	})
-	if err != nil || e.opts.Namespaces != nil {
+	nss, err := e.backupNamespaces(b)
+	if err != nil {
 		return err
 	}
-	// Every namespace is in scope: those the backup does not hold go.
+	if err := e.drop(ctx, nss); err != nil {
+		return err
+	}
+	return e.restoreParts(ctx, r)
+}
+
+// backupNamespaces returns the namespaces a backup holds, from its
+// manifest, and refuses one this exporter does not cover.
+func (e *Exporter) backupNamespaces(b *ngbak.Backend) ([]string, error) {
+	var nss []string
+	for _, f := range b.Files {
+		ns, _, ok := strings.Cut(strings.TrimPrefix(f.Path, b.Name+"/"), "/")
+		if !ok {
+			return nil, fmt.Errorf("redisexp: unexpected file %q in the backup", f.Path)
+		}
+		if slices.Contains(nss, ns) {
+			continue
+		}
+		if err := checkNamespace(ns); err != nil {
+			return nil, err
+		}
+		if e.opts.Namespaces != nil && !slices.Contains(e.opts.Namespaces, ns) {
+			return nil, fmt.Errorf("redisexp: the backup holds namespace %q, which this exporter does not cover (Options.Namespaces %q)", ns, e.opts.Namespaces)
+		}
+		nss = append(nss, ns)
+	}
+	return nss, nil
+}
+
+// drop deletes the backup's namespaces nss, and with Options.Namespaces
+// nil every other namespace too.
+func (e *Exporter) drop(ctx context.Context, nss []string) error {
+	if s, ok := e.store.(NamespaceScanner); ok {
+		scope := nss
+		if e.opts.Namespaces == nil {
+			scope = nil
+		}
+		if err := s.DropNamespaces(ctx, scope); err != nil {
+			return fmt.Errorf("redisexp: deleting the namespaces before the restore: %w", err)
+		}
+		return nil
+	}
+	for _, ns := range nss {
+		if err := e.store.Drop(ctx, ns); err != nil {
+			return fmt.Errorf("redisexp: dropping namespace %s: %w", ns, err)
+		}
+	}
+	if e.opts.Namespaces != nil {
+		return nil
+	}
 	current, err := e.store.Namespaces(ctx)
 	if err != nil {
 		return fmt.Errorf("redisexp: listing namespaces: %w", err)
 	}
 	for _, ns := range current {
-		if !restored[ns] {
+		if !slices.Contains(nss, ns) {
 			if err := e.store.Drop(ctx, ns); err != nil {
 				return fmt.Errorf("redisexp: dropping namespace %s, which the backup does not hold: %w", ns, err)
 			}
@@ -244,14 +350,12 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 // batch is a run of entries of one namespace, decoded from the archive.
 type batch struct {
 	ns      string
-	first   bool // the namespace's first batch: drop it before writing
 	entries []Entry
 }
 
 // restoreParts decodes the archive's parts in a goroutine while this one
-// writes the previous batch through the store; begin runs before the first
-// batch of each namespace.
-func (e *Exporter) restoreParts(ctx context.Context, r *ngbak.Reader, begin func(ns string) error) error {
+// writes the previous batch through the store.
+func (e *Exporter) restoreParts(ctx context.Context, r *ngbak.Reader) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan batch, 4)
@@ -265,13 +369,7 @@ func (e *Exporter) restoreParts(ctx context.Context, r *ngbak.Reader, begin func
 		if err != nil {
 			continue // drain, so the decoder can stop
 		}
-		if b.first {
-			err = begin(b.ns)
-		}
-		if err == nil && len(b.entries) > 0 {
-			err = e.store.Upsert(ctx, b.ns, b.entries)
-		}
-		if err != nil {
+		if err = e.store.Upsert(ctx, b.ns, b.entries); err != nil {
 			err = fmt.Errorf("redisexp: namespace %s: %w", b.ns, err)
 			cancel()
 		}
@@ -291,7 +389,6 @@ func (e *Exporter) decodeParts(ctx context.Context, r *ngbak.Reader, out chan<- 
 			return ctx.Err()
 		}
 	}
-	prev := ""
 	for {
 		name, _, err := r.Next()
 		if err == io.EOF {
@@ -304,17 +401,15 @@ func (e *Exporter) decodeParts(ctx context.Context, r *ngbak.Reader, out chan<- 
 		if !ok || !strings.HasSuffix(part, ".jsonl") || strings.Contains(part, "/") {
 			return fmt.Errorf("redisexp: unexpected file %q in the backup", name)
 		}
-		cur := batch{ns: ns, first: ns != prev}
-		prev = ns
+		cur := batch{ns: ns}
 		var size int
 		err = readRecords(r, name, func(l *line) error {
-			id, value := l.id, l.value
-			ttl, live := l.ttl(e.opts.TTL, time.Now())
+			ent, live := l.entry(e.opts.TTL, time.Now())
 			if !live {
 				return nil
 			}
-			cur.entries = append(cur.entries, Entry{ID: string(id), Value: value, TTL: ttl})
-			size += len(value)
+			cur.entries = append(cur.entries, ent)
+			size += len(ent.Value)
 			// Batches are bounded in bytes too, for memory's sake.
 			if len(cur.entries) >= e.opts.Batch || size >= maxBatchBytes {
 				if err := send(cur); err != nil {
@@ -325,9 +420,9 @@ func (e *Exporter) decodeParts(ctx context.Context, r *ngbak.Reader, out chan<- 
 			return nil
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("redisexp: %w", err)
 		}
-		if len(cur.entries) > 0 || cur.first {
+		if len(cur.entries) > 0 {
 			if err := send(cur); err != nil {
 				return err
 			}

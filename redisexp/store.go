@@ -24,22 +24,57 @@ type Store interface {
 	Namespaces(ctx context.Context) ([]string, error)
 	// Scan calls fn with the ids of the namespace's entries, in batches.
 	Scan(ctx context.Context, namespace string, fn func(ids []string) error) error
-	// Get reads entries with their remaining time to live. Ids that no longer
-	// exist are left out.
+	// Get reads entries with their remaining time to live, or Persistent
+	// for those that never expire; a store that does not know expiries
+	// leaves both unset. Ids that no longer exist are left out.
 	Get(ctx context.Context, namespace string, ids []string) ([]Entry, error)
-	// Upsert writes entries through the store's own serialization.
+	// Upsert writes entries through the store's own serialization: an entry
+	// with a TTL expires after it, a Persistent one never expires, and one
+	// with neither gets the store's policy.
 	Upsert(ctx context.Context, namespace string, entries []Entry) error
 	// Drop deletes every entry of the namespace.
 	Drop(ctx context.Context, namespace string) error
 }
 
+// A NamespaceScanner is a Store that reads and deletes many namespaces in
+// one pass; the Exporter uses one when its Store is one, as KVStore is.
+// SCAN costs the whole keyspace whatever its MATCH, so a pass per namespace
+// costs the keyspace once per namespace, and a restore paid that again per
+// Drop.
+type NamespaceScanner interface {
+	Store
+	// ScanNamespaces calls fn with batches of the ids of the namespaces
+	// nss (nil: every namespace), each batch of one namespace, in one pass.
+	ScanNamespaces(ctx context.Context, nss []string, fn func(namespace string, ids []string) error) error
+	// DropNamespaces deletes every entry of the namespaces nss (nil: every
+	// namespace) in one pass.
+	DropNamespaces(ctx context.Context, nss []string) error
+}
+
 // Entry is one key-value pair of a namespace.
+//
+// Its expiry is one of three: a positive TTL (it expires), Persistent (it
+// never expires, whatever a store's policy would give a new entry), or
+// neither (not known: Upsert applies the store's policy). Persistent with a
+// TTL, and a negative TTL, are errors.
 type Entry struct {
 	ID    string
 	Value []byte
-	// TTL is the time the entry has left to live; 0 means it does not expire
-	// (KVStore then applies its namespace's policy, if any).
+	// TTL, when positive, is the time the entry has left to live.
 	TTL time.Duration
+	// Persistent says the entry never expires.
+	Persistent bool
+}
+
+// check refuses an entry whose expiry says two things.
+func (e *Entry) check() error {
+	switch {
+	case e.TTL < 0:
+		return fmt.Errorf("redisexp: entry %q has a negative TTL (%v)", e.ID, e.TTL)
+	case e.TTL > 0 && e.Persistent:
+		return fmt.Errorf("redisexp: entry %q has a TTL and is Persistent", e.ID)
+	}
+	return nil
 }
 
 // DefaultPrefix is nano-graphrag's key prefix.
@@ -69,7 +104,7 @@ type KVStoreOptions struct {
 	// Prefix of every key; empty means DefaultPrefix.
 	Prefix string
 	// TTLPolicy gives, per namespace, the time to live of entries written
-	// without one; nil means DefaultTTLPolicy.
+	// with neither a TTL nor Persistent; nil means DefaultTTLPolicy.
 	TTLPolicy map[string]time.Duration
 	// Batch is how many keys one pipeline of reads carries; 0 means 500.
 	Batch int
@@ -97,7 +132,7 @@ func (s *KVStore) Namespaces(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
 	err := scanKeys(ctx, s.client, escapeGlob(s.prefix)+"*", func(_ redis.Cmdable, keys []string) error {
 		for _, k := range keys {
-			if ns, _, ok := strings.Cut(strings.TrimPrefix(k, s.prefix), ":"); ok {
+			if ns, _, ok := s.split(k); ok {
 				seen[ns] = true
 			}
 		}
@@ -115,19 +150,58 @@ func (s *KVStore) Namespaces(ctx context.Context) ([]string, error) {
 
 // Scan implements Store, calling fn with at most Batch ids at a time.
 func (s *KVStore) Scan(ctx context.Context, ns string, fn func(ids []string) error) error {
-	pre := s.key(ns, "")
-	return scanKeys(ctx, s.client, escapeGlob(pre)+"*", func(_ redis.Cmdable, keys []string) error {
-		for chunk := range slices.Chunk(keys, s.batch) {
-			ids := make([]string, len(chunk))
-			for i, k := range chunk {
-				ids[i] = k[len(pre):]
+	return s.ScanNamespaces(ctx, []string{ns}, func(_ string, ids []string) error { return fn(ids) })
+}
+
+// ScanNamespaces implements NamespaceScanner with one SCAN of the prefix,
+// sorting each SCAN batch into namespaces; fn gets at most Batch ids at a
+// time.
+func (s *KVStore) ScanNamespaces(ctx context.Context, nss []string, fn func(ns string, ids []string) error) error {
+	pattern, in := s.scope(nss)
+	var order []string
+	groups := map[string][]string{}
+	return scanKeys(ctx, s.client, pattern, func(_ redis.Cmdable, keys []string) error {
+		order = order[:0]
+		clear(groups)
+		for _, k := range keys {
+			ns, id, ok := s.split(k)
+			if !ok || !in(ns) {
+				continue
 			}
-			if err := fn(ids); err != nil {
-				return err
+			if _, seen := groups[ns]; !seen {
+				order = append(order, ns)
+			}
+			groups[ns] = append(groups[ns], id)
+		}
+		for _, ns := range order {
+			for ids := range slices.Chunk(groups[ns], s.batch) {
+				if err := fn(ns, ids); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
+}
+
+// scope returns the SCAN pattern for the namespaces nss (nil: all) and
+// whether a namespace is one of them. One namespace has a narrower MATCH,
+// which costs the server the same and the network less.
+func (s *KVStore) scope(nss []string) (string, func(string) bool) {
+	if len(nss) == 1 {
+		return escapeGlob(s.key(nss[0], "")) + "*", func(ns string) bool { return ns == nss[0] }
+	}
+	return escapeGlob(s.prefix) + "*", func(ns string) bool { return nss == nil || slices.Contains(nss, ns) }
+}
+
+// split returns the namespace and id of a key under the prefix, and false
+// for a key that belongs to no namespace.
+func (s *KVStore) split(key string) (ns, id string, ok bool) {
+	rest, ok := strings.CutPrefix(key, s.prefix)
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, ":")
 }
 
 // Get implements Store with one pipeline of GET and PTTL per batch.
@@ -151,31 +225,49 @@ func (s *KVStore) Get(ctx context.Context, ns string, ids []string) ([]Entry, er
 		if err != nil {
 			return nil, fmt.Errorf("redisexp: GET %s: %w", s.key(ns, id), err)
 		}
-		out = append(out, Entry{ID: id, Value: v, TTL: ttlOf(ttls[i].Val())})
+		e := Entry{ID: id, Value: v}
+		if e.TTL, e.Persistent, err = ttlOf(ttls[i]); err != nil {
+			return nil, err
+		}
+		if e.TTL == 0 && !e.Persistent {
+			continue // deleted or expired since the GET
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
 
-// ttlOf turns a PTTL reply into an Entry.TTL: -1 (no expiry) and -2 (gone
-// since the GET) are 0, and a key in its last millisecond keeps 1 ms rather
-// than becoming one that never expires.
-func ttlOf(d time.Duration) time.Duration {
-	switch {
-	case d < 0:
-		return 0
-	case d == 0:
-		return time.Millisecond
+// ttlOf turns a PTTL reply into a TTL, or persistent for -1 (no expiry);
+// -2 (gone since the read before it) is neither. A key in its last
+// millisecond keeps 1 ms rather than become one that never expires. A
+// failed PTTL is an error: taking it for "no expiry" would make a cache
+// entry immortal.
+func ttlOf(cmd *redis.DurationCmd) (ttl time.Duration, persistent bool, err error) {
+	d, err := cmd.Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("redisexp: PTTL %s: %w", cmd.Args()[1], err)
 	}
-	return d
+	switch {
+	case d == -1:
+		return 0, true, nil
+	case d < 0:
+		return 0, false, nil
+	case d == 0:
+		return time.Millisecond, false, nil
+	}
+	return d, false, nil
 }
 
-// Upsert implements Store: SET with the entry's TTL, or the namespace's
-// policy for entries without one.
+// Upsert implements Store: SET with the entry's TTL, without one for a
+// Persistent entry, and with the namespace's policy for the others.
 func (s *KVStore) Upsert(ctx context.Context, ns string, entries []Entry) error {
 	pipe := s.client.Pipeline()
 	for _, e := range entries {
+		if err := e.check(); err != nil {
+			return err
+		}
 		ttl := e.TTL
-		if ttl == 0 {
+		if ttl == 0 && !e.Persistent {
 			ttl = s.policy[ns]
 		}
 		pipe.Set(ctx, s.key(ns, e.ID), e.Value, ttl)
@@ -188,7 +280,17 @@ func (s *KVStore) Upsert(ctx context.Context, ns string, entries []Entry) error 
 
 // Drop implements Store.
 func (s *KVStore) Drop(ctx context.Context, ns string) error {
-	return dropKeys(ctx, s.client, escapeGlob(s.key(ns, ""))+"*")
+	return s.DropNamespaces(ctx, []string{ns})
+}
+
+// DropNamespaces implements NamespaceScanner with one SCAN of the prefix.
+// Keys under the prefix that belong to no namespace stay.
+func (s *KVStore) DropNamespaces(ctx context.Context, nss []string) error {
+	pattern, in := s.scope(nss)
+	return dropKeys(ctx, s.client, pattern, func(k string) bool {
+		ns, _, ok := s.split(k)
+		return ok && in(ns)
+	})
 }
 
 // ServerVersion reports the Redis version, for the manifest.
@@ -202,11 +304,21 @@ func (s *KVStore) ServerVersion(ctx context.Context) (string, error) {
 const scanCount = 1000
 
 // scanKeys runs SCAN MATCH pattern on every node that holds keys and calls
-// fn with each batch of keys and the node that holds them.
+// fn with each batch of keys and the node that holds them. In a cluster it
+// reads the slot map before and after (see slotMap), so that a resharding
+// that moves keys from a node not scanned yet to one already scanned fails
+// the scan instead of leaving them out.
 func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string, fn func(node redis.Cmdable, keys []string) error) error {
 	nodes, err := keyNodes(ctx, client)
 	if err != nil {
 		return err
+	}
+	_, cluster := client.(*redis.ClusterClient)
+	var before *slotMap
+	if cluster {
+		if before, err = readSlotMap(ctx, nodes); err != nil {
+			return err
+		}
 	}
 	for _, node := range nodes {
 		var cursor uint64
@@ -223,6 +335,15 @@ func scanKeys(ctx context.Context, client redis.UniversalClient, pattern string,
 			if cursor = next; cursor == 0 {
 				break
 			}
+		}
+	}
+	if cluster {
+		after, err := readSlotMap(ctx, nodes)
+		if err != nil {
+			return fmt.Errorf("%w (after the SCAN of %s)", err, pattern)
+		}
+		if err := before.compare(after); err != nil {
+			return fmt.Errorf("%w: the SCAN of %s may have missed keys that moved; try again", err, pattern)
 		}
 	}
 	return nil
@@ -272,12 +393,19 @@ func keyNodes(ctx context.Context, client redis.UniversalClient) ([]redis.Cmdabl
 	return nodes, nil
 }
 
-// dropKeys deletes every key matching pattern, batch by batch, on the node
-// that holds it: one UNLINK per batch on a single Redis, one per key in a
-// cluster, which refuses multi-key commands across slots even on one node.
-func dropKeys(ctx context.Context, client redis.UniversalClient, pattern string) error {
+// dropKeys deletes every key matching pattern (and del, if not nil),
+// batch by batch, on the node that holds it: one UNLINK per batch on a
+// single Redis, one per key in a cluster, which refuses multi-key commands
+// across slots even on one node.
+func dropKeys(ctx context.Context, client redis.UniversalClient, pattern string, del func(key string) bool) error {
 	_, cluster := client.(*redis.ClusterClient)
 	return scanKeys(ctx, client, pattern, func(node redis.Cmdable, keys []string) error {
+		if del != nil {
+			keys = slices.DeleteFunc(keys, func(k string) bool { return !del(k) })
+			if len(keys) == 0 {
+				return nil
+			}
+		}
 		if !cluster {
 			if err := node.Unlink(ctx, keys...).Err(); err != nil {
 				return fmt.Errorf("redisexp: UNLINK: %w", err)
