@@ -473,6 +473,9 @@ func (m *Manager) List(ctx context.Context) ([]Backup, error) {
 			continue
 		}
 		man, _, err := m.readManifest(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted since the listing, by another process
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ngbak: list: %w", err))
 			continue
@@ -616,15 +619,47 @@ type stored struct {
 	sum string
 	rc  io.ReadCloser
 	ar  *archiveReader
+	// keep leaves rc open at finish: it is pinned for a second pass.
+	keep     bool
+	manBytes []byte // the sidecar manifest as read
 }
 
-// openStored opens a stored backup. For an encrypted one, inner is the
-// manifest inside it, when a previous pass has read it; without it the
-// archive is read with no list of files to expect, as Import reads.
-func (m *Manager) openStored(ctx context.Context, op, phase, id string, inner *Manifest) (*stored, error) {
+// verified is what a verify pass read, for a pass that restores from it:
+// the second pass reads what the first checked, or fails before it hands
+// anything to an exporter.
+type verified struct {
+	inner    *Manifest // the manifest inside the archive
+	manBytes []byte    // the sidecar manifest
+	sum      string    // the sidecar sum
+	// rc is the archive, still open, when the storage's reader seeks: on
+	// Dir the open file is the verified one whatever is renamed over its
+	// name. Else info is what Stat said before the first pass, and the
+	// second pass opens the archive again by name if Stat still says so.
+	rc   io.ReadSeekCloser
+	info ObjectInfo
+}
+
+func (v *verified) close() {
+	if v != nil && v.rc != nil {
+		v.rc.Close()
+	}
+}
+
+// openStored opens a stored backup. Without v (a first pass) the archive
+// is read against its sidecars alone; with v it is read again as the first
+// pass found it: same sidecars, same object, the files the manifest inside
+// lists.
+func (m *Manager) openStored(ctx context.Context, op, phase, id string, v *verified) (*stored, error) {
 	man, manBytes, err := m.readManifest(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	var inner *Manifest
+	if v != nil {
+		if !bytes.Equal(manBytes, v.manBytes) {
+			return nil, corrupt("%s changed since the backup was verified", manifestFile(id))
+		}
+		inner = v.inner
 	}
 	// A sidecar lists no files (but one written before they left it, which
 	// still gives the order to expect): the manifest inside does, once a
@@ -651,28 +686,54 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string, inner *M
 	if err != nil {
 		return nil, err
 	}
-	rc, err := m.store.Open(ctx, archiveName(id))
-	if err != nil {
-		return nil, err
+	if v != nil && sum != v.sum {
+		return nil, fmt.Errorf("%w: %s changed since the backup was verified", ErrChecksum, sumName(id))
 	}
-	ar, err := newArchiveReader(ctx, rc, m.opts.Limits, want, manBytes, dec)
-	if err != nil {
-		rc.Close()
+	s := &stored{id: id, man: man, sum: sum, manBytes: manBytes}
+	switch {
+	case v != nil && v.rc != nil:
+		if _, err := v.rc.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("reading %s again: %w", archiveName(id), err)
+		}
+		s.rc, s.keep = v.rc, true
+	case v != nil:
+		info, err := m.store.Stat(ctx, archiveName(id))
+		if err != nil {
+			return nil, err
+		}
+		if info.Size != v.info.Size || !info.ModTime.Equal(v.info.ModTime) {
+			return nil, corrupt("%s changed since it was verified (%d bytes modified %s, then %d bytes modified %s)",
+				archiveName(id), v.info.Size, v.info.ModTime.Format(time.RFC3339Nano), info.Size, info.ModTime.Format(time.RFC3339Nano))
+		}
+		if s.rc, err = m.store.Open(ctx, archiveName(id)); err != nil {
+			return nil, err
+		}
+	default:
+		if s.rc, err = m.store.Open(ctx, archiveName(id)); err != nil {
+			return nil, err
+		}
+	}
+	if s.ar, err = newArchiveReader(ctx, s.rc, m.opts.Limits, want, manBytes, dec); err != nil {
+		if !s.keep {
+			s.rc.Close()
+		}
 		return nil, err
 	}
 	var total int64
 	for _, f := range man.files() {
 		total += f.Size
 	}
-	ar.progress = func(n int64) { m.emit(ctx, Event{Op: op, ID: id, Phase: phase, Bytes: n, Total: total}) }
-	return &stored{id: id, man: man, sum: sum, rc: rc, ar: ar}, nil
+	s.ar.progress = func(n int64) { m.emit(ctx, Event{Op: op, ID: id, Phase: phase, Bytes: n, Total: total}) }
+	return s, nil
 }
 
 // finish ends a read of a stored archive. It drains the archive so that its
 // SHA-256 can be compared with the sidecar: if they differ, the archive was
 // damaged and that is the error, with what reading it met as detail.
 func (s *stored) finish(readErr error) error {
-	defer s.rc.Close()
+	if !s.keep {
+		defer s.rc.Close()
+	}
 	defer s.ar.close()
 	if readErr != nil && (errors.Is(readErr, context.Canceled) || errors.Is(readErr, context.DeadlineExceeded)) {
 		return readErr
@@ -702,19 +763,31 @@ func (m *Manager) Verify(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.acquire(id)()
-	if _, err := m.verify(ctx, "verify", id); err != nil {
+	v, err := m.verify(ctx, "verify", id)
+	if err != nil {
 		return fmt.Errorf("ngbak: verify %s: %w", id, err)
 	}
+	v.close()
 	m.emit(ctx, Event{Op: "verify", ID: id, Phase: "done"})
 	return nil
 }
 
-// verify reads a stored backup completely and returns the manifest inside.
-func (m *Manager) verify(ctx context.Context, op, id string) (*Manifest, error) {
+// verify reads a stored backup completely and returns what it verified,
+// the archive pinned for a second pass where the storage allows; the
+// caller closes it.
+func (m *Manager) verify(ctx context.Context, op, id string) (*verified, error) {
+	// Stat comes first: an archive replaced after it differs from it at the
+	// second pass, or fails this one's checks.
+	info, err := m.store.Stat(ctx, archiveName(id))
+	if err != nil {
+		return nil, err
+	}
 	s, err := m.openStored(ctx, op, "verify", id, nil)
 	if err != nil {
 		return nil, err
 	}
+	rs, seeks := s.rc.(io.ReadSeekCloser)
+	s.keep = seeks
 	for err == nil {
 		_, _, err = s.ar.next()
 	}
@@ -722,9 +795,16 @@ func (m *Manager) verify(ctx context.Context, op, id string) (*Manifest, error) 
 		err = nil
 	}
 	if err = s.finish(err); err != nil {
+		if seeks {
+			rs.Close()
+		}
 		return nil, err
 	}
-	return s.ar.manifest, nil
+	v := &verified{inner: s.ar.manifest, manBytes: s.manBytes, sum: s.sum, info: info}
+	if seeks {
+		v.rc = rs
+	}
+	return v, nil
 }
 
 // Restore replaces the stores of the registered exporters with a backup.
@@ -786,10 +866,12 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 		return nil, err
 	}
 	m.emit(ctx, Event{Op: "restore", ID: id, Phase: "verify"})
-	inner, err := m.verify(ctx, "restore", id)
+	v, err := m.verify(ctx, "restore", id)
 	if err != nil {
 		return nil, err
 	}
+	defer v.close()
+	inner := v.inner
 	res := &RestoreResult{}
 	for _, e := range plan {
 		res.Backends = append(res.Backends, e.Name())
@@ -811,7 +893,7 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 			return nil, m.afterRestore(ctx, err)
 		}
 	}
-	res, err = m.replace(ctx, id, plan, inner, res, opts)
+	res, err = m.replace(ctx, id, plan, v, res, opts)
 	return res, m.afterRestore(ctx, err)
 }
 
@@ -826,7 +908,7 @@ func (m *Manager) afterRestore(ctx context.Context, err error) error {
 
 // replace takes the safety backup and replaces the stores of plan, rolling
 // them back if one fails.
-func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, inner *Manifest, res *RestoreResult, opts *RestoreOptions) (*RestoreResult, error) {
+func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, v *verified, res *RestoreResult, opts *RestoreOptions) (*RestoreResult, error) {
 	// The marker is in the storage before the first store changes, so that
 	// a restore that dies half way is never silent (see Interrupted). It
 	// also holds the safety backup from before that exists until the
@@ -857,7 +939,7 @@ func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, inner
 		}
 		m.log.Info("safety backup taken", "id", res.SafetyID, "restoring", id)
 	}
-	touched, err := m.apply(ctx, "restore", id, plan, inner)
+	touched, err := m.apply(ctx, "restore", id, plan, v)
 	if err == nil {
 		if err := m.removeMarker(context.WithoutCancel(ctx), marker.ID); err != nil {
 			return nil, fmt.Errorf("restored, but: %w", err)
@@ -865,6 +947,11 @@ func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, inner
 		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "done"})
 		m.log.Info("backup restored", "id", id, "backends", res.Backends)
 		return res, nil
+	}
+	if len(touched) == 0 {
+		// Refused before an exporter saw any data (the archive changed
+		// since it was verified, say): nothing to roll back.
+		return nil, errors.Join(fmt.Errorf("%w; nothing was restored", err), m.removeMarker(context.WithoutCancel(ctx), marker.ID))
 	}
 	if res.SafetyID == "" {
 		// The marker stays: the stores are partial, and it is what says so.
@@ -936,11 +1023,12 @@ func checkRestore(ctx context.Context, plan []Exporter, man *Manifest) error {
 // rollback restores the touched backends from the safety backup, which is
 // verified first like any other.
 func (m *Manager) rollback(ctx context.Context, safetyID string, touched []Exporter) error {
-	inner, err := m.verify(ctx, "rollback", safetyID)
+	v, err := m.verify(ctx, "rollback", safetyID)
 	if err != nil {
 		return err
 	}
-	_, err = m.apply(ctx, "rollback", safetyID, touched, inner)
+	defer v.close()
+	_, err = m.apply(ctx, "rollback", safetyID, touched, v)
 	return err
 }
 
@@ -982,8 +1070,8 @@ func (m *Manager) plan(man *Manifest, want []string) ([]Exporter, error) {
 // apply streams a stored archive into the exporters of plan, which must be
 // in archive order, checking every entry again as it goes. It returns the
 // exporters it has handed data to, including one that failed.
-func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, inner *Manifest) (touched []Exporter, err error) {
-	s, err := m.openStored(ctx, op, op, id, inner)
+func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, v *verified) (touched []Exporter, err error) {
+	s, err := m.openStored(ctx, op, op, id, v)
 	if err != nil {
 		return nil, err
 	}

@@ -573,3 +573,66 @@ func TestSafetyBackupUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Restore reads the archive twice: once to verify it, once to restore it.
+// What the second pass reads is what the first verified: on Dir the file
+// stays open between passes, so replacing it by name changes nothing, and
+// sidecars that change in between stop the restore before a store is
+// touched.
+func TestRestorePinsVerifiedArchive(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem("mem", map[string]string{"a": "1"})
+	var between func()
+	env := newEnv(t, ngbak.Options{BeforeRestore: func(ctx context.Context) error {
+		if between != nil {
+			between()
+		}
+		return nil
+	}}, mem)
+	man := env.create(t)
+	mem.set("a", "2")
+	other := env.create(t)
+	mem.set("a", "3")
+
+	// Another process puts a different archive in its place.
+	between = func() {
+		data := mustRead(t, env.archivePath(other.ID))
+		tmp := env.archivePath(man.ID) + ".new"
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, env.archivePath(man.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := env.m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatalf("Restore with the archive replaced after verification: %v", err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "1"}, mem.snapshot()); diff != "" {
+		t.Errorf("restored (-want +got):\n%s", diff)
+	}
+
+	// The sidecars change between the passes: refused before a store is
+	// touched.
+	for _, sidecar := range []string{".manifest.json", ".ngbak.sha256"} {
+		t.Run(sidecar, func(t *testing.T) {
+			mem.set("a", "4")
+			third := env.create(t)
+			between = func() {
+				// The sidecar of another backup, its id swapped in.
+				data := strings.ReplaceAll(string(mustRead(t, filepath.Join(env.dir, other.ID+sidecar))), other.ID, third.ID)
+				if err := os.WriteFile(filepath.Join(env.dir, third.ID+sidecar), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := mem.restores
+			_, err := env.m.Restore(ctx, third.ID, nil)
+			if err == nil || !strings.Contains(err.Error(), "changed since") {
+				t.Fatalf("Restore with %s changed after verification: %v", sidecar, err)
+			}
+			if mem.restores != before {
+				t.Errorf("store touched %d times", mem.restores-before)
+			}
+		})
+	}
+}

@@ -60,7 +60,13 @@
 //
 //  1. Nothing is restored from an archive that has not been verified
 //     completely first; a mismatch is ErrChecksum, never a warning. Every
-//     file is checked again while it is restored.
+//     file is checked again while it is restored, and the second read is of
+//     what the first verified: the archive stays open between the passes
+//     when the Storage's reader seeks (Dir: the same open file, whatever is
+//     renamed over its name; blobstorage: a reader that fails if the object
+//     changed), else it is opened again only if Stat still gives the size
+//     and time it gave before; the sidecars must be byte for byte the
+//     same. A difference stops the restore before any store is touched.
 //  2. Restore replaces: each backend's scope holds exactly what the backup
 //     held afterwards.
 //  3. Restore takes a safety backup of the stores it replaces first; if a

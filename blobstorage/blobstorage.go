@@ -23,6 +23,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ngbak/ngbak"
 	"gocloud.dev/blob"
@@ -124,13 +125,60 @@ func (w *writer) Abort() error {
 	return nil
 }
 
-// Open implements ngbak.Storage.
+// Open implements ngbak.Storage. The reader seeks (a download serves
+// Range requests with it, and a Restore reads the archive it verified a
+// second time through it); a seek makes the driver open the object again
+// by name, so the reader checks that it is still the object it opened
+// first, by size and modification time, and fails if not. Drivers give no
+// ETag or generation for a reader in general, so an object replaced within
+// the modification time's resolution by one of the same size goes
+// unnoticed here; ngbak's hashes still catch it as it is read.
 func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	r, err := s.b.NewReader(ctx, name, nil)
 	if err != nil {
 		return nil, wrap(name, err)
 	}
-	return r, nil
+	return &reader{r: r, name: name, size: r.Size(), modTime: r.ModTime()}, nil
+}
+
+// reader is a blob.Reader pinned to the object it first opened. It does
+// not embed it: blob.Reader's WriteTo would bypass the check.
+type reader struct {
+	r       *blob.Reader
+	name    string
+	size    int64
+	modTime time.Time
+}
+
+func (r *reader) same() error {
+	if r.r.Size() != r.size || !r.r.ModTime().Equal(r.modTime) {
+		return fmt.Errorf("blobstorage: %s changed since it was opened (%d bytes modified %s, now %d bytes modified %s)",
+			r.name, r.size, r.modTime.Format(time.RFC3339Nano), r.r.Size(), r.r.ModTime().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if serr := r.same(); serr != nil {
+		return 0, serr
+	}
+	return n, err
+}
+
+func (r *reader) Close() error { return r.r.Close() }
+
+// Seek opens the object again at once, rather than at the next read as
+// blob.Reader does, so that a changed object fails the Seek.
+func (r *reader) Seek(offset int64, whence int) (int64, error) {
+	pos, err := r.r.Seek(offset, whence)
+	if err != nil {
+		return pos, wrap(r.name, err)
+	}
+	if _, err := r.r.Read(nil); err != nil && err != io.EOF {
+		return pos, wrap(r.name, err)
+	}
+	return pos, r.same()
 }
 
 // Stat implements ngbak.Storage.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ngbak/ngbak"
@@ -282,6 +283,54 @@ func TestLargeArchive(t *testing.T) {
 			}
 			if peak > ceilingMiB<<20 {
 				t.Fatalf("heap peak %d MiB for a %d MiB archive, ceiling %d MiB", peak>>20, bk.Size>>20, ceilingMiB)
+			}
+		})
+	}
+}
+
+// An object replaced between Restore's verify pass and its restore pass is
+// noticed before any store is touched: the reader is pinned to the object
+// it opened first.
+func TestObjectReplacedBetweenPasses(t *testing.T) {
+	for name, url := range buckets(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			b := fresh(t, url)
+			var between func()
+			m, work, _ := setup(t, b, ngbak.Options{BeforeRestore: func(ctx context.Context) error {
+				if between != nil {
+					between()
+				}
+				return nil
+			}})
+			man, err := m.Create(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(work, "kv_store_full_docs.json")
+			os.WriteFile(p, []byte(`{"changed": 1}`), 0o644)
+			other, err := m.Create(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			between = func() {
+				data, err := b.ReadAll(ctx, other.ID+".ngbak")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if name == "s3" {
+					time.Sleep(1100 * time.Millisecond) // S3 times have a resolution of one second
+				}
+				if err := b.WriteAll(ctx, man.ID+".ngbak", data, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err = m.Restore(ctx, man.ID, nil)
+			if err == nil || !strings.Contains(err.Error(), "changed since") || strings.Contains(err.Error(), "rolled back") {
+				t.Fatalf("Restore of an archive replaced after verification: %v; want it refused before a store is touched", err)
+			}
+			if got, _ := os.ReadFile(p); string(got) != `{"changed": 1}` {
+				t.Fatalf("store touched: %s", got)
 			}
 		})
 	}
