@@ -191,21 +191,21 @@ func serverVersion(ctx context.Context, tx neo4j.ExplicitTransaction) (string, e
 func (e *Exporter) schema(ctx context.Context, tx neo4j.ExplicitTransaction) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("// Constraints and indexes.\n")
-	for _, q := range []string{
-		"SHOW CONSTRAINTS YIELD name, labelsOrTypes, createStatement RETURN name, labelsOrTypes, createStatement ORDER BY name",
-		"SHOW INDEXES YIELD name, type, labelsOrTypes, owningConstraint, createStatement WHERE owningConstraint IS NULL AND type <> 'LOOKUP' RETURN name, labelsOrTypes, createStatement ORDER BY name",
-	} {
-		res, err := tx.Run(ctx, q, nil)
+	for _, sq := range schemaQueries {
+		res, err := tx.Run(ctx, sq.query, nil)
 		if err != nil {
 			return nil, fmt.Errorf("neo4jexp: reading the schema: %w", err)
 		}
 		for res.Next(ctx) {
-			rec := res.Record()
-			name, _ := rec.Values[0].(string)
-			if name == importConstraint || !e.inScope(rec.Values[1]) {
+			f := res.Record().AsMap()
+			name, _ := f["name"].(string)
+			if name == importConstraint || !e.inScope(f["labelsOrTypes"]) {
 				continue
 			}
-			stmt, _ := rec.Values[2].(string)
+			stmt, err := schemaStatement(sq.kind, f)
+			if err != nil {
+				return nil, fmt.Errorf("neo4jexp: reading the schema: %w", err)
+			}
 			b.WriteString(stmt)
 			b.WriteString(";\n")
 		}

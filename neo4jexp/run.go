@@ -22,7 +22,7 @@ import (
 func RunScript(ctx context.Context, driver neo4j.DriverWithContext, database, file string, r io.Reader) (err error) {
 	sess := driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: database, AccessMode: neo4j.AccessModeWrite})
 	defer sess.Close(ctx)
-	s := &scriptRun{ctx: ctx, sess: sess, params: map[string]any{}}
+	s := &scriptRun{ctx: ctx, driver: driver, database: database, sess: sess, params: map[string]any{}}
 	defer func() {
 		if s.tx != nil {
 			s.tx.Rollback(context.WithoutCancel(ctx))
@@ -48,17 +48,20 @@ func RunScript(ctx context.Context, driver neo4j.DriverWithContext, database, fi
 }
 
 type scriptRun struct {
-	ctx    context.Context
-	sess   neo4j.SessionWithContext
-	tx     neo4j.ExplicitTransaction
-	wrote  bool // the open transaction has run a data statement
-	schema bool // ... or a schema statement
-	params map[string]any
+	ctx      context.Context
+	driver   neo4j.DriverWithContext
+	database string
+	major    int // the server's major version, once a schema statement asked
+	sess     neo4j.SessionWithContext
+	tx       neo4j.ExplicitTransaction
+	wrote    bool // the open transaction has run a data statement
+	schema   bool // ... or a schema statement
+	params   map[string]any
 }
 
 var (
-	schemaStatement = regexp.MustCompile(`(?is)^\s*(CREATE|DROP)\s+(OR\s+REPLACE\s+)?((RANGE|TEXT|POINT|LOOKUP|FULLTEXT|VECTOR|BTREE)\s+)?(CONSTRAINT|INDEX)\b`)
-	paramArrow      = regexp.MustCompile(`(?s)^([A-Za-z_][A-Za-z0-9_]*|` + "`[^`]+`" + `)\s*=>\s*(.*)$`)
+	schemaStmt = regexp.MustCompile(`(?is)^\s*(CREATE|DROP)\s+(OR\s+REPLACE\s+)?((RANGE|TEXT|POINT|LOOKUP|FULLTEXT|VECTOR|BTREE)\s+)?(CONSTRAINT|INDEX)\b`)
+	paramArrow = regexp.MustCompile(`(?s)^([A-Za-z_][A-Za-z0-9_]*|` + "`[^`]+`" + `)\s*=>\s*(.*)$`)
 )
 
 func (s *scriptRun) item(it Item) error {
@@ -92,7 +95,16 @@ func (s *scriptRun) item(it Item) error {
 }
 
 func (s *scriptRun) statement(text string) error {
-	isSchema := schemaStatement.MatchString(text)
+	isSchema := schemaStmt.MatchString(text) || isVectorProcedure(text)
+	if isSchema {
+		if s.major == 0 {
+			var err error
+			if s.major, err = serverMajor(s.ctx, s.driver, s.database); err != nil {
+				return err
+			}
+		}
+		text = portableSchema(text, s.major)
+	}
 	params := s.params
 	if rewritten, rows, ok := parameterize(text); ok {
 		text = rewritten
