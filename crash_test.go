@@ -55,6 +55,12 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(crashChildEnv); spec != "" {
 		os.Exit(crashChild(spec))
 	}
+	if spec := os.Getenv(concChildEnv); spec != "" {
+		os.Exit(concChild(spec))
+	}
+	if at := os.Getenv(idChildEnv); at != "" {
+		os.Exit(idChild(at))
+	}
 	os.Exit(m.Run())
 }
 

@@ -46,6 +46,9 @@ type Decision struct {
 
 // Apply decides, for backups in any order, which to keep. It returns them
 // newest first. An empty policy is an error: it would delete everything.
+// Besides what the rules keep, the newest backup not dated after now is
+// always kept (reason "newest"), whatever backups dated in the future hold
+// the rules' places.
 func (p RetentionPolicy) Apply(backups []Backup) ([]Decision, error) {
 	if p.empty() {
 		return nil, errors.New("ngbak: empty retention policy: it would delete every backup")
@@ -54,8 +57,14 @@ func (p RetentionPolicy) Apply(backups []Backup) ([]Decision, error) {
 	for i, b := range backups {
 		all[i] = Decision{Backup: b}
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		return all[i].Backup.Manifest.CreatedAt.After(all[j].Backup.Manifest.CreatedAt)
+	// Newest first; backups of one millisecond by id, as List orders them,
+	// so that the decisions do not depend on the order given.
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i].Backup.Manifest, all[j].Backup.Manifest
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.After(b.CreatedAt)
+		}
+		return a.ID > b.ID
 	})
 	var ds []*Decision
 	safety := 0
@@ -74,12 +83,24 @@ func (p RetentionPolicy) Apply(backups []Backup) ([]Decision, error) {
 		ds[i].Reasons = append(ds[i].Reasons, reason)
 	}
 	var since time.Time
+	now := time.Now()
 	if len(ds) > 0 {
 		ref := ds[0].Backup.Manifest.CreatedAt
-		if now := time.Now(); ref.After(now) {
+		if ref.After(now) {
 			ref = now
 		}
 		since = ref.Add(-p.Within)
+	}
+	// Backups dated in the future (a clock running ahead) take the places
+	// of the newest in every rule; whatever they are, the newest backup
+	// that is not is kept, so that they can never leave no real one.
+	for i := range ds {
+		if !ds[i].Backup.Manifest.CreatedAt.After(now) {
+			if i > 0 {
+				keep(i, "newest")
+			}
+			break
+		}
 	}
 	for i := range ds {
 		if i < p.Last {
