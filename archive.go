@@ -356,7 +356,12 @@ func (a *archiveReader) header() (*tar.Header, error) {
 	if hdr.Size < 0 || hdr.Size > a.limits.MaxEntrySize {
 		return nil, corrupt("entry %q is %d bytes, limit %d", hdr.Name, hdr.Size, a.limits.MaxEntrySize)
 	}
-	a.total += hdr.Size
+	// SHA256SUMS and the manifest have their own bound (maxManifestSize),
+	// which Create checks as the reader does; the payload is the
+	// exporters' entries, as Create counts it.
+	if hdr.Name != sumsName && hdr.Name != manifestName {
+		a.total += hdr.Size
+	}
 	if a.total > a.limits.MaxTotalSize {
 		return nil, corrupt("payload exceeds %d bytes", a.limits.MaxTotalSize)
 	}
