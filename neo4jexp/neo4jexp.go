@@ -240,6 +240,8 @@ type batcher struct {
 	groups map[string]*group
 	open   func(b []byte, key string) []byte // starts a statement
 	close  func(b []byte, key string) []byte // ends it
+	held   int                               // bytes the groups' buffers hold
+	peak   int                               // the most held at once
 }
 
 type group struct {
@@ -251,19 +253,47 @@ type group struct {
 // rows are large.
 const maxStatementBytes = 4 << 20
 
+// maxBufferedBytes bounds the batches of all groups together: there may be
+// hundreds (nano-graphrag labels nodes by entity types an LLM chose), so
+// the largest is written whenever they hold more.
+const maxBufferedBytes = 8 << 20
+
+// batcherDone, when set by a test, receives each batcher's peak.
+var batcherDone func(peak int)
+
 func (bt *batcher) add(key string, row []byte) error {
 	g := bt.groups[key]
 	if g == nil {
 		g = &group{}
 		bt.groups[key] = g
 	}
+	before := cap(g.buf)
 	if g.rows > 0 {
 		g.buf = append(g.buf, ", "...)
 	}
 	g.buf = append(g.buf, row...)
 	g.rows++
+	bt.held += cap(g.buf) - before
+	bt.peak = max(bt.peak, bt.held)
 	if g.rows >= bt.batch || len(g.buf) >= maxStatementBytes {
-		return bt.flush(key, g)
+		if err := bt.flush(key, g); err != nil {
+			return err
+		}
+	}
+	for bt.held > maxBufferedBytes {
+		var largest *group
+		var lkey string
+		for k, g := range bt.groups {
+			if g.rows > 0 && (largest == nil || cap(g.buf) > cap(largest.buf)) {
+				largest, lkey = g, k
+			}
+		}
+		if largest == nil {
+			break
+		}
+		if err := bt.flush(lkey, largest); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -274,7 +304,10 @@ func (bt *batcher) flush(key string, g *group) error {
 	b = append(b, "] AS row\n"...)
 	b = bt.close(bt.open(b, key), key)
 	b = append(b, ";\n:commit\n"...)
-	g.rows, g.buf = 0, g.buf[:0]
+	// The buffer goes, not just its rows: kept for hundreds of groups,
+	// buffers grown to a large batch would hold the budget many times over.
+	bt.held -= cap(g.buf)
+	g.rows, g.buf = 0, nil
 	return bt.pw.Append(b)
 }
 
@@ -290,6 +323,9 @@ func (bt *batcher) finish() error {
 				return err
 			}
 		}
+	}
+	if batcherDone != nil {
+		batcherDone(bt.peak)
 	}
 	return bt.pw.Close()
 }
