@@ -74,8 +74,11 @@ func (p *literalParser) eat(c byte) bool {
 }
 
 // The expressions appendLiteral writes for values without a plain literal.
+// NaN is the one the server's 0.0 / 0.0 gives (Java's canonical NaN), not
+// Go's math.NaN(), whose payload differs: the restore sends it as a
+// parameter, bits and all.
 var special = map[string]any{
-	"(0.0 / 0.0)":                math.NaN(),
+	"(0.0 / 0.0)":                math.Float64frombits(0x7ff8000000000000),
 	"(1.0 / 0.0)":                math.Inf(1),
 	"(-1.0 / 0.0)":               math.Inf(-1),
 	"(-9223372036854775807 - 1)": int64(math.MinInt64),
