@@ -42,17 +42,27 @@ func New(recipients []age.Recipient, identities []age.Identity) (*Encryption, er
 	return &Encryption{recipients: recipients, identities: identities}, nil
 }
 
+// MaxScryptWorkFactor is the largest scrypt work factor (log2 N) that
+// Passphrase decrypts, and the one it encrypts with: age's default, about
+// 256 MiB and a second. An archive from outside chooses its own work
+// factor, and age accepts up to 22 (4 GiB, many seconds) for each attempt:
+// an upload must not be able to ask for that.
+const MaxScryptWorkFactor = 18
+
 // Passphrase returns an Encryption that encrypts and decrypts with a
-// passphrase (scrypt).
+// passphrase (scrypt, work factor MaxScryptWorkFactor; an archive that
+// asks for more is refused before the work is done).
 func Passphrase(passphrase string) (*Encryption, error) {
 	r, err := age.NewScryptRecipient(passphrase)
 	if err != nil {
 		return nil, fmt.Errorf("agecrypt: %w", err)
 	}
+	r.SetWorkFactor(MaxScryptWorkFactor)
 	id, err := age.NewScryptIdentity(passphrase)
 	if err != nil {
 		return nil, fmt.Errorf("agecrypt: %w", err)
 	}
+	id.SetMaxWorkFactor(MaxScryptWorkFactor)
 	return &Encryption{recipients: []age.Recipient{r}, identities: []age.Identity{id}}, nil
 }
 

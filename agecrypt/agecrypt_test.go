@@ -238,3 +238,29 @@ func TestPassphraseAndImport(t *testing.T) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
 }
+
+// An upload encrypted with a passphrase chooses its own scrypt work
+// factor; a hostile one asks for gigabytes of memory and many seconds per
+// attempt. Passphrase refuses work factors above what it writes itself.
+func TestScryptWorkFactorCapped(t *testing.T) {
+	r, err := age.NewScryptRecipient("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetWorkFactor(agecrypt.MaxScryptWorkFactor + 1)
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("payload"))
+	w.Close()
+	enc, err := agecrypt.Passphrase("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = enc.Decrypt(bytes.NewReader(buf.Bytes()))
+	if err == nil || !strings.Contains(err.Error(), "work factor") {
+		t.Fatalf("Decrypt with work factor %d: %v; want it refused", agecrypt.MaxScryptWorkFactor+1, err)
+	}
+}

@@ -88,6 +88,14 @@ func (e *env) do(method, path string, body io.Reader, hdr ...string) (*http.Resp
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+testToken)
+	if method == "POST" {
+		// What the dashboard sends.
+		if strings.HasSuffix(path, "/upload") {
+			req.Header.Set("Content-Type", "application/octet-stream")
+		} else {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

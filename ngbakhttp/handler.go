@@ -23,8 +23,16 @@
 //
 // Errors are JSON, {"error": {"code": "...", "message": "..."}}, with a
 // stable code: not_found (404), invalid_id and invalid_archive (400), busy
-// and exists (409), too_large (413), unauthenticated (401), forbidden (403),
-// bad_request (400) and internal (500).
+// and exists (409), too_large (413), unsupported_media_type (415),
+// unauthenticated (401), forbidden (403), bad_request (400) and internal
+// (500).
+//
+// Requests that change state are refused (403) when a browser says they
+// come from another origin (net/http's CrossOriginProtection, by
+// Sec-Fetch-Site or Origin), and a POST must send Content-Type
+// application/json (an upload: application/octet-stream), which no HTML
+// form can: a page elsewhere cannot act with the dashboard user's
+// credentials.
 //
 // Nothing is open by default: every API request goes through
 // Options.Authorize, and without one the handler refuses everything unless
@@ -46,6 +54,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,6 +93,9 @@ type Handler struct {
 	opts Options
 	mux  *http.ServeMux
 	log  *slog.Logger
+	// cop refuses cross-origin requests that change state (CSRF): a
+	// browser tells by Sec-Fetch-Site or Origin.
+	cop *http.CrossOriginProtection
 
 	ctx    context.Context // jobs run under it; Close cancels it
 	cancel context.CancelFunc
@@ -106,7 +118,11 @@ func New(m *ngbak.Manager, opts Options) (*Handler, error) {
 	if opts.MaxUpload <= 0 {
 		opts.MaxUpload = 64 << 30
 	}
-	h := &Handler{m: m, opts: opts, mux: http.NewServeMux(), log: opts.Logger}
+	h := &Handler{m: m, opts: opts, mux: http.NewServeMux(), log: opts.Logger, cop: http.NewCrossOriginProtection()}
+	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.log.Info("ngbakhttp: cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		writeError(w, apiError{http.StatusForbidden, "forbidden", "cross-origin request refused"})
+	}))
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -145,7 +161,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	h.mux.ServeHTTP(w, r)
+	h.cop.Handler(h.mux).ServeHTTP(w, r)
 }
 
 // Close cancels running jobs and waits for them to end (a restore in
@@ -169,10 +185,33 @@ func (h *Handler) authorized(fn func(http.ResponseWriter, *http.Request) error) 
 				return
 			}
 		}
+		if err := checkContentType(r); err != nil {
+			writeError(w, *err)
+			return
+		}
 		if err := fn(w, r); err != nil {
 			writeError(w, toAPIError(err))
 		}
 	})
+}
+
+// checkContentType requires a POST to say what it sends: JSON, or for an
+// upload an archive. Neither is a type an HTML form can send, so a page on
+// another site cannot post to the API even from a browser that sends no
+// Sec-Fetch-Site or Origin.
+func checkContentType(r *http.Request) *apiError {
+	if r.Method != http.MethodPost {
+		return nil
+	}
+	want := "application/json"
+	if strings.HasSuffix(r.URL.Path, "/upload") {
+		want = "application/octet-stream"
+	}
+	got, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || got != want {
+		return &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("a POST here sends Content-Type %s, not %q", want, r.Header.Get("Content-Type"))}
+	}
+	return nil
 }
 
 // apiError is an error with its HTTP status and stable code.

@@ -57,9 +57,11 @@ type Job struct {
 func (j *Job) Done() bool { return j.State == Succeeded || j.State == Failed }
 
 // JobStore keeps jobs. Implementations are safe for concurrent use. A job
-// does not wait on its store: a progress update the store refuses is skipped
-// (the first such failure is logged), and the final state is tried three
-// times, a second apart.
+// does not wait on its store: progress updates are written by a goroutine
+// of their own, the newest replacing any not yet written, and one the store
+// refuses is skipped (the first such failure is logged); the final state is
+// written once the last update has been, and tried three times, a second
+// apart.
 type JobStore interface {
 	// Put stores a job, replacing the one with its id.
 	Put(ctx context.Context, j Job) error
@@ -198,8 +200,9 @@ func (s *RedisJobs) List(ctx context.Context) ([]Job, error) {
 	return out, nil
 }
 
-// tracker turns the Manager's events into job updates, written to the
-// store at most every 200 ms and at every phase change.
+// tracker turns the Manager's events into job updates, taken at most
+// every 200 ms and at every phase change, and written to the store by its
+// own goroutine, so that a slow store never slows the operation.
 type tracker struct {
 	h       *Handler
 	mu      sync.Mutex
@@ -207,6 +210,46 @@ type tracker struct {
 	written time.Time
 	seen    map[string]bool
 	warned  bool // a progress update failed and was logged
+
+	pending *Job          // the newest update not yet written
+	wake    chan struct{} // buffered 1: there is a pending update
+	stop    chan struct{} // closed when the job ends
+	stopped chan struct{} // closed when the writer has returned
+}
+
+func newTracker(h *Handler, j Job) *tracker {
+	t := &tracker{h: h, seen: map[string]bool{}, job: j, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go t.writer()
+	return t
+}
+
+// writer writes pending updates until the job ends; what is pending then
+// is superseded by the final state.
+func (t *tracker) writer() {
+	defer close(t.stopped)
+	for {
+		select {
+		case <-t.wake:
+		case <-t.stop:
+			return
+		}
+		t.mu.Lock()
+		j := t.pending
+		t.pending = nil
+		t.mu.Unlock()
+		if j == nil {
+			continue
+		}
+		if err := t.h.opts.Jobs.Put(context.WithoutCancel(t.h.ctx), *j); err != nil {
+			t.mu.Lock()
+			warn := !t.warned
+			t.warned = true
+			t.mu.Unlock()
+			if warn {
+				t.h.log.Warn("ngbakhttp: a job's progress could not be stored; later updates may be missing too", "job", j.ID, "err", err)
+			}
+		}
+	}
 }
 
 func (t *tracker) event(e ngbak.Event) {
@@ -240,13 +283,15 @@ func (t *tracker) finish(backupID string, size int64, safety string) {
 	t.job.BackupID, t.job.Size, t.job.SafetyID = backupID, size, safety
 }
 
-// writeLocked stores a progress update. The operation does not wait on
-// the job store: an update the store refuses is skipped, and the first
-// such failure of a job is logged (there is no caller to return it to).
+// writeLocked hands a progress update to the writer without waiting.
 func (t *tracker) writeLocked() {
-	if err := t.put(); err != nil && !t.warned {
-		t.warned = true
-		t.h.log.Warn("ngbakhttp: a job's progress could not be stored; later updates may be missing too", "job", t.job.ID, "err", err)
+	t.job.UpdatedAt = time.Now().UTC()
+	t.written = time.Now()
+	j := t.job
+	t.pending = &j
+	select {
+	case t.wake <- struct{}{}:
+	default: // already woken: it will take this newer update
 	}
 }
 
@@ -262,6 +307,11 @@ func (t *tracker) put() error {
 const finalRetries = 3
 
 func (t *tracker) writeFinalLocked() {
+	// An update still being written must not land after the final state.
+	t.mu.Unlock()
+	close(t.stop)
+	<-t.stopped
+	t.mu.Lock()
 	var err error
 	for i := range finalRetries {
 		if err = t.put(); err == nil {
@@ -302,14 +352,16 @@ func (h *Handler) startJob(ctx context.Context, kind, backupID string, fn func(c
 		return Job{}, apiError{http.StatusConflict, "busy", fmt.Sprintf("job %s is running; one job at a time", running)}
 	}
 	now := time.Now().UTC()
-	t := &tracker{h: h, seen: map[string]bool{}, job: Job{ID: newJobID(), Kind: kind, State: Pending, CreatedAt: now, UpdatedAt: now, BackupID: backupID}}
-	if err := h.opts.Jobs.Put(ctx, t.job); err != nil {
+	job := Job{ID: newJobID(), Kind: kind, State: Pending, CreatedAt: now, UpdatedAt: now, BackupID: backupID}
+	// The first write is the request's: it must be there for the client to
+	// follow.
+	if err := h.opts.Jobs.Put(ctx, job); err != nil {
 		h.mu.Unlock()
 		return Job{}, err
 	}
+	t := newTracker(h, job)
 	h.busy = t.job.ID
 	h.mu.Unlock()
-	job := t.job
 	h.wg.Go(func() {
 		defer func() {
 			h.mu.Lock()

@@ -22,6 +22,8 @@ function takeTokenFromFragment() {
 
 async function api(method, path, body, headers) {
   const h = Object.assign({}, headers || {});
+  // The API takes a POST only with a content type no HTML form can send.
+  if (method === "POST" && !h["Content-Type"]) h["Content-Type"] = "application/json";
   if (token()) h["Authorization"] = "Bearer " + token();
   const resp = await fetch(path, { method, body, headers: h });
   if (!resp.ok) {
