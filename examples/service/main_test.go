@@ -33,6 +33,9 @@ func TestService(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
+		if method == "POST" {
+			req.Header.Set("Content-Type", "application/json") // as the dashboard sends
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
