@@ -256,7 +256,7 @@ func concSuite(t *testing.T, bucket string) {
 	if s, err := strconv.ParseUint(os.Getenv("NGBAK_CONC_SEED"), 10, 64); err == nil {
 		seed = s
 	}
-	ops := map[bool]int{false: 150, true: 70}[raceEnabled] // per worker
+	ops := map[bool]int{false: 150, true: 125}[raceEnabled] // per worker: at least 500 in all
 	fx := newCrashFixture(t, seed)
 	storage := filepath.Join(t.TempDir(), "backups")
 	if bucket == "" {
