@@ -87,6 +87,13 @@ const (
 	importConstraint = "ngbak_import_id"
 )
 
+// APOC's import label and id, which its scripts remove at their end.
+const (
+	apocImportLabelName = "UNIQUE IMPORT LABEL"
+	apocImportLabel     = "`UNIQUE IMPORT LABEL`"
+	apocImportID        = "`UNIQUE IMPORT ID`"
+)
+
 // New returns an Exporter over driver.
 func New(driver neo4j.DriverWithContext, opts Options) (*Exporter, error) {
 	if driver == nil {
@@ -564,6 +571,25 @@ func (e *Exporter) clear(ctx context.Context) error {
 	}
 	if err := run("DROP CONSTRAINT " + importConstraint + " IF EXISTS"); err != nil {
 		return err
+	}
+	// What an APOC script that stopped short left: its import label and id
+	// on nodes outside the scope, and its import constraint, which is in no
+	// label's scope and makes the next APOC script fail on creating it.
+	if err := run("MATCH (n:" + apocImportLabel + ") CALL { WITH n REMOVE n:" + apocImportLabel + " REMOVE n." + apocImportID + " } IN TRANSACTIONS OF 10000 ROWS"); err != nil {
+		return err
+	}
+	res, err := sess.Run(ctx, "SHOW CONSTRAINTS YIELD name, labelsOrTypes WHERE labelsOrTypes = [$label] RETURN name", map[string]any{"label": apocImportLabelName})
+	if err != nil {
+		return fmt.Errorf("neo4jexp: clearing the scope: APOC's import constraint: %w", err)
+	}
+	recs, err := res.Collect(ctx)
+	if err != nil {
+		return fmt.Errorf("neo4jexp: clearing the scope: APOC's import constraint: %w", err)
+	}
+	for _, rec := range recs {
+		if err := run("DROP CONSTRAINT " + string(appendName(nil, rec.Values[0].(string))) + " IF EXISTS"); err != nil {
+			return err
+		}
 	}
 	for _, q := range []string{
 		"SHOW CONSTRAINTS YIELD name, labelsOrTypes RETURN name, labelsOrTypes",
