@@ -46,6 +46,11 @@ func schemaStatement(kind string, f map[string]any) (string, error) {
 		return stmt, nil
 	}
 	stmt, _ = f["createStatement"].(string)
+	if strings.TrimSpace(stmt) == "" {
+		// Written as it was, ";" is an empty statement the parser skips:
+		// the backup would lack it without a word.
+		return "", fmt.Errorf("%s %s of type %s: its fields do not describe it, and the server gave no createStatement", kind, name, typ)
+	}
 	return stmt, nil
 }
 

@@ -163,3 +163,29 @@ func testOldSchemaStatements(t *testing.T, d neo4j.DriverWithContext) {
 		t.Fatalf("old_vector's settings: %s", cfg)
 	}
 }
+
+// An index or constraint that the fields cannot describe and whose
+// createStatement is empty fails the export: written as it was, ";", it
+// was an empty statement that the parser skips, and the index was gone
+// from the backup without a word.
+func TestEmptyCreateStatement(t *testing.T) {
+	for _, f := range []map[string]any{
+		{"name": "k", "type": "NODE_KEY", "entityType": "NODE", "labelsOrTypes": []any{"A"}, "properties": []any{"x"}, "createStatement": nil},
+		{"name": "e", "type": "NODE_PROPERTY_EXISTENCE", "entityType": "NODE", "labelsOrTypes": []any{"A"}, "properties": []any{"x"}, "createStatement": ""},
+		{"name": "v", "type": "VECTOR", "entityType": "NODE", "labelsOrTypes": []any{"A"}, "properties": []any{"x", "y"}, "createStatement": "  "},
+	} {
+		stmt, err := schemaStatement("constraint", f)
+		if f["type"] == "VECTOR" {
+			stmt, err = schemaStatement("index", f)
+		}
+		if err == nil || !strings.Contains(err.Error(), "no createStatement") || !strings.Contains(err.Error(), f["name"].(string)) {
+			t.Errorf("%v: statement %q, error %v", f, stmt, err)
+		}
+	}
+	// Enterprise's constraint types keep the server's statement.
+	stmt, err := schemaStatement("constraint", map[string]any{"name": "k", "type": "NODE_KEY", "entityType": "NODE", "labelsOrTypes": []any{"A"}, "properties": []any{"x"},
+		"createStatement": "CREATE CONSTRAINT `k` FOR (n:`A`) REQUIRE (n.`x`) IS NODE KEY"})
+	if err != nil || stmt != "CREATE CONSTRAINT `k` FOR (n:`A`) REQUIRE (n.`x`) IS NODE KEY" {
+		t.Errorf("NODE_KEY: %q, %v", stmt, err)
+	}
+}
