@@ -88,7 +88,11 @@
 //     back; files of unknown size are spooled to Options.TempDir beyond
 //     1 MiB.
 //  6. Secrets never reach an archive: the application config recorded with
-//     Options.AppConfig is redacted.
+//     Options.AppConfig is redacted. Names are matched by words, not
+//     substrings (NEO4J_AUTH and encryption_key are secrets, max_tokens and
+//     tokenizer_model are not), and string values are searched for URLs
+//     with credentials or secret query parameters, "Authorization: ..."
+//     lines and Bearer tokens.
 //  7. Archives from outside (Import) are read with limits (Limits) and
 //     refused if they hold paths that escape, links, devices, duplicates,
 //     oversize entries, too large a zstd window, truncation or a manifest

@@ -7,21 +7,77 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
+	"unicode"
 )
 
 // Redacted replaces every secret in the configuration recorded in a manifest.
 const Redacted = "[REDACTED]"
 
-// secretWords are the parts of a key's name that mark it as secret. Keys are
-// compared in lower case with '_' and '-' removed, so "neo4j_password",
-// "qdrantApiKey" and "X-Api-Key" all match.
-var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "credential", "privatekey"}
+// secretWords are the words of a key's name that mark it as secret. Names
+// are cut into words at anything but letters and digits and at camelCase
+// humps, and compared in lower case word by word: "neo4j_password",
+// "qdrantApiKey", "X-Api-Key", "GITHUB_TOKEN" and "NEO4J_AUTH" match;
+// "max_tokens", "tokenizer", "max_token_size", "author" and
+// "key_string_value_json_storage_cls" do not.
+var secretWords = map[string]bool{
+	"password": true, "passwd": true, "pwd": true, "passphrase": true, "secret": true, "secrets": true,
+	"credential": true, "credentials": true, "authorization": true,
+	"bearer": true, "apikey": true, "privatekey": true, "accesskey": true, "secretkey": true, "cookie": true,
+}
+
+// lastSecretWords are secret as the last word of a name only: a token or
+// auth is the thing named (GITHUB_TOKEN, access_token, NEO4J_AUTH), while
+// before other words they are a unit or a kind (max_token_size,
+// community_report_token_budget_ratio, auth_type).
+var lastSecretWords = map[string]bool{"token": true, "auth": true}
+
+// keyQualifiers make "key" secret when they come before it: api_key,
+// encryption_key, AWS_SECRET_ACCESS_KEY. A key alone names too many other
+// things (a sort key, a key prefix) to be taken for a secret.
+var keyQualifiers = map[string]bool{
+	"api": true, "access": true, "secret": true, "private": true, "encryption": true, "signing": true,
+	"master": true, "client": true, "auth": true, "license": true, "account": true, "session": true, "service": true,
+}
+
+// nameWords cuts a name into lower-case words.
+func nameWords(name string) []string {
+	var words []string
+	var cur []rune
+	flush := func() {
+		if len(cur) > 0 {
+			words = append(words, strings.ToLower(string(cur)))
+			cur = cur[:0]
+		}
+	}
+	rs := []rune(name)
+	for i, r := range rs {
+		switch {
+		case !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			flush()
+			continue
+		case unicode.IsUpper(r) && i > 0 && len(cur) > 0:
+			prev := rs[i-1]
+			// fooBar, and the last capital of an acronym before a word: APIKey.
+			if unicode.IsLower(prev) || unicode.IsDigit(prev) && !strings.EqualFold(string(cur), "neo4j") ||
+				unicode.IsUpper(prev) && i+1 < len(rs) && unicode.IsLower(rs[i+1]) {
+				flush()
+			}
+		}
+		cur = append(cur, r)
+	}
+	flush()
+	return words
+}
 
 func secretName(name string) bool {
-	n := strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(name))
-	for _, w := range secretWords {
-		if strings.Contains(n, w) {
+	words := nameWords(name)
+	for i, w := range words {
+		if secretWords[w] || lastSecretWords[w] && i == len(words)-1 {
+			return true
+		}
+		if w == "key" && i > 0 && keyQualifiers[words[i-1]] {
 			return true
 		}
 	}
@@ -30,9 +86,10 @@ func secretName(name string) bool {
 
 // redactConfig turns an application's configuration into JSON with every
 // secret replaced by Redacted: struct fields tagged `ngbak:"secret"`, keys and
-// fields whose names look secret (see secretWords), and passwords inside URLs
-// ("redis://:pw@host" becomes "redis://:xxxxx@host"). Structs follow
-// encoding/json's field names and tags.
+// fields whose names hold a secret word (see secretWords), and secrets inside
+// string values (see redactString: "redis://:pw@host" becomes
+// "redis://:xxxxx@host"). Structs follow encoding/json's field names and
+// tags.
 func redactConfig(cfg any) (json.RawMessage, error) {
 	if cfg == nil {
 		return nil, nil
@@ -106,7 +163,7 @@ func redactValue(v reflect.Value) (any, error) {
 		}
 		return out, nil
 	case reflect.String:
-		return redactURL(v.String()), nil
+		return redactString(v.String()), nil
 	}
 	return redactLeaf(v)
 }
@@ -187,22 +244,97 @@ func redactTree(v any) any {
 			v[i] = redactTree(v[i])
 		}
 	case string:
-		return redactURL(v)
+		return redactString(v)
 	}
 	return v
 }
 
-// redactURL hides the password of a URL with user information.
+// redactString hides what a string value shows of a secret: the password
+// of a URL, a token given as a URL's user, the values of secret query
+// parameters; the value of a "Name: value" or "Name=value" line whose name
+// is secret (a header, an environment variable); the credentials after
+// "Bearer" or "Basic".
+func redactString(s string) string {
+	if strings.Contains(s, "://") {
+		return redactURL(s)
+	}
+	if m := assignment.FindStringSubmatch(s); m != nil && secretName(m[1]) {
+		return m[1] + m[2] + Redacted
+	}
+	if m := authScheme.FindStringSubmatch(s); m != nil {
+		return m[1] + Redacted
+	}
+	return s
+}
+
+var (
+	assignment = regexp.MustCompile(`^\s*([A-Za-z][A-Za-z0-9_.-]*)(\s*[:=]\s*)\S`)
+	authScheme = regexp.MustCompile(`^(?i)(\s*(?:bearer|basic|token)\s+)\S+\s*$`)
+)
+
+// urlMask is what replaces a secret inside a URL: it needs no escaping,
+// so the URL stays readable. net/url's Redacted uses it for passwords.
+const urlMask = "xxxxx"
+
+// redactURL hides a URL's password, its user when there is no password
+// (often a token: https://TOKEN@host), and the values of query parameters
+// with secret names (?api_key=...).
 func redactURL(s string) string {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
-		return s
-	}
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil || u.Scheme == "" {
 		return s
 	}
-	if _, has := u.User.Password(); !has {
+	changed := false
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), urlMask)
+		} else {
+			u.User = url.User(urlMask)
+		}
+		changed = true
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			if secretName(k) {
+				for i := range vs {
+					vs[i] = urlMask
+				}
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = encodeQueryInOrder(u.RawQuery, q)
+		}
+	}
+	if !changed {
 		return s
 	}
-	return u.Redacted()
+	return u.String()
+}
+
+// encodeQueryInOrder writes q in the order of the parameters in raw, which
+// url.Values.Encode would sort.
+func encodeQueryInOrder(raw string, q url.Values) string {
+	var b strings.Builder
+	seen := map[string]int{}
+	for _, part := range strings.Split(raw, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			key = k
+		}
+		vs := q[key]
+		i := seen[key]
+		seen[key]++
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(key))
+		if i < len(vs) {
+			b.WriteByte('=')
+			b.WriteString(url.QueryEscape(vs[i]))
+		}
+	}
+	return b.String()
 }
