@@ -39,12 +39,8 @@ type Options struct {
 	CompressionLevel int
 	// App and AppConfig describe the application in every manifest. Secrets in
 	// AppConfig are redacted before they reach the manifest: fields tagged
-	// `ngbak:"secret"`; keys whose name holds, as a word, password, secret,
-	// credential, authorization, an api, access, secret, private or
-	// encryption key, or ends in token or auth (max_tokens and
-	// token_budget_ratio are not secrets); passwords, users without a
-	// password and secret query parameters in URLs; and the value of a
-	// "Name: value" string with a secret name or after Bearer or Basic.
+	// `ngbak:"secret"`, keys named like password, secret, token, api_key or
+	// credential, and passwords in URLs.
 	App       *App
 	AppConfig any
 	// BeforeCreate runs before a backup starts reading the stores, to pause
@@ -963,7 +959,7 @@ func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, v *ve
 		// could hear from (a crash), would only make every Create and
 		// Restore refuse until someone removed it.
 		err = fmt.Errorf("%w; no safety backup was taken, so %s may hold partial data: restore a backup to repair them", err, strings.Join(names(touched), ", "))
-		return nil, err
+		return nil, errors.Join(err, m.removeMarker(context.WithoutCancel(ctx), marker.ID))
 	}
 	m.emit(ctx, Event{Op: "restore", ID: id, Phase: "rollback"})
 	m.log.Error("restore failed, rolling back", "id", id, "err", err, "safety", res.SafetyID)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -564,5 +565,36 @@ func checkAfterCrash(t *testing.T, fx *crashFixture, spec crashSpec, where strin
 	}
 	if len(extra) > 0 {
 		fail("left in the storage after clean-up: %v", extra)
+	}
+}
+
+// TestFailedUnsafeRestore: a restore without a safety backup that fails
+// says so in its error and leaves no marker: the marker is for a restore
+// that died, which nobody heard from; after an error, restoring again is
+// what repairs the store, and it must not be refused as busy.
+func TestFailedUnsafeRestore(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem("mem", map[string]string{"a": "1", "b": "2"})
+	env := newEnv(t, ngbak.Options{}, mem)
+	man := env.create(t)
+	mem.mu.Lock()
+	mem.data["c"] = "3"
+	mem.restoreErr = errors.New("failed half-way")
+	mem.mu.Unlock()
+	_, err := env.m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
+	if err == nil || !strings.Contains(err.Error(), "partial data") {
+		t.Fatalf("a failed restore without a safety backup: %v", err)
+	}
+	if ints, err := env.m.Interrupted(ctx); err != nil || len(ints) != 0 {
+		t.Fatalf("Interrupted after a restore that returned its error: %+v, %v", ints, err)
+	}
+	mem.mu.Lock()
+	mem.restoreErr = nil
+	mem.mu.Unlock()
+	if _, err := env.m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+		t.Fatalf("restoring again: %v", err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "1", "b": "2"}, mem.snapshot()); diff != "" {
+		t.Fatalf("after restoring again (-want +got):\n%s", diff)
 	}
 }
