@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ngbak/ngbak"
@@ -17,10 +18,13 @@ import (
 )
 
 // clusterAdmin moves slots between the masters of the test cluster, as
-// redis-cli --cluster reshard does, through a plain client per master.
+// redis-cli --cluster reshard does, through a plain client per master. Its
+// moves run inside a go-redis hook, off the test's goroutine, so its
+// failures are Errorf and end the move, never FailNow.
 type clusterAdmin struct {
 	t       *testing.T
 	masters map[string]*redis.Client // node id -> client
+	failed  atomic.Bool
 }
 
 func newClusterAdmin(t *testing.T, addrs []string) *clusterAdmin {
@@ -48,22 +52,26 @@ func newClusterAdmin(t *testing.T, addrs []string) *clusterAdmin {
 	return a
 }
 
-func (a *clusterAdmin) do(c *redis.Client, args ...any) {
-	a.t.Helper()
+func (a *clusterAdmin) do(c *redis.Client, args ...any) bool {
 	if err := c.Do(context.Background(), args...).Err(); err != nil {
-		a.t.Fatalf("%s: %v: %v", c.Options().Addr, args, err)
+		a.t.Errorf("%s: %v: %v", c.Options().Addr, args, err)
+		a.failed.Store(true)
+		return false
 	}
+	return true
 }
 
-// owner returns the id of the master that says it serves slot.
+// owner returns the id of the master that says it serves slot itself, or
+// "".
 func (a *clusterAdmin) owner(slot int) string {
 	ctx := context.Background()
 	for id, c := range a.masters {
-		ranges, err := c.ClusterShards(ctx).Result()
+		shards, err := c.ClusterShards(ctx).Result()
 		if err != nil {
-			a.t.Fatal(err)
+			a.t.Errorf("CLUSTER SHARDS: %v", err)
+			return ""
 		}
-		for _, sh := range ranges {
+		for _, sh := range shards {
 			for _, n := range sh.Nodes {
 				if n.ID != id {
 					continue
@@ -76,26 +84,83 @@ func (a *clusterAdmin) owner(slot int) string {
 			}
 		}
 	}
-	a.t.Fatalf("no master serves slot %d", slot)
 	return ""
 }
 
+// settle waits until every master sees every master's config epoch and
+// slots as that master sees its own. A slot moved back right after a move,
+// before the first move's epoch has reached the node taking it back, can
+// be lost to a stale claim: that node does not bump its epoch above one it
+// has not heard of yet, and then yields to the old owner's gossip.
+func (a *clusterAdmin) settle() {
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		views := map[string]map[string]string{} // viewer -> node -> "epoch slots"
+		for id, c := range a.masters {
+			out, err := c.ClusterNodes(ctx).Result()
+			if err != nil {
+				a.t.Errorf("CLUSTER NODES: %v", err)
+				return
+			}
+			views[id] = map[string]string{}
+			for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 8 {
+					views[id][f[0]] = f[6] + " " + strings.Join(f[8:], " ")
+				}
+			}
+		}
+		agree := true
+		for viewer := range views {
+			for node := range a.masters {
+				agree = agree && views[viewer][node] == views[node][node]
+			}
+		}
+		if agree {
+			return
+		}
+	}
+	a.t.Errorf("the cluster's masters did not agree on its configuration within 10s")
+	a.failed.Store(true)
+}
+
+// layout is each master's own slots, as its CLUSTER NODES line says.
+func (a *clusterAdmin) layout() map[string]string {
+	out := map[string]string{}
+	for id, c := range a.masters {
+		nodes, err := c.ClusterNodes(context.Background()).Result()
+		if err != nil {
+			a.t.Errorf("CLUSTER NODES: %v", err)
+		}
+		for line := range strings.SplitSeq(nodes, "\n") {
+			if f := strings.Fields(line); len(f) >= 8 && strings.Contains(f[2], "myself") {
+				out[id] = strings.Join(f[8:], " ")
+			}
+		}
+	}
+	return out
+}
+
 // startMove marks slot as migrating from one master to another.
-func (a *clusterAdmin) startMove(slot int, from, to string) {
-	a.do(a.masters[to], "CLUSTER", "SETSLOT", slot, "IMPORTING", from)
-	a.do(a.masters[from], "CLUSTER", "SETSLOT", slot, "MIGRATING", to)
+func (a *clusterAdmin) startMove(slot int, from, to string) bool {
+	return a.do(a.masters[to], "CLUSTER", "SETSLOT", slot, "IMPORTING", from) &&
+		a.do(a.masters[from], "CLUSTER", "SETSLOT", slot, "MIGRATING", to)
 }
 
 // move moves slot and its keys from one master to another.
 func (a *clusterAdmin) move(slot int, from, to string) {
 	ctx := context.Background()
-	a.startMove(slot, from, to)
+	if !a.startMove(slot, from, to) {
+		return
+	}
 	src, dst := a.masters[from], a.masters[to]
 	host, port, _ := net.SplitHostPort(dst.Options().Addr)
 	for {
 		keys, err := src.ClusterGetKeysInSlot(ctx, slot, 100).Result()
 		if err != nil {
-			a.t.Fatal(err)
+			a.t.Errorf("CLUSTER GETKEYSINSLOT: %v", err)
+			a.failed.Store(true)
+			return
 		}
 		if len(keys) == 0 {
 			break
@@ -104,15 +169,24 @@ func (a *clusterAdmin) move(slot int, from, to string) {
 		for _, k := range keys {
 			args = append(args, k)
 		}
-		a.do(src, args...)
-	}
-	a.do(dst, "CLUSTER", "SETSLOT", slot, "NODE", to)
-	a.do(src, "CLUSTER", "SETSLOT", slot, "NODE", to)
-	for id, c := range a.masters {
-		if id != from && id != to {
-			a.do(c, "CLUSTER", "SETSLOT", slot, "NODE", to)
+		if !a.do(src, args...) {
+			return
 		}
 	}
+	a.assign(slot, to)
+}
+
+// assign gives slot to a master: itself first, then the others.
+func (a *clusterAdmin) assign(slot int, to string) {
+	if !a.do(a.masters[to], "CLUSTER", "SETSLOT", slot, "NODE", to) {
+		return
+	}
+	for id, c := range a.masters {
+		if id != to && !a.do(c, "CLUSTER", "SETSLOT", slot, "NODE", to) {
+			return
+		}
+	}
+	a.settle()
 }
 
 // restore puts slot back with its original master, stable, whatever a
@@ -121,8 +195,16 @@ func (a *clusterAdmin) restore(slot int, owner string) {
 	for _, c := range a.masters {
 		a.do(c, "CLUSTER", "SETSLOT", slot, "STABLE")
 	}
-	if now := a.owner(slot); now != owner {
+	a.settle()
+	switch now := a.owner(slot); now {
+	case owner:
+	case "":
+		a.assign(slot, owner)
+	default:
 		a.move(slot, now, owner)
+	}
+	if now := a.owner(slot); now != owner {
+		a.t.Errorf("slot %d is with %q, not %s", slot, now, owner)
 	}
 }
 
@@ -155,6 +237,12 @@ func TestClusterReshard(t *testing.T) {
 			break
 		}
 	}
+	layout := admin.layout()
+	t.Cleanup(func() {
+		if diff := cmp.Diff(layout, admin.layout()); diff != "" {
+			t.Errorf("the cluster's slots at the end (-start +end):\n%s", diff)
+		}
+	})
 	t.Cleanup(func() { admin.restore(slot, src) })
 	t.Cleanup(func() { cleanup(plain, p) })
 	for i := range 20 {
@@ -190,7 +278,7 @@ func TestClusterReshard(t *testing.T) {
 	}{
 		{"moved", nil, func() { admin.move(slot, src, dst) }, "resharded during the scan: slot " + fmt.Sprint(slot)},
 		{"moved and back", nil, func() { admin.move(slot, src, dst); admin.move(slot, dst, src) }, "configuration changed during the scan"},
-		{"migrating", func() { admin.startMove(slot, src, dst) }, nil, "is moving a slot ([" + fmt.Sprint(slot) + "->-" + dst + "])"},
+		{"migrating", func() { admin.startMove(slot, src, dst) }, nil, "is moving a slot ([" + fmt.Sprint(slot) + "-"}, // ->- on src, -<- on dst
 	} {
 		for _, exp := range exporters {
 			t.Run(sc.name+"/"+exp.Name(), func(t *testing.T) {
@@ -210,6 +298,9 @@ func TestClusterReshard(t *testing.T) {
 				}
 				if armed.Load() {
 					t.Fatal("the hook never ran")
+				}
+				if admin.failed.Load() {
+					t.Fatal("moving the slot failed")
 				}
 				if entries, _ := os.ReadDir(storage); len(entries) != 0 {
 					t.Fatalf("a failed Create left %d files", len(entries))

@@ -56,7 +56,14 @@ func (p *namespaceParts) append(ns string, add func(dst []byte) []byte) error {
 				fullest = name
 			}
 		}
-		if err := p.flush(fullest, p.parts[fullest]); err != nil {
+		part := p.parts[fullest]
+		if len(part.buf) == 0 {
+			// Every part is empty: what is held is kept capacity.
+			p.held -= cap(part.buf)
+			part.buf = nil
+			continue
+		}
+		if err := p.flush(fullest, part); err != nil {
 			return err
 		}
 	}
