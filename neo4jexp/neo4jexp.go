@@ -11,8 +11,9 @@
 //
 // in the format APOC's cypher-shell export writes, so `cypher-shell -f` can
 // replay them in that order too. Parts are cut at about 8 MiB so that each
-// streams into the archive: memory holds one part and one batch per label
-// set, whatever the size of the graph.
+// streams into the archive: memory holds one part, the batches of all label
+// sets within one budget of 8 MiB, and 8 bytes a node for the check below,
+// whatever the size of the graph otherwise.
 //
 // The scope is the whole database, or the nodes carrying Options.Label and
 // the relationships among them (GraphRAG keeps its graph under one label).
@@ -20,15 +21,28 @@
 // up; a restore would delete them with the node, so it refuses while any
 // exist, before anything changes, unless Options.DeleteCrossing says so.
 //
+// The schema is written as statements built from the fields of SHOW
+// INDEXES and SHOW CONSTRAINTS, not the server's createStatement, and
+// RunScript adapts schema statements to the server that runs them (index
+// providers dropped, 5.x's vector procedure as CREATE VECTOR INDEX, 2026's
+// vector settings in 5.x's terms), so that a backup restores into Neo4j
+// 5.26 and the calendar versions (Cypher 25) alike, and APOC scripts of
+// older 5.x too. The tests run on 5.26 and 2026.08.
+//
 // Restore first clears the scope (batched DETACH DELETE; in whole-database
-// mode also every constraint and index), then runs the scripts: statements
-// between :begin and :commit in one explicit transaction, others each in its
-// own, :param evaluated by the server. The first failure stops it with the
-// file, the line and the server's message. RunScript runs any cypher-shell
-// script the same way, APOC's exports included.
+// mode also every constraint and index; and what an interrupted APOC
+// script left), then runs the scripts: statements between :begin and
+// :commit in one explicit transaction, others each in its own, :param
+// evaluated by the server. The first failure stops it with the file, the
+// line and the server's message. Last it counts the nodes and relationships
+// in scope against the backup's stats: a difference is an error, and the
+// Manager rolls back. RunScript runs any cypher-shell script the same way,
+// APOC's exports included.
 //
 // Reads are read-committed: Neo4j has no online snapshot in Community
-// Edition; pause writers with ngbak.Options.BeforeCreate.
+// Edition. A relationship to a node written after the node pass, which the
+// relationship pass would see and the restore could not create, fails the
+// export; pause writers with ngbak.Options.BeforeCreate.
 package neo4jexp
 
 import (

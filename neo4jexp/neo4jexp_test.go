@@ -594,12 +594,51 @@ func testRandomGraphs(t *testing.T, d neo4j.DriverWithContext) {
 }
 
 // A server that dies in the middle of an export makes Create fail and
-// leaves no backup. It needs a Neo4j of its own: the 5.26 test server of
-// internal/testserver/neo4j, as make services builds it (the export does
-// not depend on the server's version here).
+// leaves no backup. It needs a Neo4j of its own: one like each test
+// server, of internal/testserver as make services builds them.
 func TestServerDiesMidExport(t *testing.T) {
-	server(t) // skips or fails like the others without servers
-	dir, _ := filepath.Abs("../internal/testserver/neo4j/target")
+	for _, s := range testServers {
+		t.Run(s.name, func(t *testing.T) {
+			s.connect(t) // skips or fails like the others without the server
+			testServerDiesMidExport(t, s)
+		})
+	}
+}
+
+// java21 returns a java of version 21 or later, as the second server
+// needs: NGBAK_JAVA21, or one of /usr/lib/jvm, as scripts/services.sh
+// finds it.
+func java21(t *testing.T) string {
+	if j := os.Getenv("NGBAK_JAVA21"); j != "" {
+		return j
+	}
+	releases, _ := filepath.Glob("/usr/lib/jvm/*/release")
+	sort.Strings(releases)
+	for _, r := range releases {
+		b, err := os.ReadFile(r)
+		if err != nil {
+			continue
+		}
+		var v int
+		if i := strings.Index(string(b), "JAVA_VERSION=\""); i >= 0 {
+			fmt.Sscanf(string(b[i+len("JAVA_VERSION=\""):]), "%d", &v)
+		}
+		java := filepath.Join(filepath.Dir(r), "bin/java")
+		if _, err := os.Stat(java); err == nil && v >= 21 {
+			return java
+		}
+	}
+	t.Fatal("no Java 21 or later in /usr/lib/jvm: set NGBAK_JAVA21")
+	return ""
+}
+
+func testServerDiesMidExport(t *testing.T, s testServer) {
+	ts, _ := filepath.Abs("../internal/testserver")
+	dir, java, plugins := ts+"/neo4j/target", "java", ts+"/neo4j/target/plugins"
+	var conf []string
+	if s.name == "next" {
+		dir, java, conf = ts+"/neo4j-next/target", java21(t), []string{ts + "/neo4j-next/neo4j.conf"}
+	}
 	if _, err := os.Stat(filepath.Join(dir, "lib")); err != nil {
 		t.Fatalf("the Neo4j test server is not built (make services builds it): %v", err)
 	}
@@ -609,7 +648,7 @@ func TestServerDiesMidExport(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command("java", "-Xmx512m", "-cp", dir+"/classes:"+dir+"/lib/*:"+dir+"/plugins/*", "ngbak.TestServer", fmt.Sprint(port), t.TempDir(), dir+"/plugins")
+	cmd := exec.Command(java, append([]string{"-Xmx512m", "-cp", dir + "/classes:" + dir + "/lib/*:" + plugins + "/*", "ngbak.TestServer", fmt.Sprint(port), t.TempDir(), plugins}, conf...)...)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
