@@ -538,7 +538,7 @@ func (a *archiveReader) checkTail() error {
 // rawSum drains the compressed stream and returns its SHA-256 and size.
 func (a *archiveReader) rawSum() (string, int64, error) {
 	a.zr.Close() // stops the decoder's reads of a.raw
-	if _, err := io.Copy(io.Discard, a.raw); err != nil {
+	if _, err := copyBuffer(a.ctx, io.Discard, a.raw, make([]byte, 256<<10)); err != nil {
 		return "", 0, err
 	}
 	return hex.EncodeToString(a.raw.h.Sum(nil)), a.raw.n, nil

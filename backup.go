@@ -480,7 +480,8 @@ func (m *Manager) List(ctx context.Context) ([]Backup, error) {
 			errs = append(errs, fmt.Errorf("ngbak: list: %w", err))
 			continue
 		}
-		out = append(out, Backup{Manifest: man, Size: sizes[archiveName(id)]})
+		// A sidecar of the older form holds every file: not for a listing.
+		out = append(out, Backup{Manifest: man.summary(), Size: sizes[archiveName(id)]})
 	}
 	ints, err := m.interruptions(ctx, objs)
 	if err != nil {
@@ -512,7 +513,7 @@ func (m *Manager) Get(ctx context.Context, id string) (*Backup, error) {
 	if err == nil {
 		var info ObjectInfo
 		if info, err = m.store.Stat(ctx, archiveName(id)); err == nil {
-			return &Backup{Manifest: man, Size: info.Size}, nil
+			return &Backup{Manifest: man.summary(), Size: info.Size}, nil
 		}
 	}
 	return nil, fmt.Errorf("ngbak: get %s: %w", id, err)
@@ -736,6 +737,12 @@ func (s *stored) finish(readErr error) error {
 	}
 	defer s.ar.close()
 	if readErr != nil && (errors.Is(readErr, context.Canceled) || errors.Is(readErr, context.DeadlineExceeded)) {
+		return readErr
+	}
+	// A backend that failed on its own, with the archive reading cleanly
+	// (it was verified before), is the whole story: draining the rest of
+	// a large archive to check its sum would only delay the rollback.
+	if readErr != nil && !errors.Is(readErr, ErrChecksum) && !errors.Is(readErr, ErrCorrupt) && s.ar.raw.readErr() == nil {
 		return readErr
 	}
 	got, n, err := s.ar.rawSum()

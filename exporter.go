@@ -82,6 +82,7 @@ type Writer struct {
 	backend string
 	tempDir string
 	files   []File
+	paths   map[string]bool // the paths of files, for the duplicate check
 	open    *spool
 }
 
@@ -101,6 +102,10 @@ func (w *Writer) WriteFile(name string, size int64, r io.Reader) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	w.files = append(w.files, f)
+	if w.paths == nil {
+		w.paths = map[string]bool{}
+	}
+	w.paths[path] = true
 	return nil
 }
 
@@ -139,10 +144,8 @@ func (w *Writer) path(name string) (string, error) {
 	if path == w.backend+"/" {
 		return "", errors.New("empty file name")
 	}
-	for _, f := range w.files {
-		if f.Path == path {
-			return "", fmt.Errorf("file %q written twice", name)
-		}
+	if w.paths[path] {
+		return "", fmt.Errorf("file %q written twice", name)
 	}
 	return path, nil
 }
