@@ -301,7 +301,9 @@ func (bt *batcher) add(key string, row []byte) error {
 			return err
 		}
 	}
-	for bt.held > maxBufferedBytes {
+	// Down to half the budget, so that a scan of the groups is not paid
+	// for every row once they are near it.
+	for over := bt.held > maxBufferedBytes; over && bt.held > maxBufferedBytes/2; {
 		var largest *group
 		var lkey string
 		for k, g := range bt.groups {
