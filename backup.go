@@ -367,25 +367,36 @@ func (m *Manager) runExporters(ctx context.Context, op, id string, aw *archiveWr
 // manifest, which makes the backup visible. If a step fails it removes what
 // it committed, so nothing is left half there.
 func (m *Manager) publish(ctx context.Context, id string, obj ObjectWriter, sum string, manifest []byte) error {
-	if err := m.put(ctx, sumName(id), sidecarSum(id, sum)); err != nil {
-		obj.Abort()
-		return err
-	}
-	committed := []string{sumName(id)}
-	undo := func(err error) error {
-		for _, name := range committed {
+	var committed []string
+	// undo removes what was committed, newest first so that the manifest
+	// goes first, and the object whose commit failed too: a Commit can fail
+	// after its object became visible (a folder's fsync, a lost response).
+	undo := func(failed string, err error) error {
+		names := []string{failed}
+		if errors.Is(err, ErrExists) {
+			names = nil // the object under that name is another's
+		}
+		for i := len(committed) - 1; i >= 0; i-- {
+			names = append(names, committed[i])
+		}
+		for _, name := range names {
 			if rerr := m.store.Remove(context.WithoutCancel(ctx), name); rerr != nil && !errors.Is(rerr, ErrNotFound) {
 				err = errors.Join(err, fmt.Errorf("removing %s: %w", name, rerr))
 			}
 		}
 		return err
 	}
+	if err := m.put(ctx, sumName(id), sidecarSum(id, sum)); err != nil {
+		obj.Abort()
+		return undo(sumName(id), err)
+	}
+	committed = append(committed, sumName(id))
 	if err := obj.Commit(); err != nil {
-		return undo(err)
+		return undo(archiveName(id), err)
 	}
 	committed = append(committed, archiveName(id))
 	if err := m.put(ctx, manifestFile(id), manifest); err != nil {
-		return undo(err)
+		return undo(manifestFile(id), err)
 	}
 	return nil
 }
@@ -410,7 +421,16 @@ func (m *Manager) put(ctx context.Context, name string, data []byte) error {
 		w.Abort()
 		return err
 	}
-	return w.Commit()
+	if err := w.Commit(); err != nil {
+		// It may be visible all the same; unless it is another's.
+		if !errors.Is(err, ErrExists) {
+			if rerr := m.store.Remove(context.WithoutCancel(ctx), name); rerr != nil && !errors.Is(rerr, ErrNotFound) {
+				err = errors.Join(err, fmt.Errorf("removing %s: %w", name, rerr))
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // removeOrphans deletes archives and sums whose manifest sidecar never

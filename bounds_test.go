@@ -139,3 +139,49 @@ func TestFailedBackendStopsReading(t *testing.T) {
 		t.Errorf("read %d MiB for a restore whose first backend failed: the failed pass read on to the end", read>>20)
 	}
 }
+
+// lateFailing commits objects whose names end in suffix, then reports an
+// error anyway, as a storage does when the object is in place but making
+// it durable failed (a folder's fsync, a response lost after an upload).
+type lateFailing struct {
+	ngbak.Storage
+	suffix string
+}
+
+func (s lateFailing) Create(ctx context.Context, name string) (ngbak.ObjectWriter, error) {
+	w, err := s.Storage.Create(ctx, name)
+	if err != nil || !strings.HasSuffix(name, s.suffix) {
+		return w, err
+	}
+	return lateWriter{w}, nil
+}
+
+type lateWriter struct{ ngbak.ObjectWriter }
+
+func (w lateWriter) Commit() error {
+	if err := w.ObjectWriter.Commit(); err != nil {
+		return err
+	}
+	return errors.New("syncing the folder: input/output error")
+}
+
+// A Commit that fails after its object became visible leaves no backup
+// listed without its archive, nor any object of the failed Create.
+func TestCommitFailsAfterVisible(t *testing.T) {
+	ctx := context.Background()
+	for _, suffix := range []string{".ngbak", ".ngbak.sha256", ".manifest.json"} {
+		t.Run(suffix, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "b")
+			env := newEnv(t, ngbak.Options{Storage: lateFailing{ngbak.Dir(dir), suffix}}, newMem("mem", map[string]string{"a": "1"}))
+			if _, err := env.m.Create(ctx, nil); err == nil || !strings.Contains(err.Error(), "input/output error") {
+				t.Fatalf("Create: %v", err)
+			}
+			if list, err := env.m.List(ctx); err != nil || len(list) != 0 {
+				t.Errorf("List after the failed Create: %d backups, %v", len(list), err)
+			}
+			if got := files(t, dir); len(got) != 0 {
+				t.Errorf("the failed Create left %v", got)
+			}
+		})
+	}
+}
