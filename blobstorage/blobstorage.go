@@ -7,7 +7,8 @@
 //	store, err := blobstorage.Open(ctx, "s3://backups?region=eu-west-1&prefix=graphrag/")
 //	m, err := ngbak.New(ngbak.Options{Storage: store})
 //
-// The guarantees of ngbak.Dir hold: an object becomes visible only when its
+// A file:// URL without a query is served by ngbak.Dir (see Open). On a
+// bucket, the guarantees of ngbak.Dir hold: an object becomes visible only when its
 // upload completes (a cancelled or failed upload is aborted and leaves no
 // object), the sidecar manifest is written last, and an existing object is
 // never overwritten (a conditional write, IfNotExist). Uploads and downloads
@@ -23,6 +24,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
+	"path/filepath"
 	"time"
 
 	"github.com/ngbak/ngbak"
@@ -43,11 +46,25 @@ type Options struct {
 type Storage struct {
 	b    *blob.Bucket
 	opts Options
+	// dir, for a file:// URL, is the folder as ngbak.Dir keeps it.
+	dir ngbak.Storage
 }
 
 // Open opens the bucket at urlstr (its driver must be imported) and returns
 // a Storage over it. Close the Storage when done.
+//
+// A file:// URL with no query (a local folder) is served by ngbak.Dir, not
+// by gocloud's fileblob: fileblob does not sync what it writes, so a crash
+// can lose an object it reported committed, and it checks IfNotExist with a
+// Stat before renaming over the name, so two writers racing for one name
+// both succeed, the second replacing the first. Dir syncs and commits with
+// a hard link, which never replaces. A file:// URL with a query (fileblob's
+// options) and a *blob.Bucket given to New keep fileblob's weaker
+// guarantees.
 func Open(ctx context.Context, urlstr string) (*Storage, error) {
+	if u, err := url.Parse(urlstr); err == nil && u.Scheme == "file" && u.RawQuery == "" && u.Host == "" && u.Path != "" {
+		return &Storage{dir: ngbak.Dir(filepath.FromSlash(u.Path))}, nil
+	}
 	b, err := blob.OpenBucket(ctx, urlstr)
 	if err != nil {
 		return nil, fmt.Errorf("blobstorage: %w", err)
@@ -64,7 +81,12 @@ func New(b *blob.Bucket, opts Options) *Storage {
 }
 
 // Close closes the bucket.
-func (s *Storage) Close() error { return s.b.Close() }
+func (s *Storage) Close() error {
+	if s.dir != nil {
+		return nil
+	}
+	return s.b.Close()
+}
 
 func wrap(name string, err error) error {
 	switch gcerrors.Code(err) {
@@ -78,6 +100,9 @@ func wrap(name string, err error) error {
 
 // Create implements ngbak.Storage.
 func (s *Storage) Create(ctx context.Context, name string) (ngbak.ObjectWriter, error) {
+	if s.dir != nil {
+		return s.dir.Create(ctx, name)
+	}
 	// Cancelling the writer's context is how gocloud aborts an upload.
 	wctx, cancel := context.WithCancel(ctx)
 	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: true, BufferSize: s.opts.PartSize, MaxConcurrency: s.opts.Concurrency, ContentType: "application/octet-stream"})
@@ -134,6 +159,9 @@ func (w *writer) Abort() error {
 // the modification time's resolution by one of the same size goes
 // unnoticed here; ngbak's hashes still catch it as it is read.
 func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	if s.dir != nil {
+		return s.dir.Open(ctx, name)
+	}
 	r, err := s.b.NewReader(ctx, name, nil)
 	if err != nil {
 		return nil, wrap(name, err)
@@ -183,6 +211,9 @@ func (r *reader) Seek(offset int64, whence int) (int64, error) {
 
 // Stat implements ngbak.Storage.
 func (s *Storage) Stat(ctx context.Context, name string) (ngbak.ObjectInfo, error) {
+	if s.dir != nil {
+		return s.dir.Stat(ctx, name)
+	}
 	a, err := s.b.Attributes(ctx, name)
 	if err != nil {
 		return ngbak.ObjectInfo{}, wrap(name, err)
@@ -192,6 +223,9 @@ func (s *Storage) Stat(ctx context.Context, name string) (ngbak.ObjectInfo, erro
 
 // List implements ngbak.Storage.
 func (s *Storage) List(ctx context.Context) ([]ngbak.ObjectInfo, error) {
+	if s.dir != nil {
+		return s.dir.List(ctx)
+	}
 	var out []ngbak.ObjectInfo
 	it := s.b.List(&blob.ListOptions{Delimiter: "/"})
 	for {
@@ -211,6 +245,9 @@ func (s *Storage) List(ctx context.Context) ([]ngbak.ObjectInfo, error) {
 
 // Remove implements ngbak.Storage.
 func (s *Storage) Remove(ctx context.Context, name string) error {
+	if s.dir != nil {
+		return s.dir.Remove(ctx, name)
+	}
 	if err := s.b.Delete(ctx, name); err != nil {
 		return wrap(name, err)
 	}
