@@ -93,6 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log what happens to stderr")
 	var policy ngbak.RetentionPolicy
 	fs.IntVar(&policy.Last, "keep-last", 0, "prune: keep the newest `N` backups")
+	fs.IntVar(&policy.Safety, "keep-safety", 0, "prune: keep the newest `N` safety backups that restores took (0: 1; the other rules do not count them)")
 	fs.IntVar(&policy.Hourly, "keep-hourly", 0, "prune: keep the newest backup of each of the last `N` hours with one")
 	fs.IntVar(&policy.Daily, "keep-daily", 0, "prune: ... of the last `N` days")
 	fs.IntVar(&policy.Weekly, "keep-weekly", 0, "prune: ... of the last `N` ISO weeks")
