@@ -39,8 +39,12 @@ type Options struct {
 	CompressionLevel int
 	// App and AppConfig describe the application in every manifest. Secrets in
 	// AppConfig are redacted before they reach the manifest: fields tagged
-	// `ngbak:"secret"`, keys named like password, secret, token, api_key or
-	// credential, and passwords in URLs.
+	// `ngbak:"secret"`; keys whose name holds, as a word, password, secret,
+	// credential, authorization, an api, access, secret, private or
+	// encryption key, or ends in token or auth (max_tokens and
+	// token_budget_ratio are not secrets); passwords, users without a
+	// password and secret query parameters in URLs; and the value of a
+	// "Name: value" string with a secret name or after Bearer or Basic.
 	App       *App
 	AppConfig any
 	// BeforeCreate runs before a backup starts reading the stores, to pause
@@ -287,11 +291,12 @@ func (m *Manager) create(ctx context.Context, op, id string, start time.Time, ex
 	if m.opts.Encryption != nil {
 		man.Encryption = m.opts.Encryption.Name()
 	}
-	manBytes, sum, err := aw.finish(man)
+	_, sum, err := aw.finish(man)
 	if err != nil {
 		return nil, err
 	}
-	if manBytes, err = sidecarManifest(man); err != nil {
+	manBytes, err := sidecarManifest(man)
+	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
