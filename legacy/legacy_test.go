@@ -169,6 +169,8 @@ func TestPythonPathOrder(t *testing.T) {
 func FuzzVerify(f *testing.F) {
 	f.Add(build(f, fixtureMembers(fixtureChecksum)))
 	f.Add(build(f, []member{{name: "./manifest.json", data: `{"checksum": "x"}`}}))
+	// Nested past maxNesting: refused, never followed down the stack.
+	f.Add(build(f, []member{{name: "./manifest.json", data: `{"checksum": ` + strings.Repeat("[", 2*maxNesting) + strings.Repeat("]", 2*maxNesting) + `}`}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := Verify(context.Background(), bytes.NewReader(data), nil, t.TempDir(), Limits{MaxEntries: 64, MaxEntrySize: 1 << 20, MaxTotalSize: 4 << 20})
 		if err == nil && (res == nil || !res.ManifestOK || res.Checksum != res.ManifestChecksum) {
