@@ -2,6 +2,7 @@ package ngbak_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -634,5 +635,48 @@ func TestRestorePinsVerifiedArchive(t *testing.T) {
 				t.Errorf("store touched %d times", mem.restores-before)
 			}
 		})
+	}
+}
+
+// The sidecar of an encrypted backup now shows ngbak's own labels; one
+// written before, without them, still verifies, and one whose labels were
+// edited does not.
+func TestEncryptedSidecarLabels(t *testing.T) {
+	ctx := context.Background()
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := agecrypt.New(nil, []age.Identity{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, ngbak.Options{Encryption: enc}, newMem("mem", map[string]string{"a": "1"}))
+	man := env.create(t)
+	res, err := env.m.Restore(ctx, man.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(env.dir, res.SafetyID+".manifest.json")
+	orig := mustRead(t, path)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(orig, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(`{"ngbak.safety-for":"`+man.ID+`"}`, strings.Join(strings.Fields(string(fields["labels"])), "")); diff != "" {
+		t.Fatalf("labels in the public sidecar (-want +got):\n%s", diff)
+	}
+	older := strings.Replace(string(orig), "  \"labels\": {\n    \"ngbak.safety-for\": \""+man.ID+"\"\n  },\n", "", 1)
+	if older == string(orig) {
+		t.Fatal("could not remove the labels")
+	}
+	os.WriteFile(path, []byte(older), 0o644)
+	if err := env.m.Verify(ctx, res.SafetyID); err != nil {
+		t.Errorf("Verify with the older public sidecar: %v", err)
+	}
+	forged := strings.Replace(string(orig), man.ID, "20000101T000000.000Z-000000", 1)
+	os.WriteFile(path, []byte(forged), 0o644)
+	if err := env.m.Verify(ctx, res.SafetyID); !errors.Is(err, ngbak.ErrCorrupt) {
+		t.Errorf("Verify with an edited label: %v, want ErrCorrupt", err)
 	}
 }
