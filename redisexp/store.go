@@ -155,29 +155,62 @@ func (s *KVStore) Scan(ctx context.Context, ns string, fn func(ids []string) err
 
 // ScanNamespaces implements NamespaceScanner with one SCAN of the prefix,
 // sorting each SCAN batch into namespaces; fn gets at most Batch ids at a
-// time.
+// time, and ids whose values (by STRLEN, one pipeline per SCAN batch) add
+// up to at most 16 MiB, or a single larger one: a count alone would let
+// Get hold 500 values of 10 MB at once.
 func (s *KVStore) ScanNamespaces(ctx context.Context, nss []string, fn func(ns string, ids []string) error) error {
 	pattern, in := s.scope(nss)
+	type group struct {
+		ids   []string
+		bytes int64
+	}
 	var order []string
-	groups := map[string][]string{}
-	return scanKeys(ctx, s.client, pattern, func(_ redis.Cmdable, keys []string) error {
+	groups := map[string]*group{}
+	return scanKeys(ctx, s.client, pattern, func(node redis.Cmdable, keys []string) error {
+		keys = slices.DeleteFunc(keys, func(k string) bool {
+			ns, _, ok := s.split(k)
+			return !ok || !in(ns)
+		})
+		pipe := node.Pipeline()
+		lens := make([]*redis.IntCmd, len(keys))
+		for i, k := range keys {
+			lens[i] = pipe.StrLen(ctx, k)
+		}
+		if len(keys) > 0 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return fmt.Errorf("redisexp: STRLEN: %w", err)
+			}
+		}
 		order = order[:0]
 		clear(groups)
-		for _, k := range keys {
-			ns, id, ok := s.split(k)
-			if !ok || !in(ns) {
-				continue
+		flush := func(ns string, g *group) error {
+			if len(g.ids) == 0 {
+				return nil
 			}
-			if _, seen := groups[ns]; !seen {
+			err := fn(ns, g.ids)
+			g.ids, g.bytes = nil, 0
+			return err
+		}
+		for i, k := range keys {
+			ns, id, _ := s.split(k)
+			g := groups[ns]
+			if g == nil {
+				g = &group{}
+				groups[ns] = g
 				order = append(order, ns)
 			}
-			groups[ns] = append(groups[ns], id)
-		}
-		for _, ns := range order {
-			for ids := range slices.Chunk(groups[ns], s.batch) {
-				if err := fn(ns, ids); err != nil {
+			n := lens[i].Val()
+			if len(g.ids) >= s.batch || (len(g.ids) > 0 && g.bytes+n > maxBatchBytes) {
+				if err := flush(ns, g); err != nil {
 					return err
 				}
+			}
+			g.ids = append(g.ids, id)
+			g.bytes += n
+		}
+		for _, ns := range order {
+			if err := flush(ns, groups[ns]); err != nil {
+				return err
 			}
 		}
 		return nil

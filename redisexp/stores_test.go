@@ -3,9 +3,11 @@ package redisexp_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/heap"
 	"github.com/ngbak/ngbak/redisexp"
 	"github.com/redis/go-redis/v9"
 )
@@ -397,6 +400,59 @@ func TestRawBatchBytes(t *testing.T) {
 	}
 }
 
+// TestKVBatchBytes: a KV backup's reads are bounded in bytes as well:
+// KVStore's Batch of 500 ids used to GET 40 values of 1 MiB in one
+// pipeline, and Get returned them all at once.
+func TestKVBatchBytes(t *testing.T) {
+	const limit = 16<<20 + 1<<20
+	for _, env := range singles {
+		t.Run(env, func(t *testing.T) {
+			ctx := context.Background()
+			counter := newCounter()
+			var mu sync.Mutex
+			var maxGet int
+			counter.after = func(cmds []redis.Cmder) {
+				var got int
+				for _, c := range cmds {
+					if c.Name() == "get" {
+						got += len(c.(*redis.StringCmd).Val())
+					}
+				}
+				mu.Lock()
+				maxGet = max(maxGet, got)
+				mu.Unlock()
+			}
+			client := hookedClient(t, env, counter)
+			p := uniquePrefix()
+			t.Cleanup(func() { cleanup(client, p) })
+			buf := make([]byte, 1<<19)
+			for i := range 40 {
+				rand.Read(buf)
+				if err := client.Set(ctx, fmt.Sprintf("%sfull_docs:%02d", p, i), `"`+hex.EncodeToString(buf)+`"`, 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := digestState(ctx, t, client, p+"*")
+			m := newManager(t, must(redisexp.New(redisexp.NewKVStore(client, redisexp.KVStoreOptions{Prefix: p}), redisexp.Options{})))
+			man, err := m.Create(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			client.Del(ctx, p+"full_docs:03")
+			if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("largest pipeline: %d bytes of GET replies", maxGet)
+			if maxGet > limit {
+				t.Errorf("a pipeline held %d bytes of GET replies; want at most %d", maxGet, limit)
+			}
+			if diff := cmp.Diff(before, digestState(ctx, t, client, p+"*")); diff != "" {
+				t.Fatalf("after restore (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestPTTLError: a PTTL that fails (here, an ACL user that may not run it)
 // fails the backup, in both modes, instead of recording the key as one that
 // never expires. It used to pass unnoticed when an earlier reply of the
@@ -495,4 +551,69 @@ func TestTTLAbsoluteReadTime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestManyNamespacesMemory: a backup that reads every namespace in one
+// pass fills a part per namespace at once, and holds them to a bound
+// (32 MiB), not a part per namespace: 80 namespaces of one 1 MiB entry each
+// would otherwise be 80 MiB in memory. The backup's heap may peak at
+// 120 MiB (the archive's compression and the reads take a good part of
+// it): it peaked at 55-96 MiB with the bound, at 112-147 MiB without. The GC runs at
+// GOGC=20 meanwhile, so that garbage does not hide the difference. The
+// parts of the namespaces alternate in the archive, and restore as they
+// were.
+func TestManyNamespacesMemory(t *testing.T) {
+	eachSingle(t, func(t *testing.T, client redis.UniversalClient) {
+		ctx := context.Background()
+		p := uniquePrefix()
+		t.Cleanup(func() { cleanup(client, p) })
+		value := make([]byte, 1<<20)
+		for ns := range 80 {
+			rand.Read(value)
+			v := `"` + hex.EncodeToString(value)[:1<<20-2] + `"`
+			if err := client.Set(ctx, fmt.Sprintf("%sns%02d:x", p, ns), v, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Digests: the values themselves, live during the backup, would
+		// let the GC leave that much garbage about too.
+		before := digestState(ctx, t, client, p+"*")
+		defer debug.SetGCPercent(debug.SetGCPercent(20))
+		backup := func(m *ngbak.Manager) (*ngbak.Manifest, uint64) {
+			var man *ngbak.Manifest
+			var err error
+			peak := heap.Peak(func() { man, err = m.Create(ctx, nil) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			return man, peak
+		}
+		m := newManager(t, must(redisexp.New(redisexp.NewKVStore(client, redisexp.KVStoreOptions{Prefix: p}), redisexp.Options{})))
+		man, peak := backup(m)
+		t.Logf("peak heap: %.1f MiB (%d files)", float64(peak)/(1<<20), len(man.Backends[0].Files))
+		if peak > 120<<20 {
+			t.Errorf("the backup's heap peaked at %.1f MiB, want at most 120", float64(peak)/(1<<20))
+		}
+		client.Del(ctx, p+"ns07:x")
+		if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(before, digestState(ctx, t, client, p+"*")); diff != "" {
+			t.Fatalf("after restore (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// digestState is each key's value's SHA-256 and whether it has a TTL.
+func digestState(ctx context.Context, t *testing.T, client redis.UniversalClient, pattern string) map[string]string {
+	t.Helper()
+	st, err := readState(ctx, client, pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for k, s := range st {
+		out[k] = fmt.Sprintf("%s %x %v", s.Type, sha256.Sum256([]byte(s.Value)), s.TTL)
+	}
+	return out
 }
