@@ -680,3 +680,19 @@ func TestEncryptedSidecarLabels(t *testing.T) {
 		t.Errorf("Verify with an edited label: %v, want ErrCorrupt", err)
 	}
 }
+
+// Two writers of one object name on Dir at once (two processes importing
+// the same archive): the second is told the object is busy, not handed a
+// bare "file exists".
+func TestDirSecondWriterBusy(t *testing.T) {
+	ctx := context.Background()
+	store := ngbak.Dir(filepath.Join(t.TempDir(), "b"))
+	w, err := store.Create(ctx, "20200101T000000.000Z-aaaaaa.ngbak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if _, err := store.Create(ctx, "20200101T000000.000Z-aaaaaa.ngbak"); !errors.Is(err, ngbak.ErrBusy) {
+		t.Fatalf("second writer of one name: %v, want ErrBusy", err)
+	}
+}

@@ -343,7 +343,9 @@ var (
 	// exporters (unknown format, backend not registered, kind differs).
 	ErrIncompatible = errors.New("incompatible backup")
 	// ErrBusy: the backup is in use (being restored or verified, or the
-	// safety backup of a restore) and cannot be deleted.
+	// safety backup of a restore) and cannot be deleted; or a Create or
+	// Restore cannot start while another runs (see Manager.Restore); or an
+	// object of that name is being written by another writer.
 	ErrBusy = errors.New("backup in use")
 	// ErrKey: the archive is encrypted and no key given opens it.
 	ErrKey = errors.New("no key for this archive")

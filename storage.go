@@ -89,6 +89,11 @@ func (d dirStorage) Create(ctx context.Context, name string) (ObjectWriter, erro
 	}
 	d.removeStalePartials()
 	f, err := os.OpenFile(final+partialSuffix, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		// Another writer, here or in another process, is writing that
+		// object (an Import of the same archive).
+		return nil, fmt.Errorf("ngbak: %w: %s is being written by another writer", ErrBusy, name)
+	}
 	if err != nil {
 		return nil, err
 	}
