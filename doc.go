@@ -108,7 +108,9 @@
 //     Backup.Interrupted on both backups, Create and Restore refuse with
 //     ErrBusy, and Manager.RollBack puts the stores back from the safety
 //     backup and removes the marker. A restore with NoSafetyBackup is
-//     recorded too; RollBack can only report it and remove the marker.
+//     recorded too: if it fails, its error says the stores may be partial
+//     and the marker goes (the caller has heard); if its process dies,
+//     RollBack can only report that and remove the marker.
 //
 // # Time
 //
