@@ -38,7 +38,22 @@
 // entries; only entries whose record says nothing about their expiry (a
 // Store that reports none, a legacy conversion, a backup in the older
 // formats redis-kv/1 and redis-dump/1) get the policy. A failed PTTL fails
-// the backup. The record format is described in records.go.
+// the backup.
+//
+// Each entry is one JSON line of the formats redis-kv/2 and redis-dump/2:
+//
+//	{"id":"doc-1","value":"{}","ttl_ms":3600000,"expires_at_ms":1795000000000}  expires
+//	{"id":"doc-2","value":"{}","persistent":true}                               never expires
+//	{"id":"doc-3","value":"{}"}                                                 not known
+//
+// with id_b64 and value_b64 for bytes that are not UTF-8 (DUMP payloads
+// always). A KV restore gives the last form the Store's policy, a raw
+// restore writes it without a TTL. The redis-kv/1 and redis-dump/1 formats
+// had the first and the last form only, and wrote the last for keys
+// without a TTL as well as for entries nothing was known of; their records
+// restore as the last form says, as they always did. A raw backup's
+// manifest details hold {"rdb_version":N}, the highest RDB version of its
+// payloads.
 package redisexp
 
 import (
