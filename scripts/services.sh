@@ -122,7 +122,10 @@ start_redis() {
   fi
   port=$(free_port)
   redis_bin=$r8 redis redis8 "$port"
-  echo "NGBAK_REDIS8_URL=redis://127.0.0.1:$port/0" >>"$env_file"
+  {
+    echo "NGBAK_REDIS8_URL=redis://127.0.0.1:$port/0"
+    echo "NGBAK_REDIS8_BIN=$r8" # for the tests that start and kill a server of their own
+  } >>"$env_file"
 }
 
 # qdrant NAME BINARY URLVAR GRPCVAR starts a Qdrant server with its storage
