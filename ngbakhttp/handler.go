@@ -17,6 +17,8 @@
 //	POST   /api/backups/{id}/verify    start reading the archive completely and checking every hash: 202 and a job
 //	POST   /api/backups/{id}/restore   start a restore: 202 and a job; body {"backends": [...]} optional
 //	DELETE /api/backups/{id}           delete a backup: 204
+//	GET    /api/interrupted            restores that did not end (ngbak.Manager.Interrupted)
+//	POST   /api/interrupted/{id}/rollback  roll one back from its safety backup: 202 and a job
 //	GET    /api/jobs                   list jobs, newest first
 //	GET    /api/jobs/{id}              one job
 //	GET    /api/jobs/{id}/events       the job as server-sent events ("job"), until it ends
@@ -142,6 +144,8 @@ func New(m *ngbak.Manager, opts Options) (*Handler, error) {
 	api("POST /api/backups/{id}/verify", h.verify)
 	api("POST /api/backups/{id}/restore", h.restore)
 	api("DELETE /api/backups/{id}", h.delete)
+	api("GET /api/interrupted", h.interrupted)
+	api("POST /api/interrupted/{id}/rollback", h.rollBack)
 	api("GET /api/jobs", h.listJobs)
 	api("GET /api/jobs/{id}", h.getJob)
 	api("GET /api/jobs/{id}/events", h.events)
@@ -414,6 +418,50 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		j.finish(id, b.Size, res.SafetyID)
+		return nil
+	})
+}
+
+func (h *Handler) interrupted(w http.ResponseWriter, r *http.Request) error {
+	ints, err := h.m.Interrupted(r.Context())
+	if err != nil {
+		return err
+	}
+	if ints == nil {
+		ints = []ngbak.Interruption{}
+	}
+	writeJSON(w, http.StatusOK, ints)
+	return nil
+}
+
+// rollBack ends an interrupted restore (ngbak.Manager.RollBack) as a job:
+// it restores the stores from the safety backup, which takes as long as
+// a restore.
+func (h *Handler) rollBack(w http.ResponseWriter, r *http.Request) error {
+	id, err := backupID(r)
+	if err != nil {
+		return err
+	}
+	ints, err := h.m.Interrupted(r.Context())
+	if err != nil {
+		return err
+	}
+	var found *ngbak.Interruption
+	for i := range ints {
+		if ints[i].ID == id {
+			found = &ints[i]
+		}
+	}
+	if found == nil {
+		return apiError{http.StatusNotFound, "not_found", fmt.Sprintf("no interrupted restore %s", id)}
+	}
+	return h.start(w, r, "rollback", found.SafetyID, func(ctx context.Context, j *tracker) error {
+		j.setTotal(int64(len(found.Backends)))
+		res, err := h.m.RollBack(ctx, id)
+		if err != nil {
+			return err
+		}
+		j.finish(found.SafetyID, 0, res.SafetyID)
 		return nil
 	})
 }

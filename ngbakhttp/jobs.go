@@ -27,7 +27,7 @@ const (
 // Job is a backup, restore or verify started through the API.
 type Job struct {
 	ID   string `json:"id"`
-	Kind string `json:"kind"` // "backup", "restore" or "verify"
+	Kind string `json:"kind"` // "backup", "restore", "verify" or "rollback"
 	// State is pending, running, succeeded or failed.
 	State string `json:"state"`
 	// Phase is the Manager's: export, verify, safety-backup, restore,

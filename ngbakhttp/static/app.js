@@ -103,6 +103,7 @@ function row(b) {
     btn.addEventListener("click", () => fn(b, btn));
     ops.append(btn);
   };
+  if (b.interrupted && b.interrupted.safety_id === b.id) button("Roll back", rollBack, "danger");
   button("Verify", verify);
   button("Download", download);
   button("Restore", restore, "danger");
@@ -155,6 +156,20 @@ async function restore(b) {
     follow(job);
   } catch (e) {
     showMessage("Restore failed to start: " + e.message);
+  }
+}
+
+// rollBack ends an interrupted restore: the stores it was replacing get
+// the safety backup's content.
+async function rollBack(b) {
+  const it = b.interrupted;
+  const ok = await confirmAction("Roll back the interrupted restore of " + it.backup + "?",
+    "These stores will be put back as they were before that restore, from safety backup " + it.safety_id + ".", it.backends || [], "Roll back");
+  if (!ok) return;
+  try {
+    follow(await (await api("POST", "api/interrupted/" + encodeURIComponent(it.id) + "/rollback")).json());
+  } catch (e) {
+    showMessage("Roll back failed to start: " + e.message);
   }
 }
 
