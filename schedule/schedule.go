@@ -70,7 +70,10 @@ func New(m *ngbak.Manager, opts Options) (*Scheduler, error) {
 // Run runs backups until ctx is done, then returns ctx's error. A backup
 // in progress is cancelled with ctx, and Run returns once it has stopped.
 // Runs never overlap: a backup that outlasts its interval makes the
-// scheduler skip the times it missed, not queue them.
+// scheduler skip the times it missed, not queue them. A backup due while
+// a restore runs, or while an interrupted one awaits Manager.RollBack, is
+// refused by the Manager (ngbak.ErrBusy: it would hold a half-restored
+// state) and reported to OnError; the next one runs at its time.
 func (s *Scheduler) Run(ctx context.Context) error {
 	for {
 		next := s.sched.Next(s.now().UTC())
