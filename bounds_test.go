@@ -135,6 +135,7 @@ func TestFailedBackendStopsReading(t *testing.T) {
 	// two passes over the safety backup: 64 MiB each. The failed pass
 	// stops where its backend failed.
 	read := store.n.Load() - before
+	t.Logf("read %d MiB", read>>20)
 	if whole := int64(64<<20) + 1<<20; read > 3*whole+16<<20 {
 		t.Errorf("read %d MiB for a restore whose first backend failed: the failed pass read on to the end", read>>20)
 	}
