@@ -73,9 +73,11 @@ func (e *randomFiles) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, 
 	}), e.size)
 	return ngbak.Info{Format: "random/1"}, w.WriteFile("data", e.size, r)
 }
+// Restore fails once with fail, if set: the rollback after it succeeds.
 func (e *randomFiles) Restore(ctx context.Context, r *ngbak.Reader) error {
-	if e.fail != nil {
-		return e.fail
+	if err := e.fail; err != nil {
+		e.fail = nil
+		return err
 	}
 	return skipAll(r)
 }
@@ -124,11 +126,11 @@ func TestFailedBackendStopsReading(t *testing.T) {
 	big := &randomFiles{name: "big", size: 64 << 20}
 	env := newEnv(t, ngbak.Options{Storage: store}, first, big)
 	man := env.create(t)
-	first.fail = errors.New("the store refused the first write")
-	store.n.Store(0)
+	errRefused := errors.New("the store refused the first write")
+	first.fail = errRefused
 	before := store.n.Load()
 	_, err := env.m.Restore(ctx, man.ID, nil)
-	if !errors.Is(err, first.fail) {
+	if !errors.Is(err, errRefused) || !strings.Contains(err.Error(), "rolled back afirst") {
 		t.Fatalf("Restore: %v", err)
 	}
 	// The verify pass reads the whole archive, and so do the rollback's
