@@ -73,6 +73,7 @@ func (e *randomFiles) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, 
 	}), e.size)
 	return ngbak.Info{Format: "random/1"}, w.WriteFile("data", e.size, r)
 }
+
 // Restore fails once with fail, if set: the rollback after it succeeds.
 func (e *randomFiles) Restore(ctx context.Context, r *ngbak.Reader) error {
 	if err := e.fail; err != nil {
