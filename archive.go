@@ -353,13 +353,14 @@ func (a *archiveReader) header() (*tar.Header, error) {
 	if len(a.seen) > a.limits.MaxEntries+2 {
 		return nil, corrupt("more than %d entries", a.limits.MaxEntries)
 	}
-	if hdr.Size < 0 || hdr.Size > a.limits.MaxEntrySize {
+	// SHA256SUMS and the manifest have their own bound (maxManifestSize),
+	// which Create checks as the reader does; MaxEntrySize and the payload
+	// are the exporters' entries, as Create counts them.
+	own := hdr.Name == sumsName || hdr.Name == manifestName
+	if hdr.Size < 0 || !own && hdr.Size > a.limits.MaxEntrySize {
 		return nil, corrupt("entry %q is %d bytes, limit %d", hdr.Name, hdr.Size, a.limits.MaxEntrySize)
 	}
-	// SHA256SUMS and the manifest have their own bound (maxManifestSize),
-	// which Create checks as the reader does; the payload is the
-	// exporters' entries, as Create counts it.
-	if hdr.Name != sumsName && hdr.Name != manifestName {
+	if !own {
 		a.total += hdr.Size
 	}
 	if a.total > a.limits.MaxTotalSize {

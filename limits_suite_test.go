@@ -97,6 +97,9 @@ func TestLimitsSuite(t *testing.T) {
 	for _, size := range []int64{999, 1000, 1001} {
 		cases = append(cases, tc{fmt.Sprintf("payload of %d of MaxTotalSize 3000", 3*size), ngbak.Limits{MaxTotalSize: 3000}, files(3, size)})
 	}
+	// Many small files under a small MaxEntrySize: the manifest and
+	// SHA256SUMS are larger than it, and have their own bound.
+	cases = append(cases, tc{"manifest larger than MaxEntrySize", ngbak.Limits{MaxEntrySize: 1000}, files(40, 10)})
 	for _, l := range []int{1023, 1024, 1025} {
 		cases = append(cases, tc{fmt.Sprintf("path of %d bytes", l), ngbak.Limits{}, named(l)})
 	}
