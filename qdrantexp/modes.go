@@ -25,30 +25,33 @@ import (
 var protoJSON = protojson.MarshalOptions{UseProtoNames: true}
 
 // awaitFreshName returns the names of the collection's snapshots once the
-// server's clock has left the second of the newest. Qdrant names a
-// snapshot after its collection, its peer and the second it is made in, and
-// a second snapshot in the same second replaces the first
+// server's clock has left the second of any of them. Qdrant names a
+// snapshot after its collection, its peer and the second it is made in
+// (UTC), and a second snapshot in the same second replaces the first
 // (lib/collection/src/collection/snapshots.rs): ngbak's would take the
-// place of somebody else's, and then be deleted.
+// place of somebody else's, and then be deleted. The wait is a second or
+// two at most, whatever the names say.
 func (e *Exporter) awaitFreshName(ctx context.Context, c string) ([]string, error) {
-	for {
+	for try := 0; ; try++ {
 		snaps, now, err := e.listSnapshotsREST(ctx, c)
 		if err != nil {
 			return nil, err
 		}
+		if now.IsZero() {
+			now = time.Now().UTC()
+		}
+		stamp := "-" + now.Format("2006-01-02-15-04-05") + ".snapshot"
 		var names []string
-		newest := time.Time{}
+		taken := false
 		for _, s := range snaps {
 			names = append(names, s.Name)
-			if t, err := time.Parse("2006-01-02T15:04:05", s.CreationTime); err == nil && t.After(newest) {
-				newest = t
-			}
+			taken = taken || strings.HasSuffix(s.Name, stamp)
 		}
-		if now.IsZero() || now.After(newest) {
+		if !taken || try == 2 {
 			return names, nil
 		}
 		select {
-		case <-time.After(newest.Add(time.Second).Sub(now) + 100*time.Millisecond):
+		case <-time.After(time.Second):
 		case <-ctx.Done():
 			return nil, wrap(ctx, "waiting for a fresh snapshot name", ctx.Err())
 		}
@@ -89,8 +92,8 @@ func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeouts.Call)
 		defer cancel()
-		if derr := e.client.DeleteSnapshot(dctx, c, desc.GetName()); derr != nil {
-			err = errors.Join(err, fmt.Errorf("qdrantexp: deleting snapshot %s on the server: %w", desc.GetName(), derr))
+		if derr := e.deleteOwnSnapshot(dctx, c, desc); derr != nil {
+			err = errors.Join(err, derr)
 		}
 	}()
 	if err := ctx.Err(); err != nil {
@@ -112,6 +115,31 @@ func (e *Exporter) exportSnapshot(ctx context.Context, w *ngbak.Writer, c string
 		return w.WriteFileSHA256(c+"/collection.snapshot", desc.GetSize(), rec.Snapshot.SHA256, body)
 	})
 	return rec, err
+}
+
+// deleteOwnSnapshot deletes the snapshot the export made, unless a
+// snapshot somebody else made in the same second has replaced it since (it
+// has another checksum): that one is left on the server.
+func (e *Exporter) deleteOwnSnapshot(ctx context.Context, c string, desc *qdrant.SnapshotDescription) error {
+	var snaps []*qdrant.SnapshotDescription
+	if err := e.call(ctx, "listing snapshots of "+c, func(ctx context.Context) (err error) {
+		snaps, err = e.client.ListSnapshots(ctx, c)
+		return err
+	}); err != nil {
+		return fmt.Errorf("qdrantexp: snapshot %s is left on the server: %w", desc.GetName(), err)
+	}
+	for _, s := range snaps {
+		if s.GetName() != desc.GetName() {
+			continue
+		}
+		if s.GetChecksum() != desc.GetChecksum() || s.GetSize() != desc.GetSize() {
+			return fmt.Errorf("qdrantexp: snapshot %s was replaced on the server by another of the same name (Qdrant names snapshots by the second), which is left there", desc.GetName())
+		}
+		return e.call(ctx, "deleting snapshot "+desc.GetName()+" on the server", func(ctx context.Context) error {
+			return e.client.DeleteSnapshot(ctx, c, desc.GetName())
+		})
+	}
+	return nil // gone already
 }
 
 // checkShardsLocal refuses to snapshot part of a collection. A snapshot
@@ -166,7 +194,9 @@ func (e *Exporter) exportLogical(ctx context.Context, w *ngbak.Writer, c string)
 	if err != nil {
 		return rec, err
 	}
-	if err := refuseUnknown("the configuration of collection "+c, info); err != nil {
+	// What a restore recreates: the configuration and the payload
+	// indexes, not the server's counters.
+	if err := refuseUnknown("the configuration of collection "+c, &qdrant.CollectionInfo{Config: info.GetConfig(), PayloadSchema: info.GetPayloadSchema()}); err != nil {
 		return rec, err
 	}
 	if _, err := recreate(rec); err != nil {
@@ -406,6 +436,17 @@ func (e *Exporter) sameCollection(ctx context.Context, rec collectionRecord) (bo
 		return err
 	}); err != nil || have == nil {
 		return have == nil, err
+	}
+	// The recorded configuration went through protojson, which drops the
+	// fields this client does not know; so must the server's, or a newer
+	// server would never match.
+	raw, err := protoJSON.Marshal(have)
+	if err != nil {
+		return false, err
+	}
+	have = &qdrant.CollectionInfo{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, have); err != nil {
+		return false, err
 	}
 	return want.GetConfig() != nil && proto.Equal(want.GetConfig(), have.GetConfig()) &&
 		maps.EqualFunc(indexes(want), indexes(have), proto.Equal), nil
