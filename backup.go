@@ -284,6 +284,14 @@ func (m *Manager) create(ctx context.Context, op, id string, start time.Time, ex
 	if err != nil {
 		return nil, err
 	}
+	if op == "create" {
+		// There was no restore marker when the export began; one now is a
+		// restore in another process that began while the stores were
+		// read, and the backup may hold a half-restored state.
+		if err := m.checkNoMarkers(ctx); err != nil {
+			return nil, fmt.Errorf("a restore began while this backup read the stores: %w", err)
+		}
+	}
 	man = &Manifest{
 		Format: Format, ID: id, CreatedAt: start, CompletedAt: time.Now().UTC(), Library: Version,
 		App: m.opts.App, Labels: labels, Config: config, Compression: "zstd", Backends: backends,
@@ -583,17 +591,15 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	busy := m.inUse[id] > 0
-	m.mu.Unlock()
-	if busy {
-		return fmt.Errorf("ngbak: delete %s: %w", id, ErrBusy)
-	}
-	// A restore in another process holds its safety backup by a marker.
-	if _, err := m.store.Stat(ctx, markerName(id)); err == nil {
-		return fmt.Errorf("ngbak: delete %s: %w: it is the safety backup of a restore that is running or was interrupted (%s)", id, ErrBusy, markerName(id))
-	} else if !errors.Is(err, ErrNotFound) {
+	// In use here, or named by a restore marker (a restore in another
+	// process, running or interrupted, holds its safety backup and the
+	// backup it restores).
+	held, err := m.held(ctx)
+	if err != nil {
 		return fmt.Errorf("ngbak: delete %s: %w", id, err)
+	}
+	if held[id] {
+		return fmt.Errorf("ngbak: delete %s: %w: it is being restored or verified, or belongs to a restore that is running or was interrupted (see Manager.Interrupted)", id, ErrBusy)
 	}
 	if err := m.store.Remove(ctx, manifestFile(id)); err != nil {
 		return fmt.Errorf("ngbak: delete %s: %w", id, err)
@@ -962,6 +968,15 @@ func (m *Manager) replace(ctx context.Context, id string, plan []Exporter, v *ve
 	}()
 	if err := m.writeMarker(ctx, marker); err != nil {
 		return nil, fmt.Errorf("recording the restore, nothing was restored: %w", err)
+	}
+	// Another process may have checked for markers when this one did and
+	// written its own since: then both back off, and neither touches a
+	// store.
+	if others, err := m.otherMarkers(ctx, marker.ID); err != nil || len(others) > 0 {
+		if err == nil {
+			err = fmt.Errorf("%w: another restore began at the same time (%s)", ErrBusy, markerName(others[0]))
+		}
+		return nil, errors.Join(fmt.Errorf("nothing was restored: %w", err), m.removeMarker(context.WithoutCancel(ctx), marker.ID))
 	}
 	if !opts.NoSafetyBackup {
 		m.emit(ctx, Event{Op: "restore", ID: id, Phase: "safety-backup"})

@@ -598,3 +598,64 @@ func TestFailedUnsafeRestore(t *testing.T) {
 		t.Fatalf("after restoring again (-want +got):\n%s", diff)
 	}
 }
+
+// gatedExporter is a memExporter whose Export waits for a signal after it
+// started, as a backup of a large store takes its time.
+type gatedExporter struct {
+	*memExporter
+	started, goOn chan struct{}
+}
+
+func (g *gatedExporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
+	close(g.started)
+	<-g.goOn
+	return g.memExporter.Export(ctx, w)
+}
+
+// TestOtherProcessRestore: two Managers on one storage, as two processes:
+// a restore that begins in one while the other's Create reads its stores
+// makes that Create fail (its backup could hold a half-restored state),
+// and the backup a restore is reading cannot be deleted by the other.
+func TestOtherProcessRestore(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "backups")
+	mem := newMem("mem", map[string]string{"a": "1"})
+	restorer := newEnv(t, ngbak.Options{Storage: ngbak.Dir(dir)}, mem)
+	man := restorer.create(t)
+	gated := &gatedExporter{memExporter: newMem("mem", map[string]string{"a": "1"}), started: make(chan struct{}), goOn: make(chan struct{})}
+	creator := newEnv(t, ngbak.Options{Storage: ngbak.Dir(dir)}, gated)
+
+	created := make(chan error)
+	go func() {
+		_, err := creator.m.Create(ctx, nil)
+		created <- err
+	}()
+	<-gated.started // the Create is reading the stores
+	mem.restoreStarted, mem.restoreGo = make(chan struct{}), make(chan struct{})
+	restored := make(chan error)
+	go func() {
+		_, err := restorer.m.Restore(ctx, man.ID, nil)
+		restored <- err
+	}()
+	<-mem.restoreStarted // the restore is replacing the store
+	if err := creator.m.Delete(ctx, man.ID); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("Delete of the backup another process is restoring: %v, want ErrBusy", err)
+	}
+	close(gated.goOn)
+	if err := <-created; !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("Create whose reading a restore overlapped: %v, want ErrBusy", err)
+	}
+	close(mem.restoreGo)
+	if err := <-restored; err != nil {
+		t.Fatal(err)
+	}
+	list, err := creator.m.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range list {
+		if _, safety := b.Manifest.Labels[ngbak.LabelSafetyFor]; !safety && b.Manifest.ID != man.ID {
+			t.Errorf("the overlapped Create left backup %s", b.Manifest.ID)
+		}
+	}
+}

@@ -194,8 +194,23 @@ func markerIDs(objs []ObjectInfo) []string {
 	return ids
 }
 
-// held returns the backups in use: in this process, and the safety backups
-// that restore markers hold.
+// otherMarkers lists the restore markers in the storage other than own.
+func (m *Manager) otherMarkers(ctx context.Context, own string) ([]string, error) {
+	objs, err := m.store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range markerIDs(objs) {
+		if id != own {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// held returns the backups in use: in this process, and those that restore
+// markers hold (each restore's safety backup and the backup it restores).
 func (m *Manager) held(ctx context.Context) (map[string]bool, error) {
 	objs, err := m.store.List(ctx)
 	if err != nil {
@@ -204,6 +219,14 @@ func (m *Manager) held(ctx context.Context) (map[string]bool, error) {
 	held := map[string]bool{}
 	for _, id := range markerIDs(objs) {
 		held[id] = true
+		mk, err := m.readMarker(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // ended since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		held[mk.Backup] = true
 	}
 	m.mu.Lock()
 	for id := range m.inUse {
