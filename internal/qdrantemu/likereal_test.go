@@ -1,10 +1,19 @@
 package qdrantemu
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/qdrant/go-client/qdrant"
@@ -13,7 +22,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 // TestLikeRealQdrant holds the emulator to the real server where both are
@@ -52,19 +60,30 @@ func TestLikeRealQdrant(t *testing.T) {
 	yes := true
 	prefix := "ngbak_like_" + strings.ReplaceAll(t.Name(), "/", "_") + "_"
 
-	// each runs fn on both and compares what fn returns.
-	each := func(t *testing.T, fn func(c *qdrant.GrpcClient, coll string) any) {
+	rest := map[string]string{"real": os.Getenv("NGBAK_QDRANT_URL"), "emulator": emu.URL}
+	// eachREST runs fn on both and compares what fn returns; fn also gets
+	// the server's REST base URL.
+	eachREST := func(t *testing.T, fn func(c *qdrant.GrpcClient, coll, rest string) any) {
 		t.Helper()
 		got := map[string]any{}
 		for name, c := range clients {
-			coll := prefix + name
-			c.Collections().Delete(ctx, &qdrant.DeleteCollection{CollectionName: coll})
-			got[name] = fn(c, coll)
+			// A fresh name each time: a collection's snapshots outlive it.
+			coll := prefix + name + "_" + strconv.FormatUint(rand.Uint64()>>40, 16)
+			got[name] = fn(c, coll, rest[name])
+			if r, err := c.Snapshots().List(ctx, &qdrant.ListSnapshotsRequest{CollectionName: coll}); err == nil {
+				for _, d := range r.GetSnapshotDescriptions() {
+					c.Snapshots().Delete(ctx, &qdrant.DeleteSnapshotRequest{CollectionName: coll, SnapshotName: d.GetName()})
+				}
+			}
 			c.Collections().Delete(ctx, &qdrant.DeleteCollection{CollectionName: coll})
 		}
 		if diff := cmp.Diff(got["real"], got["emulator"]); diff != "" {
 			t.Errorf("emulator differs from the real Qdrant (-real +emulator):\n%s", diff)
 		}
+	}
+	each := func(t *testing.T, fn func(c *qdrant.GrpcClient, coll string) any) {
+		t.Helper()
+		eachREST(t, func(c *qdrant.GrpcClient, coll, _ string) any { return fn(c, coll) })
 	}
 	errOf := func(err error) string {
 		if err == nil {
@@ -163,6 +182,89 @@ func TestLikeRealQdrant(t *testing.T) {
 			return out
 		})
 	})
+	t.Run("snapshots", func(t *testing.T) {
+		eachREST(t, func(c *qdrant.GrpcClient, coll, base string) any {
+			var out []string
+			note := func(format string, args ...any) {
+				out = append(out, strings.ReplaceAll(fmt.Sprintf(format, args...), coll, "C"))
+			}
+			m8 := uint64(8)
+			note("create %s", errOf(create(c, &qdrant.CreateCollection{CollectionName: coll, VectorsConfig: dense, HnswConfig: &qdrant.HnswConfigDiff{M: &m8}})))
+			_, err := c.Points().Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll, Wait: &yes, Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(1), Vectors: qdrant.NewVectors(3, 4)}}})
+			note("upsert %s", errOf(err))
+			snap, err := c.Snapshots().Create(ctx, &qdrant.CreateSnapshotRequest{CollectionName: coll})
+			note("snapshot %s", errOf(err))
+			name := snap.GetSnapshotDescription().GetName()
+			// Named after the collection, a peer id and the second, UTC.
+			stamp := time.Now().UTC().Format("2006-01-02-15-04")
+			note("named by the second: %v", strings.HasPrefix(name, coll+"-") && strings.Contains(name, "-"+stamp) && strings.HasSuffix(name, ".snapshot"))
+			// The download is gzipped for a client that accepts it.
+			req, _ := http.NewRequest("GET", base+"/collections/"+coll+"/snapshots/"+name, nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			note("download with gzip: %d %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+			req.Header.Set("Accept-Encoding", "identity")
+			if resp, err = http.DefaultTransport.RoundTrip(req); err != nil {
+				t.Fatal(err)
+			}
+			data, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			note("download as is: %d %q, length given %v", resp.StatusCode, resp.Header.Get("Content-Encoding"), resp.ContentLength == int64(len(data)))
+			upload := func(file string) {
+				var body bytes.Buffer
+				mw := multipart.NewWriter(&body)
+				fw, _ := mw.CreateFormFile("snapshot", file)
+				fw.Write(data)
+				mw.Close()
+				req, _ := http.NewRequest("POST", base+"/collections/"+coll+"/snapshots/upload?wait=true&priority=snapshot", &body)
+				req.Header.Set("Content-Type", mw.FormDataContentType())
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				msg, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				text := string(msg)
+				if i := strings.Index(text, "Collection vectors"); i >= 0 {
+					text = text[:i] // the rest prints the configurations in the server's own terms
+				}
+				if i := strings.Index(text, `"time"`); i >= 0 {
+					text = text[:i]
+				}
+				note("upload %s: %d %s", file, resp.StatusCode, text)
+			}
+			list := func() {
+				r, err := c.Snapshots().List(ctx, &qdrant.ListSnapshotsRequest{CollectionName: coll})
+				var names []string
+				for _, d := range r.GetSnapshotDescriptions() {
+					names = append(names, strings.ReplaceAll(d.GetName(), name, "SNAP"))
+				}
+				slices.Sort(names)
+				note("list %s %v", errOf(err), names)
+			}
+			// Recovered in place: the collection keeps its own configuration.
+			m32 := uint64(32)
+			_, err = c.Collections().Update(ctx, &qdrant.UpdateCollection{CollectionName: coll, HnswConfig: &qdrant.HnswConfigDiff{M: &m32}})
+			note("update %s", errOf(err))
+			upload("kept.snapshot")
+			r, err := c.Collections().Get(ctx, &qdrant.GetCollectionInfoRequest{CollectionName: coll})
+			note("after an upload in place, hnsw m %d %s", r.GetResult().GetConfig().GetHnswConfig().GetM(), errOf(err))
+			list() // the upload is kept, under its file name
+			// Snapshots outlive their collection.
+			_, err = c.Collections().Delete(ctx, &qdrant.DeleteCollection{CollectionName: coll})
+			note("delete %s", errOf(err))
+			note("recreate %s", errOf(create(c, &qdrant.CreateCollection{CollectionName: coll, VectorsConfig: qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 3, Distance: qdrant.Distance_Dot})})))
+			list()
+			// Other vectors: refused.
+			upload("other.snapshot")
+			return out
+		})
+	})
 }
 
 // gist is an error message without what varies between calls and servers
@@ -173,5 +275,3 @@ func gist(msg string) string {
 	}
 	return msg
 }
-
-var _ = proto.Clone
