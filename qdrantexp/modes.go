@@ -29,8 +29,8 @@ var protoJSON = protojson.MarshalOptions{UseProtoNames: true}
 // snapshot after its collection, its peer and the second it is made in
 // (UTC), and a second snapshot in the same second replaces the first
 // (lib/collection/src/collection/snapshots.rs): ngbak's would take the
-// place of somebody else's, and then be deleted. The wait is a second or
-// two at most, whatever the names say.
+// place of somebody else's, and then be deleted. The wait is three seconds
+// at most, whatever the names say.
 func (e *Exporter) awaitFreshName(ctx context.Context, c string) ([]string, error) {
 	for try := 0; ; try++ {
 		snaps, now, err := e.listSnapshotsREST(ctx, c)
@@ -40,14 +40,16 @@ func (e *Exporter) awaitFreshName(ctx context.Context, c string) ([]string, erro
 		if now.IsZero() {
 			now = time.Now().UTC()
 		}
-		stamp := "-" + now.Format("2006-01-02-15-04-05") + ".snapshot"
+		// The Date header can lag the server's clock (actix refreshes it
+		// twice a second): the next second counts as now too.
+		stamps := []string{"-" + now.Format("2006-01-02-15-04-05") + ".snapshot", "-" + now.Add(time.Second).Format("2006-01-02-15-04-05") + ".snapshot"}
 		var names []string
 		taken := false
 		for _, s := range snaps {
 			names = append(names, s.Name)
-			taken = taken || strings.HasSuffix(s.Name, stamp)
+			taken = taken || strings.HasSuffix(s.Name, stamps[0]) || strings.HasSuffix(s.Name, stamps[1])
 		}
-		if !taken || try == 2 {
+		if !taken || try == 3 {
 			return names, nil
 		}
 		select {
