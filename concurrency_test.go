@@ -235,17 +235,7 @@ func TestConcurrentManagers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	t.Run("dir", func(t *testing.T) { concSuite(t, "") })
-	t.Run("bucket", func(t *testing.T) {
-		url := os.Getenv("NGBAK_S3_URL")
-		if url == "" {
-			if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
-				t.Fatal("NGBAK_S3_URL is not set and NGBAK_REQUIRE_SERVERS is: run make services")
-			}
-			t.Skip("NGBAK_S3_URL is not set")
-		}
-		concSuite(t, url)
-	})
+	onDirAndBucket(t, concSuite)
 }
 
 func concSuite(t *testing.T, bucket string) {
@@ -258,18 +248,7 @@ func concSuite(t *testing.T, bucket string) {
 	}
 	ops := map[bool]int{false: 150, true: 125}[raceEnabled] // per worker: at least 500 in all
 	fx := newCrashFixture(t, seed)
-	storage := filepath.Join(t.TempDir(), "backups")
-	if bucket == "" {
-		copyTree(t, fx.storage, storage)
-	} else {
-		sep := map[bool]string{true: "&", false: "?"}[strings.Contains(bucket, "?")]
-		storage = bucket + sep + "prefix=conc-" + strconv.FormatUint(rand.Uint64(), 16) + "/"
-		store, err := openStorage(context.Background(), storage)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copyStorage(t, fx.storage, store)
-	}
+	storage := storageCopy(t, fx.storage, bucket, filepath.Join(t.TempDir(), "backups"))
 	var wg sync.WaitGroup
 	logs := make([][]concEvent, 2)
 	errs := make([]error, 2)

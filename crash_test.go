@@ -375,7 +375,13 @@ func TestCrashConsistency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the crash suite starts hundreds of processes")
 	}
-	t.Run("dir", func(t *testing.T) { crashSuite(t, "") })
+	onDirAndBucket(t, crashSuite)
+}
+
+// onDirAndBucket runs suite on Dir (bucket "") and on the MinIO bucket of
+// NGBAK_S3_URL.
+func onDirAndBucket(t *testing.T, suite func(t *testing.T, bucket string)) {
+	t.Run("dir", func(t *testing.T) { suite(t, "") })
 	t.Run("bucket", func(t *testing.T) {
 		url := os.Getenv("NGBAK_S3_URL")
 		if url == "" {
@@ -384,8 +390,26 @@ func TestCrashConsistency(t *testing.T) {
 			}
 			t.Skip("NGBAK_S3_URL is not set")
 		}
-		crashSuite(t, url)
+		suite(t, url)
 	})
+}
+
+// storageCopy returns where a new storage holding a copy of the Dir
+// template is: the folder dir, or, for a bucket, a fresh prefix of it.
+func storageCopy(t *testing.T, template, bucket, dir string) string {
+	t.Helper()
+	if bucket == "" {
+		copyTree(t, template, dir)
+		return dir
+	}
+	sep := map[bool]string{true: "&", false: "?"}[strings.Contains(bucket, "?")]
+	where := bucket + sep + "prefix=ngbak-test-" + strconv.FormatUint(rand.Uint64(), 16) + "/"
+	store, err := openStorage(context.Background(), where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyStorage(t, template, store)
+	return where
 }
 
 // crashSuite runs the suite on Dir, or on the bucket of an s3:// URL.
@@ -404,17 +428,7 @@ func crashSuite(t *testing.T, bucket string) {
 				dir := t.TempDir()
 				spec = base
 				spec.Storage, spec.Work, spec.Temp, spec.KillAt = filepath.Join(dir, "backups"), filepath.Join(dir, "work"), filepath.Join(dir, "tmp"), at
-				if bucket == "" {
-					copyTree(t, fx.storage, spec.Storage)
-				} else {
-					sep := map[bool]string{true: "&", false: "?"}[strings.Contains(bucket, "?")]
-					spec.Storage = bucket + sep + "prefix=crash-" + strconv.FormatUint(rand.Uint64(), 16) + "/"
-					store, err := openStorage(context.Background(), spec.Storage)
-					if err != nil {
-						t.Fatal(err)
-					}
-					copyStorage(t, fx.storage, store)
-				}
+				spec.Storage = storageCopy(t, fx.storage, bucket, spec.Storage)
 				copyTree(t, fx.work, spec.Work)
 				os.MkdirAll(spec.Temp, 0o755)
 				steps, killed = runChild(t, spec)
