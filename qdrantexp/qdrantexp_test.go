@@ -424,17 +424,7 @@ func TestVectorsAndPayloads(t *testing.T) {
 		if len(want.Points) != 4 || len(want.Schema) != 2 || len(want.Aliases) != 2 {
 			t.Fatalf("setup: state %d points, %d indexes, %d aliases", len(want.Points), len(want.Schema), len(want.Aliases))
 		}
-		m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: mode}))
-		man, err := m.Create(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tg.client.DeleteCollection(ctx, coll); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
-			t.Fatal(err)
-		}
+		man := backUpDeleteRestore(t, tg, coll, mode)
 		if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
 			t.Fatalf("state after restore (-want +got):\n%s", diff)
 		}
@@ -461,6 +451,25 @@ func TestVectorsAndPayloads(t *testing.T) {
 			t.Fatalf("manifest backend: stats %v, version %q, details %s", b.Stats, b.ServerVersion, b.Details)
 		}
 	})
+}
+
+// backUpDeleteRestore backs coll up, deletes it outright and restores it
+// from the backup, which it returns.
+func backUpDeleteRestore(t *testing.T, tg *target, coll string, mode qdrantexp.Mode) *ngbak.Manifest {
+	t.Helper()
+	ctx := context.Background()
+	m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: mode}))
+	man, err := m.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.client.DeleteCollection(ctx, coll); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+		t.Fatal(err)
+	}
+	return man
 }
 
 func (tg *target) fill(t testing.TB, coll string, n int) {
@@ -1166,17 +1175,7 @@ func TestStrictMode(t *testing.T) {
 		if !strings.Contains(want.Config, "upsertMaxBatchsize") {
 			t.Fatalf("setup: strict mode not in the configuration: %s", want.Config)
 		}
-		m, _ := newManager(t, tg.exporter(t, qdrantexp.Options{Collections: []string{coll}, Mode: mode}))
-		man, err := m.Create(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tg.client.DeleteCollection(ctx, coll); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
-			t.Fatal(err)
-		}
+		backUpDeleteRestore(t, tg, coll, mode)
 		if diff := cmp.Diff(want, mustState(t, tg, coll)); diff != "" {
 			t.Fatalf("after a restore (-want +got):\n%s", diff)
 		}
