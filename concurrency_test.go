@@ -33,7 +33,8 @@ import (
 //   - every backup a List shows verifies, or is gone by the next List (the
 //     other process deleted it meanwhile); nothing else is a failure;
 //   - a failed restore's rollback always finds its safety backup;
-//   - Prune never deletes the newest backup, nor a safety backup while its
+//   - Prune never deletes the newest regular backup or the newest safety
+//     backup of the listing it decided on, nor a safety backup while its
 //     restore runs;
 //   - a backup whose Create or Import reported success is there: listed
 //     by its worker's next List, unless the other worker reports deleting
@@ -162,7 +163,6 @@ func concChild(raw string) int {
 			}
 		case r < 74:
 			ev.Op = "prune"
-			before, lerr := m.List(ctx)
 			var ds []ngbak.Decision
 			ds, err = m.Prune(ctx, ngbak.RetentionPolicy{Last: 2, Safety: 1}, false)
 			for _, d := range ds {
@@ -170,12 +170,18 @@ func concChild(raw string) int {
 					ev.Removed = append(ev.Removed, d.Backup.Manifest.ID)
 				}
 			}
-			if lerr == nil && err == nil && len(before) > 0 {
-				newest := before[0].Manifest.ID
-				for _, id := range ev.Removed {
-					if id == newest {
-						ev.Violation = "prune removed the newest backup " + id
-					}
+			// Judged on the listing Prune decided on (its decisions, newest
+			// first), not on one taken before it: the other worker may have
+			// made a newer backup in between, which moves "newest" on.
+			// The newest regular backup and the newest safety backup are
+			// kept whatever the rules say.
+			var regular, safety bool
+			for _, d := range ds {
+				_, isSafety := d.Backup.Manifest.Labels[ngbak.LabelSafetyFor]
+				first := (isSafety && !safety) || (!isSafety && !regular)
+				regular, safety = regular || !isSafety, safety || isSafety
+				if first && !d.Keep {
+					ev.Violation = fmt.Sprintf("prune removed the newest backup of its kind %s (safety %v)", d.Backup.Manifest.ID, isSafety)
 				}
 			}
 		case r < 82:
