@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +69,10 @@ type Options struct {
 	// ids, times, backend names, kinds and counts: see Manifest.Encryption.
 	// Package agecrypt provides age encryption.
 	Encryption Encryption
+	// Parallelism is how many backends Create and Restore run at once; 0
+	// means all of them, 1 one after the other. See "Parallel backends" in
+	// the package doc for the archive order and what each one spools.
+	Parallelism int
 }
 
 // Encryption is a layer between the compressed archive and its storage.
@@ -338,40 +341,7 @@ func (m *Manager) exportAll(ctx context.Context, op, id string, aw *archiveWrite
 }
 
 func (m *Manager) runExporters(ctx context.Context, op, id string, aw *archiveWriter, exps []Exporter) ([]Backend, error) {
-	var backends []Backend
-	for _, e := range exps {
-		m.emit(ctx, Event{Op: op, ID: id, Phase: "export", Backend: e.Name(), Bytes: aw.payload})
-		aw.progress = func(n int64) {
-			m.emit(ctx, Event{Op: op, ID: id, Phase: "export", Backend: e.Name(), Bytes: n})
-		}
-		w := &Writer{ctx: ctx, a: aw, backend: e.Name(), tempDir: m.opts.TempDir}
-		info, err := e.Export(ctx, w)
-		if w.open != nil {
-			w.open.discard()
-			if err == nil {
-				err = fmt.Errorf("file %q was not closed", w.open.name)
-			}
-		}
-		if err == nil {
-			err = ctx.Err()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("backend %q (%s): %w", e.Name(), e.Kind(), err)
-		}
-		if info.Details != nil && (!json.Valid(info.Details) || bytes.TrimSpace(info.Details)[0] != '{') {
-			return nil, fmt.Errorf("backend %q (%s): Info.Details is not a JSON object", e.Name(), e.Kind())
-		}
-		files := w.files
-		if files == nil {
-			files = []File{}
-		}
-		backends = append(backends, Backend{
-			Name: e.Name(), Kind: e.Kind(), Format: info.Format, ServerVersion: info.ServerVersion,
-			Stats: info.Stats, Details: info.Details, Files: files,
-		})
-	}
-	aw.progress = nil
-	return backends, nil
+	return m.exportParallel(ctx, op, id, aw, exps)
 }
 
 // publish commits an archive with its sidecars: the sum first, so that an
@@ -1091,8 +1061,7 @@ func names(exps []Exporter) []string {
 	return out
 }
 
-// plan picks the registered exporters for the backends to restore, in the
-// order of the archive, and checks that each matches by name and kind.
+// plan picks the registered exporters for the backends to restore and checks that each matches by name and kind.
 func (m *Manager) plan(man *Manifest, want []string) ([]Exporter, error) {
 	for _, name := range want {
 		if _, ok := man.Backend(name); !ok {
@@ -1115,6 +1084,10 @@ func (m *Manager) plan(man *Manifest, want []string) ([]Exporter, error) {
 		}
 		plan = append(plan, e)
 	}
+	// In the order of registration, which a parallel Create's archive
+	// order need not be, so that results and errors read alike each time.
+	reg := func(e Exporter) int { return slices.IndexFunc(m.exps, func(x Exporter) bool { return x.Name() == e.Name() }) }
+	slices.SortStableFunc(plan, func(a, b Exporter) int { return reg(a) - reg(b) })
 	return plan, nil
 }
 
@@ -1127,6 +1100,9 @@ func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, v *
 		return nil, err
 	}
 	defer func() { err = s.finish(err) }()
+	if m.parallelism(len(plan)) > 1 {
+		return m.applyParallel(ctx, op, id, plan, s)
+	}
 	for i := range s.man.Backends {
 		b := &s.man.Backends[i]
 		idx := slices.IndexFunc(plan, func(e Exporter) bool { return e.Name() == b.Name })

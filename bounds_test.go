@@ -125,7 +125,9 @@ func TestFailedBackendStopsReading(t *testing.T) {
 	store := &readCounting{Storage: ngbak.Dir(filepath.Join(t.TempDir(), "b"))}
 	first := &randomFiles{name: "afirst", size: 1 << 10}
 	big := &randomFiles{name: "big", size: 64 << 20}
-	env := newEnv(t, ngbak.Options{Storage: store}, first, big)
+	// One after the other: in parallel, a backend later in the archive
+	// starts only once the pass has spooled those before it.
+	env := newEnv(t, ngbak.Options{Storage: store, Parallelism: 1}, first, big)
 	man := env.create(t)
 	errRefused := errors.New("the store refused the first write")
 	first.fail = errRefused

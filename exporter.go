@@ -84,6 +84,14 @@ type Writer struct {
 	files   []File
 	paths   map[string]bool // the paths of files, for the duplicate check
 	open    *spool
+
+	// For backends that export in parallel (parallel.go).
+	lease     *archiveLease
+	held      bool
+	pending   []pendingEntry
+	spoolFile *os.File
+	spoolSize int64
+	spoolBuf  []byte
 }
 
 // WriteFile writes the file name (relative to the exporter's folder, slash
@@ -97,7 +105,7 @@ func (w *Writer) WriteFile(name string, size int64, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	f, err := w.a.add(w.ctx, path, size, r)
+	f, err := w.add(path, size, r)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -229,6 +237,7 @@ type Reader struct {
 	backend *Backend
 	next    int
 	cur     io.Reader
+	queue   *entryQueue // set when backends restore in parallel
 }
 
 // Backend returns what the manifest records about this exporter's part of
@@ -242,7 +251,7 @@ func (r *Reader) Next() (name string, size int64, err error) {
 		r.cur = nil
 		return "", 0, io.EOF
 	}
-	f, body, err := r.a.next()
+	f, body, err := r.nextEntry()
 	if errors.Is(err, io.EOF) {
 		err = corrupt("archive ends before %s", r.backend.Files[r.next].Path)
 	}

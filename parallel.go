@@ -1,0 +1,464 @@
+package ngbak
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+)
+
+// Backends run in parallel, and the archive stays what an ngbak/1 reader of
+// any version expects: each backend's entries contiguous, in the order of
+// the manifest's backends, SHA256SUMS and the manifest last. Entries of
+// different backends never interleave, because a reader hands a backend's
+// files to its exporter in one run (Reader.Next) and older readers check
+// the entries against the manifest's files in that order.
+//
+// Create: one backend at a time holds the archive (archiveLease), from its
+// first entry to the end of its export, and streams into it; the others
+// spool the entries they write meanwhile to one temporary file each (in
+// Options.TempDir) and copy them in once they hold it. The manifest lists
+// the backends in the order they took the archive.
+//
+// Restore: after the full verification, one pass reads the archive; the
+// entries of every planned backend but the last are spooled to a temporary
+// file per backend, each entry handed to its exporter once it is read and
+// checked, so that every exporter works at its own server's pace; the last
+// backend reads the archive directly, as a sequential restore does.
+
+// parallelism is how many of n backends run at once.
+func (m *Manager) parallelism(n int) int {
+	p := m.opts.Parallelism
+	if p <= 0 || p > n {
+		p = n
+	}
+	return max(p, 1)
+}
+
+// syncEmit serializes the progress events of one operation's goroutines:
+// Options.Progress never runs concurrently with itself for one operation.
+type syncEmit struct {
+	m   *Manager
+	ctx context.Context
+	mu  sync.Mutex
+}
+
+func (s *syncEmit) emit(e Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m.emit(s.ctx, e)
+}
+
+// archiveLease lets one backend at a time write into the archive.
+type archiveLease struct {
+	a     *archiveWriter
+	token chan struct{} // holds one value while no backend writes
+	mu    sync.Mutex
+	order []string // the backends in the order they took the archive
+	// taken, if set, is called by the backend that takes the archive.
+	taken func(backend string)
+}
+
+func newArchiveLease(a *archiveWriter, taken func(string)) *archiveLease {
+	l := &archiveLease{a: a, token: make(chan struct{}, 1), taken: taken}
+	l.token <- struct{}{}
+	return l
+}
+
+func (l *archiveLease) tryAcquire(backend string) bool {
+	select {
+	case <-l.token:
+		l.took(backend)
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *archiveLease) acquire(ctx context.Context, backend string) error {
+	select {
+	case <-l.token:
+		l.took(backend)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *archiveLease) took(backend string) {
+	l.mu.Lock()
+	l.order = append(l.order, backend)
+	l.mu.Unlock()
+	if l.taken != nil {
+		l.taken(backend)
+	}
+}
+
+func (l *archiveLease) release() { l.token <- struct{}{} }
+
+// pendingEntry is an entry spooled while another backend held the archive.
+type pendingEntry struct {
+	path      string
+	size, off int64
+	sha256    string
+}
+
+// add writes an entry into the archive if this backend holds it or can take
+// it now, and else spools it.
+func (w *Writer) add(path string, size int64, r io.Reader) (File, error) {
+	if !w.held && w.lease.tryAcquire(w.backend) {
+		w.held = true
+		if err := w.flushPending(); err != nil {
+			return File{}, err
+		}
+	}
+	if w.held {
+		return w.a.add(w.ctx, path, size, r)
+	}
+	return w.spoolEntry(path, size, r)
+}
+
+func (w *Writer) spoolEntry(path string, size int64, r io.Reader) (File, error) {
+	if w.spoolFile == nil {
+		f, err := os.CreateTemp(w.tempDir, "ngbak-backend-*")
+		if err != nil {
+			return File{}, fmt.Errorf("spooling while another backend writes: %w", err)
+		}
+		w.spoolFile = f
+		w.spoolBuf = make([]byte, 256<<10)
+	}
+	h := sha256.New()
+	n, err := copyBuffer(w.ctx, io.MultiWriter(w.spoolFile, h), io.LimitReader(r, size), w.spoolBuf)
+	if err != nil {
+		return File{}, fmt.Errorf("spooling while another backend writes: %w", err)
+	}
+	if n != size {
+		return File{}, fmt.Errorf("%s: got %d bytes, expected %d", path, n, size)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	w.pending = append(w.pending, pendingEntry{path: path, size: size, off: w.spoolSize, sha256: sum})
+	w.spoolSize += size
+	return File{Path: path, Size: size, SHA256: sum}, nil
+}
+
+// flushPending copies the spooled entries into the archive, which this
+// backend holds.
+func (w *Writer) flushPending() error {
+	defer w.discardSpool()
+	for _, p := range w.pending {
+		f, err := w.a.add(w.ctx, p.path, p.size, io.NewSectionReader(w.spoolFile, p.off, p.size))
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", p.path, err)
+		}
+		if f.SHA256 != p.sha256 {
+			return fmt.Errorf("writing %s: %w: the spooled copy in %s changed (sha256 %s, spooled %s)", p.path, ErrChecksum, w.spoolFile.Name(), f.SHA256, p.sha256)
+		}
+	}
+	w.pending = nil
+	return nil
+}
+
+func (w *Writer) discardSpool() {
+	if w.spoolFile != nil {
+		w.spoolFile.Close()
+		os.Remove(w.spoolFile.Name())
+		w.spoolFile, w.spoolSize, w.spoolBuf = nil, 0, nil
+	}
+}
+
+// end finishes the backend's part of the archive: what it spooled goes in
+// once it holds the archive, and then it lets the next backend write. On
+// error it only cleans up.
+func (w *Writer) end(err error) error {
+	if w.open != nil {
+		w.open.discard()
+		if err == nil {
+			err = fmt.Errorf("file %q was not closed", w.open.name)
+		}
+	}
+	if err == nil {
+		err = w.ctx.Err()
+	}
+	if err == nil && !w.held {
+		if err = w.lease.acquire(w.ctx, w.backend); err == nil {
+			w.held = true
+			err = w.flushPending()
+		}
+	}
+	w.discardSpool()
+	if w.held {
+		w.held = false
+		w.lease.release()
+	}
+	return err
+}
+
+// exportParallel runs the exporters, at most parallelism at once; the
+// first that fails cancels the others.
+func (m *Manager) exportParallel(ctx context.Context, op, id string, aw *archiveWriter, exps []Exporter) ([]Backend, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ev := &syncEmit{m: m, ctx: ctx}
+	lease := newArchiveLease(aw, func(backend string) {
+		aw.progress = func(n int64) {
+			ev.emit(Event{Op: op, ID: id, Phase: "export", Backend: backend, Bytes: n})
+		}
+	})
+	slots := make(chan struct{}, m.parallelism(len(exps)))
+	backends := make([]Backend, len(exps))
+	errs := make([]error, len(exps))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr = -1
+	)
+	for i, e := range exps {
+		// Slots are taken in the order of registration, so that with
+		// Parallelism 1 the backends run in that order.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("backend %q (%s): %w", e.Name(), e.Kind(), ctx.Err())
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			backends[i], errs[i] = m.exportOne(ctx, ev, op, id, aw, lease, e)
+			if errs[i] != nil {
+				mu.Lock()
+				if firstErr < 0 {
+					firstErr = i
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	aw.progress = nil
+	if firstErr >= 0 {
+		return nil, errs[firstErr]
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Backend, 0, len(exps))
+	for _, name := range lease.order {
+		i := slices.IndexFunc(backends, func(b Backend) bool { return b.Name == name })
+		out = append(out, backends[i])
+	}
+	return out, nil
+}
+
+func (m *Manager) exportOne(ctx context.Context, ev *syncEmit, op, id string, aw *archiveWriter, lease *archiveLease, e Exporter) (Backend, error) {
+	ev.emit(Event{Op: op, ID: id, Phase: "export", Backend: e.Name()})
+	w := &Writer{ctx: ctx, a: aw, backend: e.Name(), tempDir: m.opts.TempDir, lease: lease}
+	info, err := e.Export(ctx, w)
+	if err = w.end(err); err != nil {
+		return Backend{}, fmt.Errorf("backend %q (%s): %w", e.Name(), e.Kind(), err)
+	}
+	if info.Details != nil && (!json.Valid(info.Details) || bytes.TrimSpace(info.Details)[0] != '{') {
+		return Backend{}, fmt.Errorf("backend %q (%s): Info.Details is not a JSON object", e.Name(), e.Kind())
+	}
+	files := w.files
+	if files == nil {
+		files = []File{}
+	}
+	return Backend{
+		Name: e.Name(), Kind: e.Kind(), Format: info.Format, ServerVersion: info.ServerVersion,
+		Stats: info.Stats, Details: info.Details, Files: files,
+	}, nil
+}
+
+// entryQueue hands a backend the entries the restore pass has spooled for
+// it, each once it is read and checked.
+type entryQueue struct {
+	ctx     context.Context
+	entries chan queuedEntry
+	// failed is closed when the pass stops early; err says why.
+	failed chan struct{}
+	err    error
+}
+
+type queuedEntry struct {
+	f    File
+	body io.Reader
+}
+
+func (r *Reader) nextEntry() (File, io.Reader, error) {
+	q := r.queue
+	if q == nil {
+		return r.a.next()
+	}
+	select {
+	case e := <-q.entries:
+		return e.f, e.body, nil
+	case <-q.failed:
+		return File{}, nil, q.err
+	case <-q.ctx.Done():
+		return File{}, nil, q.ctx.Err()
+	}
+}
+
+// restoreSpool is one backend's spooled entries during a parallel restore.
+type restoreSpool struct {
+	file *os.File
+	size int64
+}
+
+func (s *restoreSpool) close() {
+	if s.file != nil {
+		s.file.Close()
+		os.Remove(s.file.Name())
+	}
+}
+
+// applyParallel is apply with the backends of plan restoring at once, at
+// most parallelism of them. It returns every exporter it started, and the
+// error of the first that failed.
+func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Exporter, s *stored) (touched []Exporter, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A backend that fails stops the pass too, where it is.
+	outer := s.ar.ctx
+	s.ar.ctx = ctx
+	defer func() { s.ar.ctx = outer }()
+	ev := &syncEmit{m: m, ctx: ctx}
+	slots := make(chan struct{}, m.parallelism(len(plan)))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	// run restores one backend; it holds a slot while it does.
+	run := func(e Exporter, r *Reader) error {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-slots }()
+		ev.emit(Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
+		if err := e.Restore(ctx, r); err != nil {
+			return fmt.Errorf("backend %q (%s) failed: %w", e.Name(), e.Kind(), err)
+		}
+		if r.next < len(r.backend.Files) {
+			return fmt.Errorf("backend %q (%s): restore did not read %s", e.Name(), e.Kind(), r.backend.Files[r.next].Path)
+		}
+		return nil
+	}
+	plannedAt := func(e Exporter) int { return slices.IndexFunc(plan, func(x Exporter) bool { return x.Name() == e.Name() }) }
+	last := -1
+	for i := range s.man.Backends {
+		if slices.ContainsFunc(plan, func(e Exporter) bool { return e.Name() == s.man.Backends[i].Name }) {
+			last = i
+		}
+	}
+	var spools []*restoreSpool
+	defer func() {
+		wg.Wait()
+		for _, sp := range spools {
+			sp.close()
+		}
+	}()
+	// stop ends the pass: it waits for the backends it started and returns
+	// the first error, a backend's before the pass's own.
+	stop := func(passErr error) ([]Exporter, error) {
+		if passErr != nil {
+			fail(passErr)
+		}
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		slices.SortStableFunc(touched, func(a, b Exporter) int { return plannedAt(a) - plannedAt(b) })
+		return touched, firstErr
+	}
+	for i := range s.man.Backends {
+		b := &s.man.Backends[i]
+		idx := slices.IndexFunc(plan, func(e Exporter) bool { return e.Name() == b.Name })
+		if idx < 0 {
+			if err := skipFiles(&Reader{a: s.ar, backend: b}); err != nil {
+				return stop(err)
+			}
+			continue
+		}
+		e := plan[idx]
+		mu.Lock()
+		touched = append(touched, e)
+		mu.Unlock()
+		if i == last {
+			if err := run(e, &Reader{a: s.ar, backend: b}); err != nil {
+				return stop(err)
+			}
+			continue
+		}
+		q := &entryQueue{ctx: ctx, entries: make(chan queuedEntry, len(b.Files)), failed: make(chan struct{})}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(e, &Reader{a: s.ar, backend: b, queue: q}); err != nil {
+				fail(err)
+			}
+		}()
+		sp := &restoreSpool{}
+		spools = append(spools, sp)
+		if err := m.spoolBackend(ctx, s.ar, b, sp, q); err != nil {
+			q.err = err
+			close(q.failed)
+			return stop(err)
+		}
+	}
+	if _, _, err := s.ar.next(); err != io.EOF {
+		if err == nil {
+			err = corrupt("unexpected entry after the last backend")
+		}
+		return stop(err)
+	}
+	return stop(nil)
+}
+
+// spoolBackend reads a backend's entries from the archive into its spool,
+// queueing each once it is checked.
+func (m *Manager) spoolBackend(ctx context.Context, ar *archiveReader, b *Backend, sp *restoreSpool, q *entryQueue) error {
+	buf := make([]byte, 256<<10)
+	for range b.Files {
+		f, body, err := ar.next()
+		if errors.Is(err, io.EOF) {
+			err = corrupt("archive ends before the files of %s", b.Name)
+		}
+		if err != nil {
+			return err
+		}
+		if sp.file == nil {
+			if sp.file, err = os.CreateTemp(m.opts.TempDir, "ngbak-restore-*"); err != nil {
+				return fmt.Errorf("spooling %s for backend %q: %w", f.Path, b.Name, err)
+			}
+		}
+		// Read to the end: the entry reader reports a checksum mismatch
+		// there, before the exporter sees any of it.
+		n, err := copyBuffer(ctx, sp.file, body, buf)
+		if err != nil {
+			return fmt.Errorf("spooling %s for backend %q: %w", f.Path, b.Name, err)
+		}
+		q.entries <- queuedEntry{f: f, body: io.NewSectionReader(sp.file, sp.size, n)}
+		sp.size += n
+	}
+	return nil
+}
