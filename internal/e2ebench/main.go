@@ -1,0 +1,642 @@
+// Command e2ebench measures ngbak end to end on one GraphRAG held by four
+// real stores (a JSON working folder, Redis, Neo4j, Qdrant), beside what
+// each store's own plain tools cost in the same run, and prints one table
+// (the one in README.md). It needs the servers of make services:
+//
+//	set -a; . ./.services.env; set +a
+//	go run ./internal/e2ebench -size small   # or large, or small,large
+//
+// The small GraphRAG is 30k Redis entries, 20k Neo4j entities with 40k
+// relationships, 20k Qdrant points of 1536 dimensions and a working folder
+// of about 10 MB; the large one is ten times it. Each step runs -runs times
+// and the table shows the median. The Neo4j database is replaced (the
+// program takes the machine-wide lock of the tests that do so); in Redis
+// only keys under "ngbak-e2e:" and in Qdrant only the collection
+// ngbak_e2e are touched.
+//
+// Peak RSS is the process's VmHWM, reset (clear_refs) before each step
+// after returning freed memory to the system; peak heap is internal/heap's.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/qdrant/go-client/qdrant"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/heap"
+	"github.com/ngbak/ngbak/jsonexp"
+	"github.com/ngbak/ngbak/neo4jexp"
+	"github.com/ngbak/ngbak/qdrantexp"
+	"github.com/ngbak/ngbak/redisexp"
+)
+
+const (
+	redisPrefix = "ngbak-e2e:"
+	collection  = "ngbak_e2e"
+	dim         = 1536
+)
+
+type scale struct {
+	name                         string
+	kv, entities, rels, points   int
+	docs, chunks, graphMLEntries int
+}
+
+var scales = map[string]scale{
+	"small": {name: "small", kv: 30_000, entities: 20_000, rels: 40_000, points: 20_000, docs: 500, chunks: 5_000, graphMLEntries: 5_000},
+	"large": {name: "large", kv: 300_000, entities: 200_000, rels: 400_000, points: 200_000, docs: 5_000, chunks: 50_000, graphMLEntries: 50_000},
+}
+
+type env struct {
+	ctx     context.Context
+	tmp     string
+	rdb     *redis.Client
+	neo     neo4j.DriverWithContext
+	qc      *qdrant.Client
+	qcfg    qdrantexp.Config
+	level   int
+	jsonDir string
+	runs    int
+}
+
+func main() {
+	sizes := flag.String("size", "small", "small, large or small,large")
+	runs := flag.Int("runs", 1, "runs of each step; the table shows the median")
+	level := flag.Int("level", 0, "zstd level of the Manager (0: its default)")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	e, err := connect(*level)
+	if err != nil {
+		log.Fatal(err)
+	}
+	e.runs = max(*runs, 1)
+	defer os.RemoveAll(e.tmp)
+	unlock, err := lock("neo4j")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer unlock()
+	var rows []row
+	for _, s := range strings.Split(*sizes, ",") {
+		sc, ok := scales[s]
+		if !ok {
+			log.Fatalf("unknown size %q", s)
+		}
+		r, err := e.measure(sc)
+		if err != nil {
+			log.Fatalf("%s: %v", s, err)
+		}
+		rows = append(rows, r...)
+	}
+	printTable(os.Stdout, rows)
+}
+
+func connect(level int) (*env, error) {
+	need := func(k string) (string, error) {
+		v := os.Getenv(k)
+		if v == "" {
+			return "", fmt.Errorf("%s is not set: run make services, then set -a; . ./.services.env; set +a", k)
+		}
+		return v, nil
+	}
+	e := &env{ctx: context.Background(), level: level}
+	redisURL, err := need("NGBAK_REDIS_URL")
+	if err != nil {
+		return nil, err
+	}
+	neoURI, err := need("NGBAK_NEO4J_URI")
+	if err != nil {
+		return nil, err
+	}
+	qURL, err := need("NGBAK_QDRANT_URL")
+	if err != nil {
+		return nil, err
+	}
+	qGRPC, err := need("NGBAK_QDRANT_GRPC")
+	if err != nil {
+		return nil, err
+	}
+	ropts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	e.rdb = redis.NewClient(ropts)
+	if e.neo, err = neo4j.NewDriverWithContext(neoURI, neo4j.NoAuth()); err != nil {
+		return nil, err
+	}
+	host, port, err := net.SplitHostPort(qGRPC)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := strconv.Atoi(port)
+	if e.qc, err = qdrant.NewClient(&qdrant.Config{Host: host, Port: p, SkipCompatibilityCheck: true}); err != nil {
+		return nil, err
+	}
+	e.qcfg = qdrantexp.Config{URL: qURL, GRPC: qGRPC}
+	if e.tmp, err = os.MkdirTemp("", "ngbak-e2e-"); err != nil {
+		return nil, err
+	}
+	e.jsonDir = filepath.Join(e.tmp, "workdir")
+	return e, nil
+}
+
+// lock takes the machine-wide lock internal/testlock's tests take.
+func lock(name string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "ngbak-test-"+name+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	log.Printf("waiting for the %s lock", name)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// A row is one step of the table.
+type row struct {
+	size, step string
+	d          time.Duration
+	heap, rss  uint64
+	archive    int64
+	note       string
+}
+
+// measured is what one step cost.
+type measured struct {
+	d         time.Duration
+	heap, rss uint64
+}
+
+// step runs fn e.runs times and returns the median duration and the
+// highest peaks.
+func (e *env) step(name string, before func() error, fn func() error) (measured, error) {
+	var ds []time.Duration
+	var out measured
+	for range e.runs {
+		if before != nil {
+			if err := before(); err != nil {
+				return out, fmt.Errorf("%s: preparing: %w", name, err)
+			}
+		}
+		debug.FreeOSMemory()
+		resetHWM()
+		var err error
+		start := time.Now()
+		h := heap.Peak(func() { err = fn() })
+		d := time.Since(start)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", name, err)
+		}
+		ds = append(ds, d)
+		out.heap, out.rss = max(out.heap, h), max(out.rss, vmHWM())
+	}
+	slices.Sort(ds)
+	out.d = ds[len(ds)/2]
+	log.Printf("%-34s %8.2fs heap %6.1f MiB rss %6.1f MiB", name, out.d.Seconds(), mib(out.heap), mib(out.rss))
+	return out, nil
+}
+
+func resetHWM() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// vmHWM is the process's peak resident set since the last reset.
+func vmHWM() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+func (e *env) manager(level, parallelism int, exps ...ngbak.Exporter) (*ngbak.Manager, error) {
+	dir, err := os.MkdirTemp(e.tmp, "backups-")
+	if err != nil {
+		return nil, err
+	}
+	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(dir), TempDir: e.tmp, CompressionLevel: level, Parallelism: parallelism})
+	if err != nil {
+		return nil, err
+	}
+	return m, m.Register(exps...)
+}
+
+func (e *env) measure(sc scale) ([]row, error) {
+	log.Printf("%s: seeding", sc.name)
+	if err := e.seed(sc); err != nil {
+		return nil, fmt.Errorf("seeding: %w", err)
+	}
+	jexp, err := jsonexp.New(jsonexp.Options{Dir: e.jsonDir})
+	if err != nil {
+		return nil, err
+	}
+	rexp := redisexp.NewRaw(e.rdb, redisexp.RawOptions{Pattern: redisPrefix + "*"})
+	nexp, err := neo4jexp.New(e.neo, neo4jexp.Options{})
+	if err != nil {
+		return nil, err
+	}
+	qexp, err := qdrantexp.New(e.qcfg, qdrantexp.Options{Collections: []string{collection}})
+	if err != nil {
+		return nil, err
+	}
+	defer qexp.Close()
+	stores := []struct {
+		name string
+		exp  ngbak.Exporter
+	}{{"files", jexp}, {"redis", rexp}, {"neo4j", nexp}, {"qdrant", qexp}}
+	all, err := e.manager(e.level, 0, jexp, rexp, nexp, qexp)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := e.manager(e.level, 1, jexp, rexp, nexp, qexp)
+	if err != nil {
+		return nil, err
+	}
+	var rows []row
+	add := func(step string, m measured, archive int64, note string) {
+		rows = append(rows, row{size: sc.name, step: step, d: m.d, heap: m.heap, rss: m.rss, archive: archive, note: note})
+	}
+	deleteAll := func(m *ngbak.Manager) func() error {
+		return func() error {
+			bs, err := m.List(e.ctx)
+			for _, b := range bs {
+				if err == nil {
+					err = m.Delete(e.ctx, b.Manifest.ID)
+				}
+			}
+			return err
+		}
+	}
+	archiveSize := func(m *ngbak.Manager) int64 {
+		bs, _ := m.List(e.ctx)
+		if len(bs) == 0 {
+			return 0
+		}
+		return bs[0].Size
+	}
+
+	// Create: plain baselines, each store through ngbak alone, all four.
+	plainCreate := map[string]func() error{
+		"files":  func() error { return e.plainTar(filepath.Join(e.tmp, "plain.tar.zst")) },
+		"redis":  func() error { return e.plainRedisScan(filepath.Join(e.tmp, "plain.redis")) },
+		"neo4j":  func() error { return e.plainAPOC(filepath.Join(e.tmp, "plain.cypher")) },
+		"qdrant": func() error { return e.plainSnapshot(filepath.Join(e.tmp, "plain.snapshot")) },
+	}
+	var plainSum, plainMax, ownSum, ownMax time.Duration
+	own := map[string]*ngbak.Manager{}
+	for _, s := range stores {
+		r, err := e.step("create plain "+s.name, nil, plainCreate[s.name])
+		if err != nil {
+			return nil, err
+		}
+		add("Create, plain "+s.name, r, 0, plainNote[s.name])
+		plainSum, plainMax = plainSum+r.d, max(plainMax, r.d)
+		m, err := e.manager(e.level, 0, s.exp)
+		if err != nil {
+			return nil, err
+		}
+		own[s.name] = m
+		r, err = e.step("create ngbak "+s.name, deleteAll(m), func() error { _, err := m.Create(e.ctx, nil); return err })
+		if err != nil {
+			return nil, err
+		}
+		add("Create, ngbak "+s.name+" alone", r, archiveSize(m), "")
+		ownSum, ownMax = ownSum+r.d, max(ownMax, r.d)
+	}
+	add("Create, plain: sum | max", measured{d: plainSum}, 0, fmt.Sprintf("max %.2fs", plainMax.Seconds()))
+	add("Create, ngbak alone: sum | max", measured{d: ownSum}, 0, fmt.Sprintf("max %.2fs", ownMax.Seconds()))
+	r, err := e.step("create ngbak all, one at a time", deleteAll(seq), func() error { _, err := seq.Create(e.ctx, nil); return err })
+	if err != nil {
+		return nil, err
+	}
+	add("Create, ngbak all, Parallelism 1", r, archiveSize(seq), ratios(r.d, ownMax, ownSum))
+	r, err = e.step("create ngbak all, parallel", deleteAll(all), func() error { _, err := all.Create(e.ctx, nil); return err })
+	if err != nil {
+		return nil, err
+	}
+	add("Create, ngbak all, parallel", r, archiveSize(all), ratios(r.d, ownMax, ownSum))
+	bs, err := all.List(e.ctx)
+	if err != nil || len(bs) != 1 {
+		return nil, fmt.Errorf("listing the backup: %v (%d)", err, len(bs))
+	}
+	id := bs[0].Manifest.ID
+	r, err = e.step("verify ngbak all", nil, func() error { return all.Verify(e.ctx, id) })
+	if err != nil {
+		return nil, err
+	}
+	add("Verify, ngbak all", r, 0, "")
+
+	// Restore: plain baselines, each store alone, all four.
+	plainRestore := map[string]struct{ before, fn func() error }{
+		"files":  {func() error { return os.RemoveAll(e.jsonDir) }, func() error { return e.plainUntar(filepath.Join(e.tmp, "plain.tar.zst")) }},
+		"redis":  {e.deleteRedis, func() error { return e.plainRedisSet(filepath.Join(e.tmp, "plain.redis")) }},
+		"neo4j":  {e.wipeNeo4j, func() error { return e.loadNeo4j(sc) }},
+		"qdrant": {nil, func() error { return e.plainUpload(filepath.Join(e.tmp, "plain.snapshot")) }},
+	}
+	plainSum, plainMax, ownSum, ownMax = 0, 0, 0, 0
+	noSafety := &ngbak.RestoreOptions{NoSafetyBackup: true}
+	for _, s := range stores {
+		p := plainRestore[s.name]
+		r, err := e.step("restore plain "+s.name, p.before, p.fn)
+		if err != nil {
+			return nil, err
+		}
+		add("Restore, plain "+s.name, r, 0, plainRestoreNote[s.name]+rate(s.name, sc, r.d))
+		plainSum, plainMax = plainSum+r.d, max(plainMax, r.d)
+		m := own[s.name]
+		obs, err := m.List(e.ctx)
+		if err != nil || len(obs) == 0 {
+			return nil, fmt.Errorf("%s: no backup: %v", s.name, err)
+		}
+		oid := obs[0].Manifest.ID
+		r, err = e.step("restore ngbak "+s.name, nil, func() error { _, err := m.Restore(e.ctx, oid, noSafety); return err })
+		if err != nil {
+			return nil, err
+		}
+		add("Restore, ngbak "+s.name+" alone", r, 0, rate(s.name, sc, r.d))
+		ownSum, ownMax = ownSum+r.d, max(ownMax, r.d)
+	}
+	add("Restore, plain: sum | max", measured{d: plainSum}, 0, fmt.Sprintf("max %.2fs", plainMax.Seconds()))
+	add("Restore, ngbak alone: sum | max", measured{d: ownSum}, 0, fmt.Sprintf("max %.2fs", ownMax.Seconds()))
+	sbs, _ := seq.List(e.ctx)
+	r, err = e.step("restore ngbak all, one at a time", nil, func() error { _, err := seq.Restore(e.ctx, sbs[0].Manifest.ID, noSafety); return err })
+	if err != nil {
+		return nil, err
+	}
+	add("Restore, ngbak all, Parallelism 1", r, 0, ratios(r.d, ownMax, ownSum))
+	r, err = e.step("restore ngbak all, parallel", nil, func() error { _, err := all.Restore(e.ctx, id, noSafety); return err })
+	if err != nil {
+		return nil, err
+	}
+	add("Restore, ngbak all, parallel", r, 0, ratios(r.d, ownMax, ownSum))
+	r, err = e.step("restore ngbak all, safety backup", nil, func() error { _, err := all.Restore(e.ctx, id, nil); return err })
+	if err != nil {
+		return nil, err
+	}
+	add("Restore, ngbak all, with safety backup", r, 0, "")
+	return rows, nil
+}
+
+var plainNote = map[string]string{
+	"files":  "tar --zstd -cf",
+	"redis":  "SCAN + pipelined DUMP to a file",
+	"neo4j":  "apoc.export.cypher.all, streamed to a file",
+	"qdrant": "snapshot + plain download + fsync",
+}
+
+var plainRestoreNote = map[string]string{
+	"files":  "tar --zstd -xf",
+	"redis":  "pipelined RESTORE",
+	"neo4j":  "driver only: UNWIND $rows CREATE, 10k a batch",
+	"qdrant": "plain snapshot upload",
+}
+
+func ratios(d, slowest, sum time.Duration) string {
+	return fmt.Sprintf("%.2fx slowest alone, %.2fx sum", d.Seconds()/slowest.Seconds(), d.Seconds()/sum.Seconds())
+}
+
+func rate(store string, sc scale, d time.Duration) string {
+	if store != "neo4j" {
+		return ""
+	}
+	return fmt.Sprintf("; %.0f nodes/s, %.0f rels/s", float64(sc.entities)/d.Seconds(), float64(sc.rels)/d.Seconds())
+}
+
+func printTable(w io.Writer, rows []row) {
+	fmt.Fprintln(w, "| size | step | time | peak heap | peak RSS | archive | note |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---|")
+	for _, r := range rows {
+		h, rss, a := "", "", ""
+		if r.heap > 0 {
+			h = fmt.Sprintf("%.0f MiB", mib(r.heap))
+		}
+		if r.rss > 0 {
+			rss = fmt.Sprintf("%.0f MiB", mib(r.rss))
+		}
+		if r.archive > 0 {
+			a = fmt.Sprintf("%.1f MiB", mib(uint64(r.archive)))
+		}
+		fmt.Fprintf(w, "| %s | %s | %.2f s | %s | %s | %s | %s |\n", r.size, r.step, r.d.Seconds(), h, rss, a, r.note)
+	}
+}
+
+// The plain baselines.
+
+func (e *env) plainTar(out string) error {
+	cmd := exec.Command("tar", "--zstd", "-cf", out, "-C", e.jsonDir, ".")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("tar: %v: %s", err, b)
+	}
+	return syncFile(out)
+}
+
+func (e *env) plainUntar(in string) error {
+	if err := os.MkdirAll(e.jsonDir, 0o755); err != nil {
+		return err
+	}
+	if b, err := exec.Command("tar", "--zstd", "-xf", in, "-C", e.jsonDir).CombinedOutput(); err != nil {
+		return fmt.Errorf("tar: %v: %s", err, b)
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// plainRedisScan is one SCAN of the keys, each batch DUMPed in one
+// pipeline, written as length-prefixed records.
+func (e *env) plainRedisScan(out string) error {
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var cursor uint64
+	var hdr [4]byte
+	for {
+		keys, next, err := e.rdb.Scan(e.ctx, cursor, redisPrefix+"*", 1000).Result()
+		if err != nil {
+			return err
+		}
+		pipe := e.rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(keys))
+		for i, k := range keys {
+			cmds[i] = pipe.Dump(e.ctx, k)
+		}
+		if _, err := pipe.Exec(e.ctx); err != nil && len(keys) > 0 {
+			return err
+		}
+		for i, k := range keys {
+			for _, s := range []string{k, cmds[i].Val()} {
+				hdr = [4]byte{byte(len(s) >> 24), byte(len(s) >> 16), byte(len(s) >> 8), byte(len(s))}
+				f.Write(hdr[:])
+				if _, err := io.WriteString(f, s); err != nil {
+					return err
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	return f.Sync()
+}
+
+func (e *env) plainRedisSet(in string) error {
+	data, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	pipe := e.rdb.Pipeline()
+	n := 0
+	for len(data) > 0 {
+		var kv [2]string
+		for i := range kv {
+			l := int(data[0])<<24 | int(data[1])<<16 | int(data[2])<<8 | int(data[3])
+			kv[i], data = string(data[4:4+l]), data[4+l:]
+		}
+		pipe.RestoreReplace(e.ctx, kv[0], 0, kv[1])
+		if n++; n%1000 == 0 {
+			if _, err := pipe.Exec(e.ctx); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = pipe.Exec(e.ctx)
+	return err
+}
+
+func (e *env) deleteRedis() error {
+	var cursor uint64
+	for {
+		keys, next, err := e.rdb.Scan(e.ctx, cursor, redisPrefix+"*", 1000).Result()
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if err := e.rdb.Unlink(e.ctx, keys...).Err(); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+func (e *env) plainAPOC(out string) error {
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sess := e.neo.NewSession(e.ctx, neo4j.SessionConfig{})
+	defer sess.Close(e.ctx)
+	res, err := sess.Run(e.ctx, "CALL apoc.export.cypher.all(null, {format: 'cypher-shell', stream: true, batchSize: 10000}) YIELD cypherStatements RETURN cypherStatements", nil)
+	if err != nil {
+		return err
+	}
+	for res.Next(e.ctx) {
+		s, _ := res.Record().Values[0].(string)
+		if _, err := io.WriteString(f, s); err != nil {
+			return err
+		}
+	}
+	if err := res.Err(); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func (e *env) plainSnapshot(out string) error {
+	desc, err := e.qc.CreateSnapshot(e.ctx, collection)
+	if err != nil {
+		return err
+	}
+	defer e.qc.DeleteSnapshot(e.ctx, collection, desc.Name)
+	req, _ := http.NewRequestWithContext(e.ctx, "GET", e.qcfg.URL+"/collections/"+collection+"/snapshots/"+desc.Name, nil)
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("snapshot download: %s", resp.Status)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func (e *env) plainUpload(in string) error {
+	f, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	mw.CreateFormFile("snapshot", "plain.snapshot")
+	h := bytes.Clone(head.Bytes())
+	head.Reset()
+	mw.Close()
+	req, _ := http.NewRequestWithContext(e.ctx, "POST", e.qcfg.URL+"/collections/"+collection+"/snapshots/upload?wait=true&priority=snapshot",
+		io.MultiReader(bytes.NewReader(h), f, bytes.NewReader(head.Bytes())))
+	req.ContentLength = int64(len(h)) + fi.Size() + int64(head.Len())
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("snapshot upload: %s: %s", resp.Status, body)
+	}
+	return nil
+}
