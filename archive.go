@@ -94,11 +94,12 @@ func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time, enc Encryp
 	return a, nil
 }
 
-// encoderOptions compress one stream on several cores (concurrent blocks),
-// which is what lets Create keep up with the zstd tool. Memory is bounded by
-// the workers times the job size, four windows each: the window is kept
-// small at the fast levels, where a larger one gains next to nothing, and
-// the workers are capped so that a large machine does not multiply it.
+// encoderOptions compress one stream with its blocks encoded beside the
+// writer's goroutine. Concurrent blocks (zstd.WithConcurrentBlocks) held
+// about 100 MiB of queued jobs whatever the data and, on two busy cores,
+// were slower, not faster (BenchmarkEncoder): backends that export in
+// parallel already keep the cores busy. The window is kept small at the
+// fast levels, where a larger one gains next to nothing.
 func encoderOptions(level int) []zstd.EOption {
 	window := 1 << 20
 	if level > 3 {
@@ -107,7 +108,6 @@ func encoderOptions(level int) []zstd.EOption {
 	return []zstd.EOption{
 		zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 		zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 4)),
-		zstd.WithConcurrentBlocks(true),
 		zstd.WithWindowSize(window),
 	}
 }

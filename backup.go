@@ -1086,7 +1086,9 @@ func (m *Manager) plan(man *Manifest, want []string) ([]Exporter, error) {
 	}
 	// In the order of registration, which a parallel Create's archive
 	// order need not be, so that results and errors read alike each time.
-	reg := func(e Exporter) int { return slices.IndexFunc(m.exps, func(x Exporter) bool { return x.Name() == e.Name() }) }
+	reg := func(e Exporter) int {
+		return slices.IndexFunc(m.exps, func(x Exporter) bool { return x.Name() == e.Name() })
+	}
 	slices.SortStableFunc(plan, func(a, b Exporter) int { return reg(a) - reg(b) })
 	return plan, nil
 }

@@ -364,7 +364,9 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 		}
 		return nil
 	}
-	plannedAt := func(e Exporter) int { return slices.IndexFunc(plan, func(x Exporter) bool { return x.Name() == e.Name() }) }
+	plannedAt := func(e Exporter) int {
+		return slices.IndexFunc(plan, func(x Exporter) bool { return x.Name() == e.Name() })
+	}
 	last := -1
 	for i := range s.man.Backends {
 		if slices.ContainsFunc(plan, func(e Exporter) bool { return e.Name() == s.man.Backends[i].Name }) {

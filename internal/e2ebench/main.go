@@ -67,6 +67,8 @@ var scales = map[string]scale{
 	"large": {name: "large", kv: 300_000, entities: 200_000, rels: 400_000, points: 200_000, docs: 5_000, chunks: 50_000, graphMLEntries: 50_000},
 }
 
+var trace bool
+
 type env struct {
 	ctx     context.Context
 	tmp     string
@@ -83,6 +85,7 @@ func main() {
 	sizes := flag.String("size", "small", "small, large or small,large")
 	runs := flag.Int("runs", 1, "runs of each step; the table shows the median")
 	level := flag.Int("level", 0, "zstd level of the Manager (0: its default)")
+	flag.BoolVar(&trace, "trace", false, "log each backend's start as the Managers report it")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	e, err := connect(*level)
@@ -242,7 +245,17 @@ func (e *env) manager(level, parallelism int, exps ...ngbak.Exporter) (*ngbak.Ma
 	if err != nil {
 		return nil, err
 	}
-	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(dir), TempDir: e.tmp, CompressionLevel: level, Parallelism: parallelism})
+	opts := ngbak.Options{Storage: ngbak.Dir(dir), TempDir: e.tmp, CompressionLevel: level, Parallelism: parallelism}
+	if trace {
+		last := map[string]string{}
+		opts.Progress = func(ev ngbak.Event) {
+			if k := ev.Op + "/" + ev.Phase; last[ev.Backend] != k {
+				last[ev.Backend] = k
+				log.Printf("  %s %s %s", ev.Op, ev.Phase, ev.Backend)
+			}
+		}
+	}
+	m, err := ngbak.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -272,11 +285,19 @@ func (e *env) measure(sc scale) ([]row, error) {
 		name string
 		exp  ngbak.Exporter
 	}{{"files", jexp}, {"redis", rexp}, {"neo4j", nexp}, {"qdrant", qexp}}
-	all, err := e.manager(e.level, 0, jexp, rexp, nexp, qexp)
+	var exps []ngbak.Exporter
+	for _, s := range stores {
+		if trace {
+			exps = append(exps, timed{s.exp})
+		} else {
+			exps = append(exps, s.exp)
+		}
+	}
+	all, err := e.manager(e.level, 0, exps...)
 	if err != nil {
 		return nil, err
 	}
-	seq, err := e.manager(e.level, 1, jexp, rexp, nexp, qexp)
+	seq, err := e.manager(e.level, 1, exps...)
 	if err != nil {
 		return nil, err
 	}
@@ -637,6 +658,28 @@ func (e *env) plainUpload(in string) error {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		return fmt.Errorf("snapshot upload: %s: %s", resp.Status, body)
+	}
+	return nil
+}
+
+// timed logs how long each backend's Export and Restore take (-trace).
+type timed struct{ ngbak.Exporter }
+
+func (t timed) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
+	start := time.Now()
+	defer func() { log.Printf("  export %s took %.2fs", t.Name(), time.Since(start).Seconds()) }()
+	return t.Exporter.Export(ctx, w)
+}
+
+func (t timed) Restore(ctx context.Context, r *ngbak.Reader) error {
+	start := time.Now()
+	defer func() { log.Printf("  restore %s took %.2fs", t.Name(), time.Since(start).Seconds()) }()
+	return t.Exporter.Restore(ctx, r)
+}
+
+func (t timed) CheckRestore(ctx context.Context, b *ngbak.Backend) error {
+	if rc, ok := t.Exporter.(ngbak.RestoreChecker); ok {
+		return rc.CheckRestore(ctx, b)
 	}
 	return nil
 }
