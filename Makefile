@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test tools services services-stop lint bench fuzz
+.PHONY: test tools services services-stop lint bench bench-e2e fuzz
 
 test: tools
 	@./scripts/services.sh start
@@ -37,6 +37,11 @@ bench:
 	@set -a; . ./.services.env; set +a; go test -run '^$$' -bench . -benchtime 3x -count 3 ./redisexp
 	@set -a; . ./.services.env; set +a; go test -run '^$$' -bench . -benchtime 1x -timeout 60m ./neo4jexp
 	go test -run '^$$' -bench . -benchtime 1x -count 5 -timeout 30m ./qdrantexp
+
+# The four stores end to end beside their plain tools (make services first);
+# SIZE=large or SIZE=small,large for ten times the data.
+bench-e2e:
+	@set -a; . ./.services.env; set +a; go run ./internal/e2ebench -size $${SIZE:-small}
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzReadArchive -fuzztime 60s .

@@ -27,8 +27,8 @@ type Options struct {
 	// always returned, never only logged.
 	Logger *slog.Logger
 	// Progress, if set, is called as operations advance: at each phase and
-	// backend, and every few MiB of data. It is called from the goroutine
-	// running the operation and must not block.
+	// backend, and every few MiB of data. It is called from the goroutines
+	// running the operation, one call at a time, and must not block.
 	Progress func(Event)
 	// TempDir holds spooled export files of unknown size and archives being
 	// imported; empty means os.TempDir().

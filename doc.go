@@ -42,6 +42,31 @@
 // (reached at about 390,000 files: cut many small files into parts with
 // Writer.Parts).
 //
+// # Parallel backends
+//
+// Create and Restore run the backends at once, at most Options.Parallelism
+// of them (0: all; 1: one after the other).
+// The archive is the same ngbak/1 stream either way: a backend's entries
+// never interleave with another's, so a reader of any version hands each
+// exporter its files in one run. One backend at a time writes into the
+// archive, from its first file to the end of its export; the others spool
+// what they write meanwhile to one temporary file each in Options.TempDir
+// and copy it in when their turn comes. The manifest lists the backends in
+// the order they wrote, which may differ between two backups; Restore's
+// result and errors name them in the order of registration.
+//
+// Restore verifies the whole archive first, as always; then one pass reads
+// it again, spooling the entries of every backend to restore but the last
+// in the archive (each handed to its exporter as soon as it is read and
+// checked), and streaming the last one's directly. If any backend fails,
+// the others are cancelled, and every backend that was started is rolled
+// back from the safety backup.
+//
+// Memory per backend is its exporter's own (an 8 MiB part for Writer.Parts)
+// and one 256 KiB copy buffer; the archive's encoder and decoder are shared.
+// The temporary files take at most the payload of the backends that wait:
+// plan that much room in Options.TempDir, or set Parallelism to 1.
+//
 // With Options.Encryption (package agecrypt: age), the compressed stream is
 // encrypted, the .sha256 sidecar covers the ciphertext, and the sidecar
 // manifest holds only the public part of the manifest: ids, times, backend

@@ -333,6 +333,13 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 	s.ar.ctx = ctx
 	defer func() { s.ar.ctx = outer }()
 	ev := &syncEmit{m: m, ctx: ctx}
+	if progress := s.ar.progress; progress != nil {
+		s.ar.progress = func(n int64) {
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			progress(n)
+		}
+	}
 	slots := make(chan struct{}, m.parallelism(len(plan)))
 	var (
 		wg       sync.WaitGroup
