@@ -58,7 +58,9 @@
 // Restore verifies the whole archive first, as always; then one pass reads
 // it again, spooling the entries of every backend to restore but the last
 // in the archive (each handed to its exporter as soon as it is read and
-// checked), and streaming the last one's directly. If any backend fails,
+// checked), and streaming the last one's directly. Backends of the same
+// kind restore one after the other, since they may share a server or
+// overlap (two label scopes of one Neo4j database). If any backend fails,
 // the others are cancelled, and every backend that was started is rolled
 // back from the safety backup.
 //

@@ -354,8 +354,17 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 		mu.Unlock()
 		cancel()
 	}
+	// Backends of one kind restore one after the other: they may share a
+	// server or overlap (two label scopes of one Neo4j database, two Redis
+	// patterns), where writing at once could deadlock or race.
+	kinds := map[string]*sync.Mutex{}
+	for _, e := range plan {
+		kinds[e.Kind()] = &sync.Mutex{}
+	}
 	// run restores one backend; it holds a slot while it does.
 	run := func(e Exporter, r *Reader) error {
+		kinds[e.Kind()].Lock()
+		defer kinds[e.Kind()].Unlock()
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():

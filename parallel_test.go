@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,6 +263,7 @@ func TestParallelRestoreRollback(t *testing.T) {
 	errBroken := errors.New("the store broke")
 	a := &halfway{memExporter: newMem("a", map[string]string{"k1": "backup", "k2": "backup"}), reached: make(chan struct{})}
 	b := &failsAfter{memExporter: newMem("b", map[string]string{"x": "backup"}), other: a.reached, err: errBroken}
+	b.kind = "mem2" // backends of one kind restore one after the other
 	env := newEnv(t, ngbak.Options{}, a, b)
 	man := env.create(t)
 	a.set("k1", "since")
@@ -273,7 +275,7 @@ func TestParallelRestoreRollback(t *testing.T) {
 	if !errors.Is(err, errBroken) {
 		t.Fatalf("Restore: %v, want b's error", err)
 	}
-	for _, want := range []string{`backend "b" (mem) failed`, "rolled back a, b from safety backup"} {
+	for _, want := range []string{`backend "b" (mem2) failed`, "rolled back a, b from safety backup"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -289,5 +291,50 @@ func TestParallelRestoreRollback(t *testing.T) {
 	}
 	if in, err := env.m.Interrupted(context.Background()); err != nil || len(in) > 0 {
 		t.Errorf("Interrupted after a rolled back restore: %v, %v", in, err)
+	}
+}
+
+// overlapCounting counts the restores running at once, across exporters.
+type overlapCounting struct {
+	*memExporter
+	running, most *atomic.Int32
+}
+
+func (e *overlapCounting) Restore(ctx context.Context, r *ngbak.Reader) error {
+	n := e.running.Add(1)
+	defer e.running.Add(-1)
+	for {
+		m := e.most.Load()
+		if n <= m || e.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	return e.memExporter.Restore(ctx, r)
+}
+
+// Backends of one kind may share a server or overlap (two label scopes of
+// one Neo4j database): they restore one after the other, while backends of
+// different kinds restore at once.
+func TestParallelRestoreOneKindAtATime(t *testing.T) {
+	for _, tc := range []struct {
+		kinds []string
+		most  int32
+	}{{[]string{"mem", "mem", "mem"}, 1}, {[]string{"mem", "other", "third"}, 3}} {
+		var running, most atomic.Int32
+		var exps []ngbak.Exporter
+		for i, k := range tc.kinds {
+			e := &overlapCounting{memExporter: newMem(fmt.Sprintf("e%d", i), map[string]string{"k": "v"}), running: &running, most: &most}
+			e.kind = k
+			exps = append(exps, e)
+		}
+		env := newEnv(t, ngbak.Options{}, exps...)
+		man := env.create(t)
+		if _, err := env.m.Restore(context.Background(), man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+			t.Fatal(err)
+		}
+		if got := most.Load(); got != tc.most {
+			t.Errorf("kinds %v: %d restores ran at once, want %d", tc.kinds, got, tc.most)
+		}
 	}
 }
