@@ -192,32 +192,49 @@ type measured struct {
 	heap, rss uint64
 }
 
-// step runs fn e.runs times and returns the median duration and the
+// A step is one thing measured; before, if set, prepares it untimed.
+type step struct {
+	name        string
+	before, run func() error
+}
+
+// runSteps runs the steps in turn, e.runs rounds of all of them, so that a
+// drift of the servers over time (a store that slows as it is rewritten)
+// falls on every step alike; it returns each step's median duration and
 // highest peaks.
-func (e *env) step(name string, before func() error, fn func() error) (measured, error) {
-	var ds []time.Duration
-	var out measured
-	for range e.runs {
-		if before != nil {
-			if err := before(); err != nil {
-				return out, fmt.Errorf("%s: preparing: %w", name, err)
+func (e *env) runSteps(steps []step) (map[string]measured, error) {
+	ds := map[string][]time.Duration{}
+	out := map[string]measured{}
+	for round := range e.runs {
+		for _, st := range steps {
+			if st.before != nil {
+				if err := st.before(); err != nil {
+					return nil, fmt.Errorf("%s: preparing: %w", st.name, err)
+				}
 			}
+			debug.FreeOSMemory()
+			resetHWM()
+			var err error
+			start := time.Now()
+			h := heap.Peak(func() { err = st.run() })
+			d := time.Since(start)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", st.name, err)
+			}
+			rss := vmHWM()
+			log.Printf("%d %-34s %8.2fs heap %6.1f MiB rss %6.1f MiB", round+1, st.name, d.Seconds(), mib(h), mib(rss))
+			ds[st.name] = append(ds[st.name], d)
+			m := out[st.name]
+			m.heap, m.rss = max(m.heap, h), max(m.rss, rss)
+			out[st.name] = m
 		}
-		debug.FreeOSMemory()
-		resetHWM()
-		var err error
-		start := time.Now()
-		h := heap.Peak(func() { err = fn() })
-		d := time.Since(start)
-		if err != nil {
-			return out, fmt.Errorf("%s: %w", name, err)
-		}
-		ds = append(ds, d)
-		out.heap, out.rss = max(out.heap, h), max(out.rss, vmHWM())
 	}
-	slices.Sort(ds)
-	out.d = ds[len(ds)/2]
-	log.Printf("%-34s %8.2fs heap %6.1f MiB rss %6.1f MiB", name, out.d.Seconds(), mib(out.heap), mib(out.rss))
+	for name, d := range ds {
+		slices.Sort(d)
+		m := out[name]
+		m.d = d[len(d)/2]
+		out[name] = m
+	}
 	return out, nil
 }
 
@@ -301,9 +318,11 @@ func (e *env) measure(sc scale) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows []row
-	add := func(step string, m measured, archive int64, note string) {
-		rows = append(rows, row{size: sc.name, step: step, d: m.d, heap: m.heap, rss: m.rss, archive: archive, note: note})
+	own := map[string]*ngbak.Manager{}
+	for _, s := range stores {
+		if own[s.name], err = e.manager(e.level, 0, s.exp); err != nil {
+			return nil, err
+		}
 	}
 	deleteAll := func(m *ngbak.Manager) func() error {
 		return func() error {
@@ -316,128 +335,127 @@ func (e *env) measure(sc scale) ([]row, error) {
 			return err
 		}
 	}
-	archiveSize := func(m *ngbak.Manager) int64 {
-		bs, _ := m.List(e.ctx)
-		if len(bs) == 0 {
-			return 0
-		}
-		return bs[0].Size
+	create := func(m *ngbak.Manager) func() error {
+		return func() error { _, err := m.Create(e.ctx, nil); return err }
 	}
-
-	// Create: plain baselines, each store through ngbak alone, all four.
+	newest := func(m *ngbak.Manager) (*ngbak.Backup, error) {
+		bs, err := m.List(e.ctx)
+		if err != nil || len(bs) == 0 {
+			return nil, fmt.Errorf("no backup: %v", err)
+		}
+		return &bs[0], nil
+	}
+	noSafety := &ngbak.RestoreOptions{NoSafetyBackup: true}
+	// restore restores the backup Create made last, not a safety backup
+	// a restore made since.
+	restore := func(m *ngbak.Manager, opts *ngbak.RestoreOptions) func() error {
+		var id string
+		return func() error {
+			if id == "" {
+				b, err := newest(m)
+				if err != nil {
+					return err
+				}
+				id = b.Manifest.ID
+			}
+			_, err := m.Restore(e.ctx, id, opts)
+			return err
+		}
+	}
 	plainCreate := map[string]func() error{
 		"files":  func() error { return e.plainTar(filepath.Join(e.tmp, "plain.tar.zst")) },
 		"redis":  func() error { return e.plainRedisScan(filepath.Join(e.tmp, "plain.redis")) },
 		"neo4j":  func() error { return e.plainAPOC(filepath.Join(e.tmp, "plain.cypher")) },
 		"qdrant": func() error { return e.plainSnapshot(filepath.Join(e.tmp, "plain.snapshot")) },
 	}
-	var plainSum, plainMax, ownSum, ownMax time.Duration
-	own := map[string]*ngbak.Manager{}
+	plainRestore := map[string]step{
+		"files":  {before: func() error { return os.RemoveAll(e.jsonDir) }, run: func() error { return e.plainUntar(filepath.Join(e.tmp, "plain.tar.zst")) }},
+		"redis":  {before: e.deleteRedis, run: func() error { return e.plainRedisSet(filepath.Join(e.tmp, "plain.redis")) }},
+		"neo4j":  {before: e.wipeNeo4j, run: func() error { return e.loadNeo4j(sc) }},
+		"qdrant": {run: func() error { return e.plainUpload(filepath.Join(e.tmp, "plain.snapshot")) }},
+	}
+	var creates, restores []step
 	for _, s := range stores {
-		r, err := e.step("create plain "+s.name, nil, plainCreate[s.name])
-		if err != nil {
-			return nil, err
-		}
-		add("Create, plain "+s.name, r, 0, plainNote[s.name])
-		plainSum, plainMax = plainSum+r.d, max(plainMax, r.d)
-		m, err := e.manager(e.level, 0, s.exp)
-		if err != nil {
-			return nil, err
-		}
-		own[s.name] = m
-		r, err = e.step("create ngbak "+s.name, deleteAll(m), func() error { _, err := m.Create(e.ctx, nil); return err })
-		if err != nil {
-			return nil, err
-		}
-		add("Create, ngbak "+s.name+" alone", r, archiveSize(m), "")
-		ownSum, ownMax = ownSum+r.d, max(ownMax, r.d)
-	}
-	add("Create, plain: sum | max", measured{d: plainSum}, 0, fmt.Sprintf("max %.2fs", plainMax.Seconds()))
-	add("Create, ngbak alone: sum | max", measured{d: ownSum}, 0, fmt.Sprintf("max %.2fs", ownMax.Seconds()))
-	r, err := e.step("create ngbak all, one at a time", deleteAll(seq), func() error { _, err := seq.Create(e.ctx, nil); return err })
-	if err != nil {
-		return nil, err
-	}
-	add("Create, ngbak all, Parallelism 1", r, archiveSize(seq), ratios(r.d, ownMax, ownSum))
-	r, err = e.step("create ngbak all, parallel", deleteAll(all), func() error { _, err := all.Create(e.ctx, nil); return err })
-	if err != nil {
-		return nil, err
-	}
-	add("Create, ngbak all, parallel", r, archiveSize(all), ratios(r.d, ownMax, ownSum))
-	bs, err := all.List(e.ctx)
-	if err != nil || len(bs) != 1 {
-		return nil, fmt.Errorf("listing the backup: %v (%d)", err, len(bs))
-	}
-	id := bs[0].Manifest.ID
-	r, err = e.step("verify ngbak all", nil, func() error { return all.Verify(e.ctx, id) })
-	if err != nil {
-		return nil, err
-	}
-	add("Verify, ngbak all", r, 0, "")
-
-	// Restore: plain baselines, each store alone, all four.
-	plainRestore := map[string]struct{ before, fn func() error }{
-		"files":  {func() error { return os.RemoveAll(e.jsonDir) }, func() error { return e.plainUntar(filepath.Join(e.tmp, "plain.tar.zst")) }},
-		"redis":  {e.deleteRedis, func() error { return e.plainRedisSet(filepath.Join(e.tmp, "plain.redis")) }},
-		"neo4j":  {e.wipeNeo4j, func() error { return e.loadNeo4j(sc) }},
-		"qdrant": {nil, func() error { return e.plainUpload(filepath.Join(e.tmp, "plain.snapshot")) }},
-	}
-	plainSum, plainMax, ownSum, ownMax = 0, 0, 0, 0
-	noSafety := &ngbak.RestoreOptions{NoSafetyBackup: true}
-	for _, s := range stores {
+		creates = append(creates,
+			step{name: "Create, plain " + s.name, run: plainCreate[s.name]},
+			step{name: "Create, ngbak " + s.name + " alone", before: deleteAll(own[s.name]), run: create(own[s.name])})
 		p := plainRestore[s.name]
-		r, err := e.step("restore plain "+s.name, p.before, p.fn)
+		p.name = "Restore, plain " + s.name
+		restores = append(restores, p, step{name: "Restore, ngbak " + s.name + " alone", run: restore(own[s.name], noSafety)})
+	}
+	creates = append(creates,
+		step{name: "Create, ngbak all, Parallelism 1", before: deleteAll(seq), run: create(seq)},
+		step{name: "Create, ngbak all, parallel", before: deleteAll(all), run: create(all)})
+	verify := []step{{name: "Verify, ngbak all", run: func() error {
+		b, err := newest(all)
+		if err == nil {
+			err = all.Verify(e.ctx, b.Manifest.ID)
+		}
+		return err
+	}}}
+	restores = append(restores,
+		step{name: "Restore, ngbak all, Parallelism 1", run: restore(seq, noSafety)},
+		step{name: "Restore, ngbak all, parallel", run: restore(all, noSafety)},
+		step{name: "Restore, ngbak all, with safety backup", run: restore(all, nil)})
+
+	var rows []row
+	for _, phase := range [][]step{creates, verify, restores} {
+		got, err := e.runSteps(phase)
 		if err != nil {
 			return nil, err
 		}
-		add("Restore, plain "+s.name, r, 0, plainRestoreNote[s.name]+rate(s.name, sc, r.d))
-		plainSum, plainMax = plainSum+r.d, max(plainMax, r.d)
-		m := own[s.name]
-		obs, err := m.List(e.ctx)
-		if err != nil || len(obs) == 0 {
-			return nil, fmt.Errorf("%s: no backup: %v", s.name, err)
+		var plainSum, plainMax, ownSum, ownMax time.Duration
+		for _, st := range phase {
+			m := got[st.name]
+			r := row{size: sc.name, step: st.name, d: m.d, heap: m.heap, rss: m.rss}
+			op, what, _ := strings.Cut(st.name, ", ")
+			store, isPlain := strings.CutPrefix(what, "plain ")
+			switch {
+			case isPlain:
+				plainSum, plainMax = plainSum+m.d, max(plainMax, m.d)
+				r.note = notes[op+" "+store] + rate(store, sc, m.d)
+			case strings.HasSuffix(what, " alone"):
+				ownSum, ownMax = ownSum+m.d, max(ownMax, m.d)
+				r.note = strings.TrimPrefix(rate(strings.TrimSuffix(strings.TrimPrefix(what, "ngbak "), " alone"), sc, m.d), "; ")
+			case strings.HasPrefix(what, "ngbak all") && op != "Verify":
+				r.note = ratios(m.d, ownMax, ownSum)
+			}
+			if op == "Create" {
+				switch {
+				case strings.HasSuffix(what, " alone"):
+					r.archive = archiveSize(e.ctx, own[strings.TrimSuffix(strings.TrimPrefix(what, "ngbak "), " alone")])
+				case strings.HasPrefix(what, "ngbak all"):
+					r.archive = archiveSize(e.ctx, all)
+				}
+			}
+			rows = append(rows, r)
 		}
-		oid := obs[0].Manifest.ID
-		r, err = e.step("restore ngbak "+s.name, nil, func() error { _, err := m.Restore(e.ctx, oid, noSafety); return err })
-		if err != nil {
-			return nil, err
+		if op, _, _ := strings.Cut(phase[0].name, ", "); op != "Verify" {
+			rows = append(rows,
+				row{size: sc.name, step: op + ", plain: sum (max)", d: plainSum, note: fmt.Sprintf("max %.2f s", plainMax.Seconds())},
+				row{size: sc.name, step: op + ", ngbak alone: sum (max)", d: ownSum, note: fmt.Sprintf("max %.2f s", ownMax.Seconds())})
 		}
-		add("Restore, ngbak "+s.name+" alone", r, 0, rate(s.name, sc, r.d))
-		ownSum, ownMax = ownSum+r.d, max(ownMax, r.d)
 	}
-	add("Restore, plain: sum | max", measured{d: plainSum}, 0, fmt.Sprintf("max %.2fs", plainMax.Seconds()))
-	add("Restore, ngbak alone: sum | max", measured{d: ownSum}, 0, fmt.Sprintf("max %.2fs", ownMax.Seconds()))
-	sbs, _ := seq.List(e.ctx)
-	r, err = e.step("restore ngbak all, one at a time", nil, func() error { _, err := seq.Restore(e.ctx, sbs[0].Manifest.ID, noSafety); return err })
-	if err != nil {
-		return nil, err
-	}
-	add("Restore, ngbak all, Parallelism 1", r, 0, ratios(r.d, ownMax, ownSum))
-	r, err = e.step("restore ngbak all, parallel", nil, func() error { _, err := all.Restore(e.ctx, id, noSafety); return err })
-	if err != nil {
-		return nil, err
-	}
-	add("Restore, ngbak all, parallel", r, 0, ratios(r.d, ownMax, ownSum))
-	r, err = e.step("restore ngbak all, safety backup", nil, func() error { _, err := all.Restore(e.ctx, id, nil); return err })
-	if err != nil {
-		return nil, err
-	}
-	add("Restore, ngbak all, with safety backup", r, 0, "")
 	return rows, nil
 }
 
-var plainNote = map[string]string{
-	"files":  "tar --zstd -cf",
-	"redis":  "SCAN + pipelined DUMP to a file",
-	"neo4j":  "apoc.export.cypher.all, streamed to a file",
-	"qdrant": "snapshot + plain download + fsync",
+func archiveSize(ctx context.Context, m *ngbak.Manager) int64 {
+	bs, _ := m.List(ctx)
+	if len(bs) == 0 {
+		return 0
+	}
+	return bs[0].Size
 }
 
-var plainRestoreNote = map[string]string{
-	"files":  "tar --zstd -xf",
-	"redis":  "pipelined RESTORE",
-	"neo4j":  "driver only: UNWIND $rows CREATE, 10k a batch",
-	"qdrant": "plain snapshot upload",
+var notes = map[string]string{
+	"Create files":   "tar --zstd -cf",
+	"Create redis":   "SCAN + pipelined DUMP to a file",
+	"Create neo4j":   "apoc.export.cypher.all, streamed to a file",
+	"Create qdrant":  "snapshot + plain download + fsync",
+	"Restore files":  "tar --zstd -xf",
+	"Restore redis":  "pipelined RESTORE",
+	"Restore neo4j":  "driver only: UNWIND $rows CREATE, 10k a batch",
+	"Restore qdrant": "plain snapshot upload",
 }
 
 func ratios(d, slowest, sum time.Duration) string {
