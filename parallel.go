@@ -127,7 +127,7 @@ func (w *Writer) add(path string, size int64, r io.Reader) (File, error) {
 
 func (w *Writer) spoolEntry(path string, size int64, r io.Reader) (File, error) {
 	if w.spoolFile == nil {
-		f, err := os.CreateTemp(w.tempDir, "ngbak-backend-*")
+		f, err := os.CreateTemp(w.tempDir, "ngbak-spool-backend-*")
 		if err != nil {
 			return File{}, fmt.Errorf("spooling while another backend writes: %w", err)
 		}
@@ -465,7 +465,7 @@ func (m *Manager) spoolBackend(ctx context.Context, ar *archiveReader, b *Backen
 			return err
 		}
 		if sp.file == nil {
-			if sp.file, err = os.CreateTemp(m.opts.TempDir, "ngbak-restore-*"); err != nil {
+			if sp.file, err = os.CreateTemp(m.opts.TempDir, "ngbak-spool-restore-*"); err != nil {
 				return fmt.Errorf("spooling %s for backend %q: %w", f.Path, b.Name, err)
 			}
 		}

@@ -164,6 +164,24 @@ func TestParallelCreate(t *testing.T) {
 		if diff := cmp.Diff(e.want(), e.got); diff != "" {
 			t.Errorf("%s restored (-want +got):\n%s", e.name, diff)
 		}
+		e.got = nil
+	}
+	// The sequential restore is the reader of earlier versions: it takes
+	// the archive as it is.
+	seq, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(env.dir), TempDir: env.tempDir, Parallelism: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seq.Register(exps[0], exps[1], exps[2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seq.Restore(context.Background(), man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range exps {
+		if diff := cmp.Diff(e.want(), e.got); diff != "" {
+			t.Errorf("%s restored one after the other (-want +got):\n%s", e.name, diff)
+		}
 	}
 	if left, _ := os.ReadDir(env.tempDir); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
