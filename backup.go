@@ -1061,7 +1061,8 @@ func names(exps []Exporter) []string {
 	return out
 }
 
-// plan picks the registered exporters for the backends to restore and checks that each matches by name and kind.
+// plan picks the registered exporters for the backends to restore and
+// checks that each matches by name and kind.
 func (m *Manager) plan(man *Manifest, want []string) ([]Exporter, error) {
 	for _, name := range want {
 		if _, ok := man.Backend(name); !ok {
