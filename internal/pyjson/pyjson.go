@@ -107,7 +107,7 @@ func (p *parser) value(dst []byte, level int) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		return p.s.appendString(dst, str), nil
+		return p.s.AppendString(dst, str), nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number(dst)
 	default:
@@ -182,7 +182,7 @@ func (p *parser) object(dst []byte, level int) ([]byte, error) {
 		if p.s.Indent >= 0 {
 			dst = p.newline(dst, level+1)
 		}
-		dst = p.s.appendString(dst, m.key)
+		dst = p.s.AppendString(dst, m.key)
 		dst = append(dst, ": "...)
 		dst = append(dst, m.val...)
 	}
@@ -426,9 +426,9 @@ func (p *parser) hex4() (rune, error) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString writes s as json's encoders do: py_encode_basestring_ascii
+// AppendString appends str as json's encoders write it: py_encode_basestring_ascii
 // or py_encode_basestring.
-func (s Style) appendString(dst []byte, str string) []byte {
+func (s Style) AppendString(dst []byte, str string) []byte {
 	dst = append(dst, '"')
 	for _, r := range str {
 		switch r {

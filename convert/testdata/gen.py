@@ -1,0 +1,51 @@
+# Regenerates the nano-graphrag-shaped dataset in nano/ and redis.json.
+#
+# nano/kv_store_<ns>.json are written as nano-graphrag's JsonKVStorage writes
+# them (nano_graphrag/_utils.py write_json: json.dump(obj, f, indent=2,
+# ensure_ascii=False)); redis.json maps each namespace's ids to the exact
+# value RedisKVStorage stores (nano_graphrag/_storage/kv_redis.py _serialize:
+# json.dumps(data, default=str)).
+# Ids are inserted in sorted order, since Redis keeps none. Run: python3 gen.py
+import hashlib, json, random
+
+rnd = random.Random(17)
+words = ["graph", "Ölfeld", "北京", "naïve", "emoji 🧠", "quote \"q\"", "back\\slash", "tab\there", "line\nbreak",
+         "ctrl \u0001", "del \u007f", "nbsp\u00a0", "\u2028sep", "Καλημέρα", "مرحبا", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢"]
+
+def text(n):
+    return " ".join(rnd.choice(words) for _ in range(n))
+
+def mdhash(s, prefix):
+    return prefix + hashlib.md5(s.encode()).hexdigest()
+
+docs, chunks, cache, reports = {}, {}, {}, {}
+for i in range(40):
+    content = text(rnd.randint(5, 400 if i else 4000))
+    d = mdhash(content, "doc-")
+    docs[d] = {"content": content}
+    for j in range(3):
+        c = text(rnd.randint(5, 80))
+        chunks[mdhash(c + d, "chunk-")] = {"tokens": rnd.randint(1, 1200), "content": c, "chunk_order_index": j, "full_doc_id": d}
+for i in range(30):
+    prompt = text(20)
+    cache[mdhash(prompt, "")] = {"return": text(rnd.randint(1, 60)), "model": "gpt-4o-mini"}
+for i in range(10):
+    reports[str(i)] = {
+        "report_string": "# " + text(10) + "\n\n" + text(300),
+        "report_json": {"title": text(3), "summary": text(30), "rating": rnd.choice([7.5, 8.0, 1e-05, 1e16, 0.1]),
+                        "rating_explanation": text(10), "findings": [{"summary": text(4), "explanation": text(20)}]},
+        "data": {"level": i % 3, "title": "Cluster " + str(i),
+                 "edges": [["\"A\"", "\"B\""], ["\"B\"", "\"C\""]], "nodes": ["\"A\"", "\"B\"", "\"C\""],
+                 "chunk_ids": ["chunk-1<SEP>chunk-2"], "occurrence": rnd.random(), "sub_communities": [str(i + 1)]},
+        "source_id": "<SEP>".join(mdhash(str(k), "chunk-") for k in range(5)),
+    }
+
+stores = {"full_docs": docs, "text_chunks": chunks, "llm_response_cache": cache, "community_reports": reports, "empty": {}}
+redis = {}
+for ns, data in stores.items():
+    data = dict(sorted(data.items()))
+    with open(f"nano/kv_store_{ns}.json", "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+    redis[ns] = {k: json.dumps(v, default=str) for k, v in data.items()}
+with open("redis.json", "w", encoding="utf-8") as f:
+    json.dump(redis, f, indent=1)
