@@ -41,6 +41,7 @@ import (
 
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/jsonexp"
+	"github.com/ngbak/ngbak/qdrantexp"
 	"github.com/ngbak/ngbak/redisexp"
 )
 
@@ -49,6 +50,11 @@ type Options struct {
 	// DropTTL lets entries that had a time to live in Redis become file
 	// entries, which never expire; without it such an entry is an error.
 	DropTTL bool
+	// Partial converts the files of a jsonexp backend that the target
+	// holds (kv_store_*.json for Redis, vdb_*.json for Qdrant) and skips
+	// the others, which another restore takes into their own stores;
+	// without it they are an error.
+	Partial bool
 	// TempDir holds the converted files while the target exporter reads
 	// them; empty means the system's.
 	TempDir string
@@ -64,7 +70,8 @@ type Exporter struct {
 }
 
 // New returns target as a Converter. A *redisexp.Exporter of KV stores
-// converts jsonexp backends; a *jsonexp.Exporter converts redisexp KV
+// converts the kv_store_<ns>.json of jsonexp backends, a *qdrantexp.Exporter
+// their vdb_<ns>.json, and a *jsonexp.Exporter converts redisexp KV
 // backends.
 func New(target ngbak.Exporter, opts Options) (*Exporter, error) {
 	e := &Exporter{Exporter: target, opts: opts}
@@ -73,7 +80,9 @@ func New(target ngbak.Exporter, opts Options) (*Exporter, error) {
 		if t.Kind() != redisexp.KVKind {
 			return nil, fmt.Errorf("convert: exporter %q is of kind %q; only KV stores are converted into", t.Name(), t.Kind())
 		}
-		e.check, e.conv = checkFilesToRedis, e.filesToRedis
+		e.check, e.conv = e.checkFilesToRedis, e.filesToRedis
+	case *qdrantexp.Exporter:
+		e.check, e.conv = e.checkFilesToQdrant, e.filesToQdrant
 	case *jsonexp.Exporter:
 		e.check = func(b *ngbak.Backend) error { return checkRedisToFiles(t, b) }
 		e.conv = e.redisToFiles

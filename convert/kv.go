@@ -31,22 +31,15 @@ func kvNamespace(file string) (string, bool) {
 	return ns, ns != ""
 }
 
+func isKV(name string) bool { _, ok := kvNamespace(name); return ok }
+
 func relPath(b *ngbak.Backend, f ngbak.File) string { return strings.TrimPrefix(f.Path, b.Name+"/") }
 
-func checkFilesToRedis(b *ngbak.Backend) error {
+func (e *Exporter) checkFilesToRedis(b *ngbak.Backend) error {
 	if b.Kind != jsonexp.Kind || b.Format != jsonexp.Format {
 		return fmt.Errorf("a Redis KV store converts jsonexp backends (%s), not %s %s", jsonexp.Format, b.Kind, b.Format)
 	}
-	var other []string
-	for _, f := range b.Files {
-		if _, ok := kvNamespace(relPath(b, f)); !ok {
-			other = append(other, relPath(b, f))
-		}
-	}
-	if len(other) > 0 {
-		return fmt.Errorf("the backup holds %s, which a Redis KV store has no place for (only kv_store_<namespace>.json converts; back up those alone with jsonexp Patterns [kv_store_*.json])", strings.Join(other, ", "))
-	}
-	return nil
+	return e.only(b, kvNamespace, "a Redis KV store", "kv_store_<namespace>.json")
 }
 
 // filesToRedis hands the Redis exporter one part per namespace, each made
@@ -55,21 +48,22 @@ func (e *Exporter) filesToRedis(ctx context.Context, r *ngbak.Reader) error {
 	src := r.Backend()
 	b := &ngbak.Backend{Name: e.Name(), Kind: redisexp.KVKind, Format: redisexp.KVFormat}
 	for _, f := range src.Files {
-		ns, _ := kvNamespace(relPath(src, f))
-		b.Files = append(b.Files, ngbak.File{Path: b.Name + "/" + ns + "/000001.jsonl"})
+		if ns, ok := kvNamespace(relPath(src, f)); ok {
+			b.Files = append(b.Files, ngbak.File{Path: b.Name + "/" + ns + "/000001.jsonl"})
+		}
 	}
 	var sp spool
 	defer sp.remove()
 	next := func() (string, int64, io.Reader, error) {
 		sp.remove()
 		name, _, err := r.Next()
+		for err == nil && !isKV(name) {
+			name, _, err = r.Next() // Options.Partial, checked before
+		}
 		if err != nil {
 			return "", 0, nil, err
 		}
-		ns, ok := kvNamespace(name)
-		if !ok {
-			return "", 0, nil, fmt.Errorf("unexpected file %q", name)
-		}
+		ns, _ := kvNamespace(name)
 		w, err := sp.create(e.opts.TempDir)
 		if err != nil {
 			return "", 0, nil, err

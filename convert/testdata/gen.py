@@ -49,3 +49,36 @@ for ns, data in stores.items():
     redis[ns] = {k: json.dumps(v, default=str) for k, v in data.items()}
 with open("redis.json", "w", encoding="utf-8") as f:
     json.dump(redis, f, indent=1)
+
+# The vector stores, by nano-vectordb itself (pip install nano-vectordb
+# xxhash): vdb_<ns>.json as NanoVectorDBStorage saves them, with
+# nano-graphrag's meta fields, and qdrant.json, what QdrantVectorStorage
+# upserts for the same records: point id xxh64(id), payload {"id", "content"
+# (the id when the record has none), the other fields}, the stored
+# (normalized) float32 vector.
+import base64, numpy as np, os, xxhash
+from nano_vectordb import NanoVectorDB
+
+dim = 1536
+nrnd = np.random.default_rng(17)
+qdrant = {}
+for ns, n, meta in [("test_entities", 24, lambda i: {"entity_name": '"' + text(2).upper() + '"', "entity_type": '"PERSON"'}),
+                    ("test_chunks", 16, lambda i: {"doc_id": mdhash(str(i), "doc-")})]:
+    path = f"nano/vdb_{ns}.json"
+    if os.path.exists(path):
+        os.remove(path)
+    db = NanoVectorDB(dim, storage_file=path)
+    ids = sorted(mdhash(ns + str(i), "ent-" if "entities" in ns else "chunk-") for i in range(n))
+    db.upsert([{"__id__": k, **meta(i), "__vector__": nrnd.standard_normal(dim).astype(np.float32)} for i, k in enumerate(ids)])
+    db.save()
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    matrix = np.frombuffer(base64.b64decode(saved["matrix"]), dtype=np.float32).reshape(-1, dim)
+    points = {}
+    for rec, row in zip(saved["data"], matrix):
+        k = rec["__id__"]
+        payload = {"id": k, "content": rec.get("content", k), **{f: v for f, v in rec.items() if f not in ("__id__", "content")}}
+        points[str(xxhash.xxh64_intdigest(k.encode()))] = {"payload": payload, "vector": base64.b64encode(row.tobytes()).decode()}
+    qdrant[ns] = points
+with open("qdrant.json", "w", encoding="utf-8") as f:
+    json.dump(qdrant, f, indent=1)
