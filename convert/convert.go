@@ -84,8 +84,19 @@ func New(target ngbak.Exporter, opts Options) (*Exporter, error) {
 	case *qdrantexp.Exporter:
 		e.check, e.conv = e.checkFilesToQdrant, e.filesToQdrant
 	case *jsonexp.Exporter:
-		e.check = func(b *ngbak.Backend) error { return checkRedisToFiles(t, b) }
-		e.conv = e.redisToFiles
+		// From Redis KV or from Qdrant, by the backend's kind.
+		e.check = func(b *ngbak.Backend) error {
+			if b.Kind == qdrantexp.Kind {
+				return checkQdrantToFiles(t, b)
+			}
+			return checkRedisToFiles(t, b)
+		}
+		e.conv = func(ctx context.Context, r *ngbak.Reader) error {
+			if r.Backend().Kind == qdrantexp.Kind {
+				return e.qdrantToFiles(ctx, r)
+			}
+			return e.redisToFiles(ctx, r)
+		}
 	default:
 		return nil, fmt.Errorf("convert: exporter %q of kind %q: no conversion into it", target.Name(), target.Kind())
 	}

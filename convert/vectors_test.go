@@ -164,8 +164,11 @@ func TestFilesToQdrant(t *testing.T) {
 	}
 
 	partial, _ := convert.New(target, convert.Options{Partial: true, TempDir: t.TempDir()})
+	back := t.TempDir()
+	backFiles, _ := jsonexp.New(jsonexp.Options{Dir: back, Name: "vdb", Patterns: []string{"vdb_*.json"}})
+	vdb, _ := convert.New(backFiles, convert.Options{TempDir: t.TempDir()})
 	m2, _ := ngbak.New(ngbak.Options{Storage: storage, TempDir: t.TempDir()})
-	m2.Register(files, partial)
+	m2.Register(files, partial, vdb)
 	if _, err := m2.Restore(ctx, man.ID, &ngbak.RestoreOptions{Into: map[string]string{"json": "qdrant"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +191,24 @@ func TestFilesToQdrant(t *testing.T) {
 		if p := info.GetConfig().GetParams().GetVectorsConfig().GetParams(); p.GetSize() != 1536 || p.GetDistance() != qdrant.Distance_Cosine {
 			t.Errorf("%s: vectors %v, want 1536 Cosine", coll, p)
 		}
+	}
+
+	// And back: a logical backup of the collections into nano-vectordb
+	// files, byte for byte the files nano-vectordb saved.
+	vectors, err := m2.Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.Restore(ctx, vectors.ID, &ngbak.RestoreOptions{Into: map[string]string{"qdrant": "vdb"}}); err != nil {
+		t.Fatal(err)
+	}
+	want2 := map[string]string{}
+	for name, data := range readDir(t, work) {
+		if strings.HasPrefix(name, "vdb_") {
+			want2[name] = data
+		}
+	}
+	if diff := cmp.Diff(want2, readDir(t, back)); diff != "" {
+		t.Errorf("vdb files after Qdrant and back (-want +got):\n%s", diff)
 	}
 }

@@ -466,3 +466,7 @@ func (s Style) AppendString(dst []byte, str string) []byte {
 func appendU(dst []byte, r rune) []byte {
 	return append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 }
+
+// NanoVectorDB is json.dump(v, f, ensure_ascii=False): what nano-vectordb
+// saves.
+var NanoVectorDB = Style{Indent: -1, ASCII: false}
