@@ -23,7 +23,7 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 )
 
-func qdrantEnv(t *testing.T) (qdrantexp.Config, *qdrant.Client) {
+func qdrantEnv(t testing.TB) (qdrantexp.Config, *qdrant.Client) {
 	t.Helper()
 	url, grpcAddr := os.Getenv("NGBAK_QDRANT_URL"), os.Getenv("NGBAK_QDRANT_GRPC")
 	if url == "" || grpcAddr == "" {
