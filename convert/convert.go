@@ -41,6 +41,7 @@ import (
 
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/jsonexp"
+	"github.com/ngbak/ngbak/neo4jexp"
 	"github.com/ngbak/ngbak/qdrantexp"
 	"github.com/ngbak/ngbak/redisexp"
 )
@@ -66,7 +67,9 @@ type Exporter struct {
 	ngbak.Exporter
 	opts  Options
 	check func(b *ngbak.Backend) error
-	conv  func(ctx context.Context, r *ngbak.Reader) error
+	// checkCtx is check for a target asked before anything changes.
+	checkCtx func(ctx context.Context, b *ngbak.Backend) error
+	conv     func(ctx context.Context, r *ngbak.Reader) error
 }
 
 // New returns target as a Converter. A *redisexp.Exporter of KV stores
@@ -81,6 +84,9 @@ func New(target ngbak.Exporter, opts Options) (*Exporter, error) {
 			return nil, fmt.Errorf("convert: exporter %q is of kind %q; only KV stores are converted into", t.Name(), t.Kind())
 		}
 		e.check, e.conv = e.checkFilesToRedis, e.filesToRedis
+	case *neo4jexp.Exporter:
+		e.checkCtx = func(ctx context.Context, b *ngbak.Backend) error { return e.checkFilesToNeo4j(ctx, t, b) }
+		e.conv = func(ctx context.Context, r *ngbak.Reader) error { return e.filesToNeo4j(ctx, t, r) }
 	case *qdrantexp.Exporter:
 		e.check, e.conv = e.checkFilesToQdrant, e.filesToQdrant
 	case *jsonexp.Exporter:
@@ -113,8 +119,12 @@ func (e *Exporter) CheckRestore(ctx context.Context, b *ngbak.Backend) error {
 }
 
 // CheckConvert implements ngbak.Converter.
-func (e *Exporter) CheckConvert(_ context.Context, b *ngbak.Backend) error {
-	if err := e.check(b); err != nil {
+func (e *Exporter) CheckConvert(ctx context.Context, b *ngbak.Backend) error {
+	check := e.checkCtx
+	if check == nil {
+		check = func(_ context.Context, b *ngbak.Backend) error { return e.check(b) }
+	}
+	if err := check(ctx, b); err != nil {
 		return fmt.Errorf("convert: backend %q (%s) into %q (%s): %w", b.Name, b.Kind, e.Name(), e.Kind(), err)
 	}
 	return nil

@@ -82,3 +82,63 @@ for ns, n, meta in [("test_entities", 24, lambda i: {"entity_name": '"' + text(2
     qdrant[ns] = points
 with open("qdrant.json", "w", encoding="utf-8") as f:
     json.dump(qdrant, f, indent=1)
+
+# The graph, by NetworkX itself (pip install networkx):
+# nano/graph_chunk_entity_relation.graphml as NetworkXStorage writes it
+# (nx.write_graphml), and neo4j.json, what Neo4jStorage writes for the same
+# graph (upsert_nodes_batch, upsert_edges_batch): every node under the
+# label and its sanitized entity type, its attributes and id; every edge a
+# RELATED relationship with its attributes, weight a float and
+# relation_type sanitized. Values are [type, repr] to keep int from float.
+import re
+import networkx as nx
+
+def sanitize(label):
+    if not label:
+        return "UNKNOWN"
+    s = re.sub(r'[^A-Za-z0-9_]', '_', label)
+    if s and not s[0].isalpha() and s[0] != '_':
+        s = '_' + s
+    return s or "UNKNOWN"
+
+def gtext(n):  # XML 1.0 has no place for control characters
+    return " ".join(rnd.choice([w for w in words if "\u0001" not in w]) for _ in range(n))
+
+g = nx.Graph()
+types = ['"PERSON"', '"ORGANIZATION"', '"GEO"', '"EVENT"', '"1ST-TYPE"', '"Ölfeld typ"']
+names = [f'"{gtext(1).upper()} {i}"' for i in range(30)]
+for i, n in enumerate(names):
+    attrs = {"entity_type": types[i % len(types)], "description": "<SEP>".join(gtext(rnd.randint(3, 60 if i else 3000)) for _ in range(2)),
+             "source_id": "<SEP>".join(mdhash(str(k), "chunk-") for k in range(i % 4 + 1))}
+    if i % 3 == 0:
+        attrs["clusters"] = json.dumps([{"level": 0, "cluster": i % 5}, {"level": 1, "cluster": i % 2}])
+    if i == 5:
+        del attrs["entity_type"]  # UNKNOWN
+    g.add_node(n, **attrs)
+for i in range(45):
+    a, b = rnd.sample(names, 2)
+    if g.has_edge(a, b):
+        continue
+    attrs = {"weight": rnd.choice([1.0, 2.5, 1e-05, 9.0]), "description": gtext(rnd.randint(2, 40)), "source_id": mdhash(str(i), "chunk-"), "order": i % 3 + 1}
+    if i % 4 == 0:
+        attrs["relation_type"] = rnd.choice(["works for", "LOCATED_IN", "9lives"])
+    g.add_edge(a, b, **attrs)
+nx.write_graphml(g, "nano/graph_chunk_entity_relation.graphml")
+
+def typed(v):
+    return [type(v).__name__, repr(v) if not isinstance(v, str) else v]
+
+h = nx.read_graphml("nano/graph_chunk_entity_relation.graphml")
+nodes = {}
+for n, d in h.nodes(data=True):
+    et = sanitize(d.get("entity_type", "UNKNOWN").strip('"'))
+    nodes[n] = {"labels": sorted(["LABEL", et]), "props": {"id": typed(n), **{k: typed(v) for k, v in d.items()}}}
+rels = []
+for s, t, d in h.edges(data=True):
+    d = dict(d)
+    d["weight"] = float(d["weight"]) if "weight" in d else 0.0
+    d["relation_type"] = sanitize(d.get("relation_type", "RELATED"))
+    rels.append({"s": s, "t": t, "props": {k: typed(v) for k, v in d.items()}})
+rels.sort(key=lambda r: (r["s"], r["t"]))
+with open("neo4j.json", "w", encoding="utf-8") as f:
+    json.dump({"nodes": nodes, "relationships": rels}, f, indent=1)
