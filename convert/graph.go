@@ -27,7 +27,7 @@ func isGraphML(name string) (string, bool) {
 
 func (e *Exporter) checkFilesToNeo4j(ctx context.Context, t *neo4jexp.Exporter, b *ngbak.Backend) error {
 	if b.Kind != jsonexp.Kind || b.Format != jsonexp.Format {
-		return fmt.Errorf("Neo4j converts jsonexp backends (%s), not %s %s", jsonexp.Format, b.Kind, b.Format)
+		return fmt.Errorf("the Neo4j exporter converts jsonexp backends (%s), not %s %s", jsonexp.Format, b.Kind, b.Format)
 	}
 	if t.Label() == "" {
 		return fmt.Errorf("exporter %q covers the whole database: give it Options.Label, the label Neo4jStorage uses (GraphRAG_chunk_entity_relation by default)", t.Name())

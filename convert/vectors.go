@@ -39,7 +39,7 @@ const maxDim = 65536
 
 func (e *Exporter) checkFilesToQdrant(b *ngbak.Backend) error {
 	if b.Kind != jsonexp.Kind || b.Format != jsonexp.Format {
-		return fmt.Errorf("Qdrant converts jsonexp backends (%s), not %s %s", jsonexp.Format, b.Kind, b.Format)
+		return fmt.Errorf("the Qdrant exporter converts jsonexp backends (%s), not %s %s", jsonexp.Format, b.Kind, b.Format)
 	}
 	return e.only(b, vdbNamespace, "a Qdrant collection", "vdb_<namespace>.json")
 }

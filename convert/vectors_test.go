@@ -66,9 +66,6 @@ func collectionPoints(t *testing.T, c *qdrant.Client, coll string) map[string]po
 				payload[k] = plain(v)
 			}
 			vec := p.GetVectors().GetVector().GetDense().GetData()
-			if vec == nil {
-				vec = p.GetVectors().GetVector().GetData()
-			}
 			b := make([]byte, 4*len(vec))
 			for i, f := range vec {
 				binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))

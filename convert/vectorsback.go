@@ -186,10 +186,10 @@ func pointRecord(p *qdrant.PointStruct, dim int, rec *[]byte, row []byte) (strin
 	}
 	v := p.GetVectors().GetVector()
 	data := v.GetDense().GetData()
-	if data == nil {
-		data = v.GetData()
+	if data == nil && v.GetSparse() == nil && v.GetMultiDense() == nil {
+		data = legacyData(v)
 	}
-	if len(data) != dim || v.GetIndices() != nil {
+	if len(data) != dim {
 		return "", fmt.Errorf("point %q: not one dense vector of %d dimensions", id, dim)
 	}
 	for j, f := range data {
@@ -212,6 +212,17 @@ func pointRecord(p *qdrant.PointStruct, dim int, rec *[]byte, row []byte) (strin
 	}
 	*rec = append(b, '}')
 	return id, nil
+}
+
+// legacyData is the vector of a backup from a server before v1.12, which
+// answered with the deprecated fields only; with indices it is sparse.
+func legacyData(v *qdrant.Vector) []float32 {
+	//lint:ignore SA1019 servers before v1.12 answer with the deprecated fields only
+	if v.GetIndices() != nil {
+		return nil
+	}
+	//lint:ignore SA1019 as above
+	return v.GetData()
 }
 
 // appendValue writes a payload value as Python's json.dump does.
