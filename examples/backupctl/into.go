@@ -34,11 +34,11 @@ func parsePairs(flagName, s string) (map[string]string, error) {
 	return m, nil
 }
 
-// converting registers exp as a converter when it can be one (the KV stores
-// and the file stores), so that -into can restore the other kind into it;
-// for a backup of its own kind it is the same exporter.
-func converting(exp ngbak.Exporter, dropTTL bool) ngbak.Exporter {
-	if c, err := convert.New(exp, convert.Options{DropTTL: dropTTL}); err == nil {
+// converting registers exp as a converter when it can be one (the file
+// stores, Redis KV, Neo4j, Qdrant), so that -into can restore another kind
+// into it; for a backup of its own kind it is the same exporter.
+func converting(exp ngbak.Exporter, dropTTL, partial bool) ngbak.Exporter {
+	if c, err := convert.New(exp, convert.Options{DropTTL: dropTTL, Partial: partial}); err == nil {
 		return c
 	}
 	return exp

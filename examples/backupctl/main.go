@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	into := fs.String("into", "", "restore: restore backends into other exporters, `BACKEND=EXPORTER`[,...] (json, kv, graph, qdrant); json=kv converts nano-graphrag's KV files into Redis, kv=json back")
 	jsonPatterns := fs.String("json-patterns", "", "comma-separated file name patterns of -json (default: every store file; kv_store_*.json for the KV stores alone)")
 	dropTTL := fs.Bool("drop-ttl", false, "restore -into json: let Redis entries with a time to live become file entries, which never expire")
+	intoPartial := fs.Bool("into-partial", false, "restore -into: convert the files of a working dir's backup that the target holds (kv_store_*.json into Redis, *.graphml into Neo4j, vdb_*.json into Qdrant) and skip the others")
 	qdrantRestoreAs := fs.String("qdrant-restore-as", "", "restore the backup's Qdrant collections under other names, `FROM=TO`[,...] (TO in -qdrant-collections)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -193,7 +194,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := m.Register(converting(exp, *dropTTL)); err != nil {
+		if err := m.Register(converting(exp, *dropTTL, *intoPartial)); err != nil {
 			return err
 		}
 	}
@@ -216,7 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if exp, err = redisexp.New(store, redisexp.Options{Namespaces: nss}); err != nil {
 				return err
 			}
-			exp = converting(exp, false)
+			exp = converting(exp, false, *intoPartial)
 		}
 		if err := m.Register(exp); err != nil {
 			return err
@@ -241,7 +242,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := m.Register(exp); err != nil {
+		if err := m.Register(converting(exp, false, *intoPartial)); err != nil {
 			return err
 		}
 	}
@@ -272,7 +273,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer exp.Close()
-		if err := m.Register(exp); err != nil {
+		if err := m.Register(converting(exp, false, *intoPartial)); err != nil {
 			return err
 		}
 	}
