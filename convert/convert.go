@@ -1,38 +1,52 @@
 // Package convert restores a backup of one kind of store into another, in
-// nano-graphrag's own schema: a backup of the file stores of a working
-// directory (jsonexp) into Redis (redisexp), and a backup of Redis into
-// file stores, such that nano-graphrag's JsonKVStorage and RedisKVStorage
-// read the same data afterwards. It is how an application moves from its
-// default file stores to a server without computing anything again.
+// nano-graphrag's own schema, so that the application's storage classes
+// read the same data afterwards: it is how an application moves from its
+// default file stores to Redis, Neo4j and Qdrant without computing any
+// embedding or extraction again, and back.
 //
 // New wraps the exporter of the target store; registered in its place, the
 // wrapper is the same exporter for every backup and restore of its own kind
 // and an ngbak.Converter for the other, which RestoreOptions.Into selects:
 //
-//	kv, _ := convert.New(redisKV, convert.Options{}) // redisKV: a *redisexp.Exporter named "kv"
+//	kv, _ := convert.New(redisKV, convert.Options{Partial: true}) // redisKV: a *redisexp.Exporter named "kv"
 //	m.Register(kv)
 //	m.Restore(ctx, id, &ngbak.RestoreOptions{Into: map[string]string{"json": "kv"}})
 //
+// The conversions, from a jsonexp backend of a working dir:
+//
+//	kv_store_<ns>.json        -> Redis (redisexp KV): nano_graphrag:<ns>:<id>, each value as RedisKVStorage
+//	                             writes it (json.dumps: ", " and ": ", ASCII escapes), the namespaces' TTL policy
+//	vdb_<ns>.json             -> Qdrant collection <ns> as QdrantVectorStorage writes it: point id
+//	                             xxh64(record id), payload {"id", "content" (the id when the record has none,
+//	                             as the storage does), the record's fields}, one Cosine vector, bit for bit
+//	<namespace>.graphml       -> Neo4j, under the exporter's Options.Label, as Neo4jStorage writes it: the
+//	                             label and the sanitized entity type's, id and the typed attributes, RELATED
+//	                             relationships (weight a float, relation_type sanitized), its uniqueness
+//	                             constraint on id and indexes on entity_type, communityIds and source_id
+//
+// and back into a jsonexp working dir: a Redis KV backend as the files
+// JsonKVStorage writes (json.dump(indent=2, ensure_ascii=False)), a
+// logical-mode Qdrant backend as the files nano-vectordb saves. A Neo4j
+// backend does not convert to GraphML (not implemented). Ids are written
+// sorted, since no store keeps insertion order: a file whose ids were
+// sorted comes back byte for byte, any other as the same data in another
+// order. Redis holds no empty namespace, so an empty kv_store file does
+// not come back (nano-graphrag reads a missing file as an empty store).
+//
 // A conversion is a restore like any other: the archive is verified first,
 // the target store is backed up first (the safety backup is of the target
-// kind) and rolled back if the conversion fails, and it streams, one entry
-// in memory at a time. What the target cannot hold exactly is an error:
-// before anything changes when the manifest shows it (a GraphML or vector
-// file for Redis, a JSON target whose patterns would remove files the KV
-// backup does not hold), else during the restore, which is then rolled
-// back (an entry with a time to live for a file store, unless
-// Options.DropTTL).
-//
-// The KV values are re-encoded as nano-graphrag writes them: json.dumps
-// (", " and ": " separators, ASCII escapes) for Redis, and the file's
-// json.dump(data, indent=2, ensure_ascii=False) for JSON. The ids of a
-// namespace are written to the file in sorted order: Redis keeps none, so
-// a file whose ids were sorted comes back byte for byte, and any other as
-// the same Python dict in another order.
-//
-// Conversion of the graph (GraphML into Neo4j) and of the vectors
-// (nano-vectordb into Qdrant) is not implemented: a backend holding them is
-// refused, before anything changes.
+// kind) and rolled back if the conversion fails, the target counts what it
+// wrote, and it streams: one entry in memory at a time, the ids of one
+// namespace or collection and the GraphML node ids beside them; converted
+// files wait in Options.TempDir. What the target cannot hold exactly is an
+// error, before anything changes when the manifest shows it (a file of
+// another store without Options.Partial, a JSON target whose patterns
+// would remove files the backup does not hold, a Neo4j target without a
+// label), else while converting, before the target is touched where the
+// conversion is spooled first (Qdrant, Neo4j, files) or with a rollback
+// (an entry with a time to live for a file store unless Options.DropTTL, a
+// value that is not JSON, an integer beyond int64, a GraphML graph
+// attribute, default or multigraph key, a named or sparse vector).
 package convert
 
 import (
