@@ -69,3 +69,26 @@ func FuzzKVFile(f *testing.F) {
 		})
 	})
 }
+
+// TestVDBRefused: what Qdrant cannot hold as the file has it, or what is
+// not nano-vectordb's file, is an error.
+func TestVDBRefused(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"embedding_dim": 1, "data": [{"__id__": "a"}], "matrix": "AAAAQA=="}`:                            "norm", // [2.0]
+		`{"embedding_dim": 1, "matrix": "AACAPw==", "data": [{"__id__": "a"}]}`:                            "expected data",
+		`{"embedding_dim": 1, "data": [{"__id__": "a"}], "matrix": "AACAPw==", "additional_data": {}}`:     "no place",
+		`{"embedding_dim": 1, "data": [{"__id__": "a", "id": "x"}], "matrix": "AACAPw=="}`:                 "\"id\"",
+		`{"embedding_dim": 1, "data": [{"__id__": "a", "n": 12345678901234567890}], "matrix": "AACAPw=="}`: "int64",
+		`{"embedding_dim": 1, "data": [{"__id__": "a"}, {"__id__": "b"}], "matrix": "AACAPw=="}`:           "row 2",
+		`{"embedding_dim": 1, "data": [{"__id__": "a"}], "matrix": "AACAPwAAgD8="}`:                        "after the 1 rows",
+		`{"embedding_dim": 1, "data": [{"entity_name": "x"}], "matrix": "AACAPw=="}`:                       "__id__",
+	} {
+		e := &Exporter{opts: Options{TempDir: t.TempDir()}}
+		var sp spool
+		_, err := e.vdbToPoints(context.Background(), strings.NewReader(in), "c", &sp)
+		sp.remove()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", in, err, want)
+		}
+	}
+}

@@ -221,8 +221,15 @@ func (e *Exporter) vdbToPoints(ctx context.Context, r io.Reader, ns string, sp *
 		if _, err := io.ReadFull(b64, row); err != nil {
 			return c, fmt.Errorf("matrix: row %d of %d: %w", i+1, c.Points, err)
 		}
+		var norm float64
 		for j := range vec {
 			vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(row[4*j:]))
+			norm += float64(vec[j]) * float64(vec[j])
+		}
+		// nano-vectordb saves unit vectors; Qdrant normalizes what it is
+		// given for Cosine, and would store other bits than the file's.
+		if math.Abs(math.Sqrt(norm)-1) > 1e-5 {
+			return c, fmt.Errorf("matrix: row %d has norm %g, not 1: Qdrant would store it normalized, not as it is", i+1, math.Sqrt(norm))
 		}
 		p := &qdrant.PointStruct{}
 		if err := (protodelim.UnmarshalOptions{MaxSize: -1}).UnmarshalFrom(recR, p); err != nil {
