@@ -19,6 +19,7 @@ import (
 	"github.com/ngbak/ngbak/convert"
 	"github.com/ngbak/ngbak/internal/heap"
 	"github.com/ngbak/ngbak/jsonexp"
+	"github.com/ngbak/ngbak/neo4jexp"
 	"github.com/ngbak/ngbak/qdrantexp"
 	"github.com/ngbak/ngbak/redisexp"
 )
@@ -92,15 +93,49 @@ func writeVDB(b *testing.B, dir, ns string, n int) {
 	f.Close()
 }
 
+// writeGraphML writes graph_chunk_entity_relation.graphml as NetworkX does,
+// of n entities and m relationships.
+func writeGraphML(b *testing.B, dir string, n, m int) {
+	f, err := os.Create(filepath.Join(dir, "graph_chunk_entity_relation.graphml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString(`<?xml version='1.0' encoding='utf-8'?>
+<graphml xmlns="http://graphml.graphdrawing.org/xmlns">
+  <key id="d5" for="edge" attr.name="source_id" attr.type="string" />
+  <key id="d4" for="edge" attr.name="description" attr.type="string" />
+  <key id="d3" for="edge" attr.name="weight" attr.type="double" />
+  <key id="d2" for="node" attr.name="source_id" attr.type="string" />
+  <key id="d1" for="node" attr.name="description" attr.type="string" />
+  <key id="d0" for="node" attr.name="entity_type" attr.type="string" />
+  <graph edgedefault="undirected">
+`)
+	types := []string{"PERSON", "ORGANIZATION", "GEO", "EVENT"}
+	for i := range n {
+		fmt.Fprintf(w, "    <node id=\"&quot;E%d&quot;\">\n      <data key=\"d0\">&quot;%s&quot;</data>\n      <data key=\"d1\">Entity %d of the graph, Ölfeld 北京 &lt;SEP&gt; a second description</data>\n      <data key=\"d2\">chunk-%d&lt;SEP&gt;chunk-%d</data>\n    </node>\n", i, types[i%len(types)], i, i, i+1)
+	}
+	for i := range m {
+		fmt.Fprintf(w, "    <edge source=\"&quot;E%d&quot;\" target=\"&quot;E%d&quot;\">\n      <data key=\"d3\">%d.0</data>\n      <data key=\"d4\">relation %d</data>\n      <data key=\"d5\">chunk-%d</data>\n    </edge>\n", i%n, (i*7+1+i/n)%n, i%9+1, i, i)
+	}
+	w.WriteString("  </graph>\n</graphml>")
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+}
+
 // BenchmarkConvert restores a backup of nano-graphrag's file stores into
 // Redis and Qdrant ("convert") beside a plain restore of the same data
 // from a backup of those stores ("plain"), and reports the peak heap.
 // NGBAK_CONVERT_BENCH_KV and NGBAK_CONVERT_BENCH_VECTORS set the sizes
-// (default 10000 entries, 2000 vectors of 1536 dimensions):
+// and NGBAK_CONVERT_BENCH_NODES (relationships twice as many) set the sizes
+// (default 10000 entries, 2000 vectors of 1536 dimensions, 2000 nodes):
 //
-//	NGBAK_CONVERT_BENCH_KV=100000 NGBAK_CONVERT_BENCH_VECTORS=100000 go test -run '^$' -bench Convert -benchtime 1x ./convert
+//	NGBAK_CONVERT_BENCH_KV=100000 NGBAK_CONVERT_BENCH_VECTORS=100000 NGBAK_CONVERT_BENCH_NODES=100000 \
+//		go test -run '^$' -bench Convert -benchtime 1x -timeout 30m ./convert
 func BenchmarkConvert(b *testing.B) {
-	for _, kind := range []string{"kv", "vectors"} {
+	for _, kind := range []string{"kv", "vectors", "graph"} {
 		b.Run(kind, func(b *testing.B) {
 			ctx := context.Background()
 			work := b.TempDir()
@@ -120,6 +155,17 @@ func BenchmarkConvert(b *testing.B) {
 					}
 				})
 				target, _ = redisexp.New(redisexp.NewKVStore(c, redisexp.KVStoreOptions{Prefix: p}), redisexp.Options{Name: "target"})
+			case "graph":
+				d := neo4jDriver(b)
+				label := fmt.Sprintf("GraphRAG_convert_bench_%d", time.Now().UnixNano())
+				b.Cleanup(func() { dropLabel(d, label) })
+				n := envInt("NGBAK_CONVERT_BENCH_NODES", 2000)
+				writeGraphML(b, work, n, 2*n)
+				g, err := neo4jexp.New(d, neo4jexp.Options{Name: "target", Label: label})
+				if err != nil {
+					b.Fatal(err)
+				}
+				target = g
 			case "vectors":
 				cfg, client := qdrantEnv(b)
 				ns := fmt.Sprintf("ngbak_convert_bench_%d_entities", time.Now().UnixNano())

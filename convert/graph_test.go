@@ -20,7 +20,26 @@ import (
 	"github.com/ngbak/ngbak/neo4jexp"
 )
 
-func neo4jDriver(t *testing.T) neo4j.DriverWithContext {
+// dropLabel removes what a test wrote under label: nodes, constraints and
+// indexes.
+func dropLabel(d neo4j.DriverWithContext, label string) {
+	ctx := context.Background()
+	sess := d.NewSession(ctx, neo4j.SessionConfig{})
+	if res, err := sess.Run(ctx, "MATCH (n:`"+label+"`) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", nil); err == nil {
+		res.Consume(ctx)
+	}
+	sess.Close(ctx)
+	for what, show := range map[string]string{"CONSTRAINT": "SHOW CONSTRAINTS", "INDEX": "SHOW INDEXES"} {
+		res, _ := neo4j.ExecuteQuery(ctx, d, show+" YIELD name, labelsOrTypes WHERE $l IN labelsOrTypes RETURN name", map[string]any{"l": label}, neo4j.EagerResultTransformer)
+		if res != nil {
+			for _, r := range res.Records {
+				neo4j.ExecuteQuery(ctx, d, "DROP "+what+" `"+r.Values[0].(string)+"` IF EXISTS", nil, neo4j.EagerResultTransformer)
+			}
+		}
+	}
+}
+
+func neo4jDriver(t testing.TB) neo4j.DriverWithContext {
 	t.Helper()
 	uri := os.Getenv("NGBAK_NEO4J_URI")
 	if uri == "" {
@@ -97,17 +116,7 @@ func TestFilesToNeo4j(t *testing.T) {
 	ctx := context.Background()
 	d := neo4jDriver(t)
 	label := fmt.Sprintf("GraphRAG_convert_%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		neo4j.ExecuteQuery(context.Background(), d, "MATCH (n:`"+label+"`) DETACH DELETE n", nil, neo4j.EagerResultTransformer)
-		for what, show := range map[string]string{"CONSTRAINT": "SHOW CONSTRAINTS", "INDEX": "SHOW INDEXES"} {
-			res, _ := neo4j.ExecuteQuery(context.Background(), d, show+" YIELD name, labelsOrTypes WHERE $l IN labelsOrTypes RETURN name", map[string]any{"l": label}, neo4j.EagerResultTransformer)
-			if res != nil {
-				for _, r := range res.Records {
-					neo4j.ExecuteQuery(context.Background(), d, "DROP "+what+" `"+r.Values[0].(string)+"` IF EXISTS", nil, neo4j.EagerResultTransformer)
-				}
-			}
-		}
-	})
+	t.Cleanup(func() { dropLabel(d, label) })
 	query(t, d, "CREATE (:`"+label+"` {id: 'stale'})", nil)
 	work := copyDir(t, "testdata/nano/graph_chunk_entity_relation.graphml")
 	files, _ := jsonexp.New(jsonexp.Options{Dir: work})
