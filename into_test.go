@@ -123,6 +123,7 @@ func TestRestoreIntoRefused(t *testing.T) {
 type upper struct {
 	*memExporter
 	refuse error
+	fail   bool // Convert clears the store, then fails
 }
 
 func (u *upper) CheckConvert(_ context.Context, b *ngbak.Backend) error {
@@ -133,6 +134,12 @@ func (u *upper) CheckConvert(_ context.Context, b *ngbak.Backend) error {
 }
 
 func (u *upper) Convert(ctx context.Context, r *ngbak.Reader) error {
+	if u.fail {
+		u.mu.Lock()
+		u.data = map[string]string{}
+		u.mu.Unlock()
+		return errors.New("the target went away")
+	}
 	sent := false
 	conv := ngbak.NewReader(&ngbak.Backend{Name: u.Name(), Kind: u.Kind()}, func() (string, int64, io.Reader, error) {
 		if sent {
@@ -170,6 +177,16 @@ func TestRestoreIntoConverter(t *testing.T) {
 		t.Fatalf("a refused conversion changed the target:\n%s", diff)
 	}
 	target.refuse = nil
+	// A conversion that fails half way is rolled back from the target's
+	// safety backup, which a plain Restore of the target's kind reads.
+	target.fail = true
+	if _, err := env.m.Restore(ctx, man.ID, &ngbak.RestoreOptions{Into: map[string]string{"src": "target"}}); err == nil || !strings.Contains(err.Error(), "rolled back target") {
+		t.Fatalf("failed conversion: %v", err)
+	}
+	target.fail = false
+	if diff := cmp.Diff(want, target.snapshot()); diff != "" {
+		t.Fatalf("after the rollback of a failed conversion:\n%s", diff)
+	}
 	if _, err := env.m.Restore(ctx, man.ID, &ngbak.RestoreOptions{Into: map[string]string{"src": "target"}}); err != nil {
 		t.Fatal(err)
 	}
