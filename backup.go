@@ -99,6 +99,14 @@ type RestoreOptions struct {
 	// NoSafetyBackup skips the backup of the current state that Restore takes
 	// first by default, and with it the rollback if a backend fails.
 	NoSafetyBackup bool
+	// Into restores a backend of the backup into another registered
+	// exporter: backend name -> exporter name. The exporter is another
+	// scope (a staging collection, label, prefix or folder) or another
+	// server of the same kind, or a Converter of another kind. Only the
+	// backends Into and Backends name are restored; the safety backup and
+	// a rollback are of the exporters restored into, and the backend's own
+	// exporter is not touched.
+	Into map[string]string
 }
 
 // RestoreResult tells what a successful Restore did.
@@ -869,7 +877,7 @@ func (m *Manager) restore(ctx context.Context, id string, opts *RestoreOptions) 
 	if err != nil {
 		return nil, err
 	}
-	plan, err := m.plan(man, opts.Backends)
+	plan, err := m.planInto(man, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1030,9 +1038,9 @@ func checkRestore(ctx context.Context, plan []Exporter, man *Manifest) error {
 		if !ok {
 			continue
 		}
-		b, ok := man.Backend(e.Name())
+		b, ok := man.Backend(backendOf(e))
 		if !ok {
-			return corrupt("the archive's manifest has no backend %q", e.Name())
+			return corrupt("the archive's manifest has no backend %q", backendOf(e))
 		}
 		if err := rc.CheckRestore(ctx, b); err != nil {
 			return fmt.Errorf("backend %q (%s) cannot be restored, nothing was changed: %w", e.Name(), e.Kind(), err)
@@ -1049,7 +1057,7 @@ func (m *Manager) rollback(ctx context.Context, safetyID string, touched []Expor
 		return err
 	}
 	defer v.close()
-	_, err = m.apply(ctx, "rollback", safetyID, touched, v)
+	_, err = m.apply(ctx, "rollback", safetyID, unwrap(touched), v)
 	return err
 }
 
@@ -1108,7 +1116,7 @@ func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, v *
 	}
 	for i := range s.man.Backends {
 		b := &s.man.Backends[i]
-		idx := slices.IndexFunc(plan, func(e Exporter) bool { return e.Name() == b.Name })
+		idx := slices.IndexFunc(plan, func(e Exporter) bool { return backendOf(e) == b.Name })
 		r := &Reader{a: s.ar, backend: b}
 		if idx < 0 {
 			if err := skipFiles(r); err != nil {

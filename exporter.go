@@ -237,7 +237,9 @@ type Reader struct {
 	backend *Backend
 	next    int
 	cur     io.Reader
-	queue   *entryQueue // set when backends restore in parallel
+	queue   *entryQueue                              // set when backends restore in parallel
+	src     func() (string, int64, io.Reader, error) // NewReader's
+	done    bool
 }
 
 // Backend returns what the manifest records about this exporter's part of
@@ -247,6 +249,9 @@ func (r *Reader) Backend() *Backend { return r.backend }
 // Next advances to the next file and returns its name relative to the
 // exporter's folder and its size. It returns io.EOF after the last file.
 func (r *Reader) Next() (name string, size int64, err error) {
+	if r.src != nil {
+		return r.nextFromSource()
+	}
 	if r.next >= len(r.backend.Files) {
 		r.cur = nil
 		return "", 0, io.EOF

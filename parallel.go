@@ -385,7 +385,7 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 	}
 	last := -1
 	for i := range s.man.Backends {
-		if slices.ContainsFunc(plan, func(e Exporter) bool { return e.Name() == s.man.Backends[i].Name }) {
+		if slices.ContainsFunc(plan, func(e Exporter) bool { return backendOf(e) == s.man.Backends[i].Name }) {
 			last = i
 		}
 	}
@@ -410,7 +410,7 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 	}
 	for i := range s.man.Backends {
 		b := &s.man.Backends[i]
-		idx := slices.IndexFunc(plan, func(e Exporter) bool { return e.Name() == b.Name })
+		idx := slices.IndexFunc(plan, func(e Exporter) bool { return backendOf(e) == b.Name })
 		if idx < 0 {
 			if err := skipFiles(&Reader{a: s.ar, backend: b}); err != nil {
 				return stop(err)

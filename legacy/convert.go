@@ -2,7 +2,6 @@ package legacy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/pyjson"
 	"github.com/ngbak/ngbak/jsonexp"
 	"github.com/ngbak/ngbak/neo4jexp"
 	"github.com/ngbak/ngbak/qdrantexp"
@@ -67,7 +67,7 @@ type ConvertOptions struct {
 //
 //	graph/neo4j.dump            -> GraphName  (neo4jexp; the APOC cypher-shell script, run as it is)
 //	qdrant/<c>.snapshot         -> VectorName (qdrantexp, snapshot format; aliases and counts unknown)
-//	kv/<ns>.json                -> KVName     (redisexp KV records, values compacted, no TTL) with KVRedis,
+//	kv/<ns>.json                -> KVName     (redisexp KV records, values as json.dumps writes them, no TTL) with KVRedis,
 //	                               JSONName   (jsonexp, kv_store_<ns>.json byte for byte) with KVJSON
 //	config/graphrag_config.json -> the manifest's app config, secrets redacted
 //
@@ -308,17 +308,17 @@ func (rp *replay) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, erro
 	for _, ns := range rp.namespaces {
 		pw := w.Parts(ns.name, ".jsonl")
 		var n int64
-		var compact bytes.Buffer
-		err := eachEntry(ns.r, func(key string, value json.RawMessage) error {
+		var value []byte
+		err := eachEntry(ns.r, func(key string, raw json.RawMessage) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			compact.Reset()
-			if err := json.Compact(&compact, value); err != nil {
-				return err
+			var err error
+			if value, err = pyjson.Dumps.Append(value[:0], raw, 0); err != nil {
+				return fmt.Errorf("value of %q: %w", key, err)
 			}
 			n++
-			return pw.Append(redisexp.AppendRecord(pw.Buffer(), []byte(key), compact.Bytes()))
+			return pw.Append(redisexp.AppendRecord(pw.Buffer(), []byte(key), value))
 		})
 		if err == nil {
 			err = pw.Close()

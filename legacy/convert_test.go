@@ -109,27 +109,28 @@ func requireEnv(t *testing.T, name string) string {
 	return v
 }
 
-// wantKV is what the fixture's namespaces must become: values compacted.
+// wantKV is what the fixture's namespaces must become: each value as
+// nano-graphrag's RedisKVStorage writes it, json.dumps(json.loads(value)),
+// as Python 3.11 printed it for this fixture.
 func wantKV(t *testing.T, files map[string]string) map[string]map[string]string {
-	out := map[string]map[string]string{}
-	for name, data := range files {
-		ns, ok := strings.CutPrefix(name, "kv/")
-		if !ok {
-			continue
-		}
-		ns = strings.TrimSuffix(ns, ".json")
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(data), &obj); err != nil {
-			t.Fatal(err)
-		}
-		out[ns] = map[string]string{}
-		for k, v := range obj {
-			var b bytes.Buffer
-			json.Compact(&b, v)
-			out[ns][k] = b.String()
-		}
+	if len(files) != len(kvFixture()) {
+		t.Fatal("wantKV knows only kvFixture")
 	}
-	return out
+	return map[string]map[string]string{
+		"full_docs": {
+			"doc-1": "{\"content\": \"\\u00d6lfeld \\u5317\\u4eac \\u00e9 \\\"quoted\\\"\"}",
+			"doc-2": "{\"content\": \"second\", \"n\": 1000.0, \"list\": [1, 2.5, null, true]}",
+		},
+		"text_chunks": {
+			"chunk-1": "{\"tokens\": 12, \"content\": \"a\"}",
+			"chunk-2": "\"plain string value\"",
+		},
+		"llm_response_cache": {},
+		"文档 ü": {
+			"键":       "\"\\u503c\"",
+			"emoji 🧠": "{\"nested\": [\"\\u00fc\"]}",
+		},
+	}
 }
 
 func TestConvertToRedis(t *testing.T) {

@@ -406,14 +406,15 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := b.Manifest.ID
 	var req struct {
-		Backends []string `json:"backends"`
+		Backends []string          `json:"backends"`
+		Into     map[string]string `json:"into"`
 	}
 	if err := decodeOptional(r, &req); err != nil {
 		return err
 	}
 	return h.start(w, r, "restore", id, func(ctx context.Context, j *tracker) error {
 		j.setTotal(int64(len(b.Manifest.Backends)))
-		res, err := h.m.Restore(ctx, id, &ngbak.RestoreOptions{Backends: req.Backends})
+		res, err := h.m.Restore(ctx, id, &ngbak.RestoreOptions{Backends: req.Backends, Into: req.Into})
 		if err != nil {
 			return err
 		}

@@ -179,6 +179,11 @@ type Options struct {
 	// means 4.
 	Workers  int
 	Timeouts Timeouts
+	// RestoreAs restores the backup's collections under other names,
+	// backup's name -> name restored into, for a copy beside the source:
+	// a staging clone of production. The names restored into must be in
+	// Collections; their aliases are not restored.
+	RestoreAs map[string]string
 }
 
 // Exporter backs up Qdrant collections. It implements ngbak.Exporter.
@@ -229,6 +234,9 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		if err := checkName(c); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkRestoreAs(opts); err != nil {
+		return nil, err
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -514,8 +522,8 @@ func (e *Exporter) readDetails(b *ngbak.Backend) (details, error) {
 		if err := checkName(rec.Name); err != nil {
 			return d, err
 		}
-		if e.opts.Collections != nil && !slices.Contains(e.opts.Collections, rec.Name) {
-			return d, fmt.Errorf("qdrantexp: the backup holds collection %q, which is outside Options.Collections", rec.Name)
+		if e.opts.Collections != nil && !slices.Contains(e.opts.Collections, e.restoreAs(rec).Name) {
+			return d, fmt.Errorf("qdrantexp: the backup holds collection %q, which is outside Options.Collections", e.restoreAs(rec).Name)
 		}
 		if b.Format == SnapshotFormat && rec.Snapshot == nil {
 			return d, fmt.Errorf("qdrantexp: collection %q has no snapshot in the manifest", rec.Name)
@@ -543,6 +551,7 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 		names = append(names, rec.Name)
 	}
 	var cur *restoring
+	var curFrom string // cur's collection in the backup
 	done := map[string]bool{}
 	for {
 		name, size, err := r.Next()
@@ -554,7 +563,7 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 			return err
 		}
 		coll, rest, _ := strings.Cut(name, "/")
-		if cur == nil || cur.rec.Name != coll {
+		if cur == nil || curFrom != coll {
 			rec, ok := records[coll]
 			if !ok || done[coll] {
 				cur.abort()
@@ -566,7 +575,8 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 				}
 			}
 			done[coll] = true
-			if cur, err = e.startRestore(ctx, rec, b.Format); err != nil {
+			curFrom = coll
+			if cur, err = e.startRestore(ctx, e.restoreAs(rec), b.Format); err != nil {
 				return fmt.Errorf("collection %q: %w", coll, err)
 			}
 		}

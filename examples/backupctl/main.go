@@ -56,7 +56,8 @@ commands:
   list            list backups, newest first
   inspect ID      print a backup's manifest as JSON
   verify ID       read a backup completely and check every hash
-  restore ID      replace the registered stores with a backup
+  restore ID      replace the registered stores with a backup; -into BACKEND=EXPORTER restores
+                  a backend into another exporter (json=kv: nano-graphrag's KV files into Redis)
   delete ID       delete a backup
   import FILE     verify an archive and store it as a backup ("-" reads stdin)
   prune           apply the -keep-* retention policy: shows what would go; -confirm deletes
@@ -120,6 +121,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	legacyKV := fs.String("legacy-kv", "redis", "import-legacy: restore the old KV namespaces into redis or json (kv_store_<ns>.json)")
 	legacyUnverified := fs.Bool("legacy-accept-unverified", false, "import-legacy: convert even when the old checksum does not match")
 	redisRaw := fs.String("redis-raw", "", "raw mode: back up every key matching this SCAN `PATTERN`, of any type, with DUMP, instead of the KV namespaces")
+	into := fs.String("into", "", "restore: restore backends into other exporters, `BACKEND=EXPORTER`[,...] (json, kv, graph, qdrant); json=kv converts nano-graphrag's KV files into Redis, kv=json back")
+	jsonPatterns := fs.String("json-patterns", "", "comma-separated file name patterns of -json (default: every store file; kv_store_*.json for the KV stores alone)")
+	dropTTL := fs.Bool("drop-ttl", false, "restore -into json: let Redis entries with a time to live become file entries, which never expire")
+	intoPartial := fs.Bool("into-partial", false, "restore -into: convert the files of a working dir's backup that the target holds (kv_store_*.json into Redis, *.graphml into Neo4j, vdb_*.json into Qdrant) and skip the others")
+	qdrantRestoreAs := fs.String("qdrant-restore-as", "", "restore the backup's Qdrant collections under other names, `FROM=TO`[,...] (TO in -qdrant-collections)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -180,11 +186,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *jsonDir != "" {
-		exp, err := jsonexp.New(jsonexp.Options{Dir: *jsonDir})
+		var patterns []string
+		if *jsonPatterns != "" {
+			patterns = strings.Split(*jsonPatterns, ",")
+		}
+		exp, err := jsonexp.New(jsonexp.Options{Dir: *jsonDir, Patterns: patterns})
 		if err != nil {
 			return err
 		}
-		if err := m.Register(exp); err != nil {
+		if err := m.Register(converting(exp, *dropTTL, *intoPartial)); err != nil {
 			return err
 		}
 	}
@@ -207,6 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if exp, err = redisexp.New(store, redisexp.Options{Namespaces: nss}); err != nil {
 				return err
 			}
+			exp = converting(exp, false, *intoPartial)
 		}
 		if err := m.Register(exp); err != nil {
 			return err
@@ -231,7 +242,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := m.Register(exp); err != nil {
+		if err := m.Register(converting(exp, false, *intoPartial)); err != nil {
 			return err
 		}
 	}
@@ -253,12 +264,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if strings.HasPrefix(*qdrantURL, "https:") {
 			cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
-		exp, err := qdrantexp.New(cfg, qdrantexp.Options{Collections: colls, Mode: mode})
+		restoreAs, err := parsePairs("qdrant-restore-as", *qdrantRestoreAs)
+		if err != nil {
+			return err
+		}
+		exp, err := qdrantexp.New(cfg, qdrantexp.Options{Collections: colls, Mode: mode, RestoreAs: restoreAs})
 		if err != nil {
 			return err
 		}
 		defer exp.Close()
-		if err := m.Register(exp); err != nil {
+		if err := m.Register(converting(exp, false, *intoPartial)); err != nil {
 			return err
 		}
 	}
@@ -323,6 +338,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ro := &ngbak.RestoreOptions{NoSafetyBackup: *noSafety}
 		if *backends != "" {
 			ro.Backends = strings.Split(*backends, ",")
+		}
+		if ro.Into, err = parseInto(*into); err != nil {
+			return err
 		}
 		res, err := m.Restore(ctx, id, ro)
 		if err != nil {
