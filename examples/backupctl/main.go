@@ -1,7 +1,12 @@
 // Backupctl is a small command-line program over the ngbak library, and the
 // template for custom tooling:
 //
-//	go run ./examples/backupctl [flags] create|list|inspect ID|verify ID|restore ID|delete ID|import FILE
+//	go run ./examples/backupctl [flags] create|list|inspect ID|verify ID|restore ID|delete ID|import FILE|export ID FILE
+//
+// Flags go before or after the command and its arguments alike (restore ID
+// -dry-run; "--" ends them). restore -dry-run prints the restore's plan
+// (ngbak.Manager.Plan) and changes nothing; export writes the archive as
+// stored to a new file, or to stdout with "-", checked against its .sha256.
 //
 // Flags choose where backups live (-dir, or -bucket URL for S3 and other
 // gocloud.dev buckets), how they are encrypted (-age-recipient KEY,
@@ -56,7 +61,8 @@ commands:
   list            list backups, newest first
   inspect ID      print a backup's manifest as JSON
   verify ID       read a backup completely and check every hash
-  restore ID      replace the registered stores with a backup
+  restore ID      replace the registered stores with a backup; -dry-run prints what it would do
+  export ID FILE  write a backup's archive (.ngbak, as stored) to FILE, or to stdout with -
   delete ID       delete a backup
   import FILE     verify an archive and store it as a backup ("-" reads stdin)
   prune           apply the -keep-* retention policy: shows what would go; -confirm deletes
@@ -90,6 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonDir := fs.String("json", "", "back up the file-based stores (kv_store_*.json, *.graphml, vdb_*.json, *_hnsw.index, *_hnsw_metadata.pkl) of this working `DIR`")
 	backends := fs.String("backends", "", "restore: only these comma-separated backends")
 	noSafety := fs.Bool("no-safety-backup", false, "restore: do not back up the current state first (and so no rollback)")
+	dryRun := fs.Bool("dry-run", false, "restore: print what the restore would do (counts now and in the backup, what it deletes, refusals) and change nothing")
 	verbose := fs.Bool("v", false, "log what happens to stderr")
 	var policy ngbak.RetentionPolicy
 	fs.IntVar(&policy.Last, "keep-last", 0, "prune: keep the newest `N` backups")
@@ -120,19 +127,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	legacyKV := fs.String("legacy-kv", "redis", "import-legacy: restore the old KV namespaces into redis or json (kv_store_<ns>.json)")
 	legacyUnverified := fs.Bool("legacy-accept-unverified", false, "import-legacy: convert even when the old checksum does not match")
 	redisRaw := fs.String("redis-raw", "", "raw mode: back up every key matching this SCAN `PATTERN`, of any type, with DUMP, instead of the KV namespaces")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(pos) == 0 {
 		fs.Usage()
 		return errors.New("no command given")
 	}
-	// Flags may follow the command too: prune -keep-last 7 -confirm.
-	cmd := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return err
-	}
-	rest := fs.Args()
+	cmd, rest := pos[0], pos[1:]
 	opts := ngbak.Options{Storage: ngbak.Dir(*dir)}
 	if *bucket != "" {
 		store, err := blobstorage.Open(ctx, *bucket)
@@ -324,6 +327,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *backends != "" {
 			ro.Backends = strings.Split(*backends, ",")
 		}
+		if *dryRun {
+			p, err := m.Plan(ctx, id, ro)
+			if err != nil {
+				return err
+			}
+			printPlan(stdout, p)
+			return nil
+		}
 		res, err := m.Restore(ctx, id, ro)
 		if err != nil {
 			return err
@@ -333,6 +344,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "the state before is kept as %s (restore it to undo)\n", res.SafetyID)
 		}
 		return nil
+	case "export":
+		if len(rest) != 2 {
+			return errors.New("export takes a backup id and a file (- for stdout)")
+		}
+		return export(ctx, m, opts.Storage, rest[0], rest[1], stdout)
 	case "delete":
 		id, err := arg()
 		if err != nil {
@@ -409,6 +425,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// parseAnywhere parses flags before, between and after the positional
+// arguments (restore ID -no-safety-backup), which flag.Parse alone stops
+// at, and returns the positional ones; after "--" every argument is
+// positional.
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// flag.Parse drops a "--" it stops at: what follows is positional.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 // listFlag collects a repeatable flag whose values may also be
