@@ -44,6 +44,8 @@ type Scheduler struct {
 	sched cron.Schedule
 	log   *slog.Logger
 	now   func() time.Time
+
+	status status
 }
 
 // New checks opts and returns a Scheduler for m.
@@ -97,6 +99,7 @@ func (s *Scheduler) runOnce(ctx context.Context) {
 		return
 	}
 	s.log.Info("scheduled backup created", "id", man.ID)
+	s.recordSuccess(man.ID)
 	if s.opts.Retention == nil {
 		return
 	}
@@ -112,6 +115,7 @@ func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
 
 func (s *Scheduler) fail(err error) {
 	s.log.Error("scheduled backup failed", "err", err)
+	s.recordFailure(err)
 	if s.opts.OnError != nil {
 		s.opts.OnError(err)
 	}
