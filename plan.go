@@ -36,40 +36,40 @@ type ScopePlan struct {
 // RestorePlan says what Manager.Restore would do with the same arguments.
 type RestorePlan struct {
 	// ID is the backup to restore.
-	ID string
+	ID string `json:"id"`
 	// Backends are the backends to restore, in archive order.
-	Backends []BackendPlan
+	Backends []BackendPlan `json:"backends"`
 	// SafetyBackup says a safety backup would be taken first, and
 	// SafetyBytes about how many payload bytes it would hold (the sum of
 	// the backends'; see BackendPlan.SafetyBytes).
-	SafetyBackup bool
-	SafetyBytes  int64
+	SafetyBackup bool  `json:"safety_backup"`
+	SafetyBytes  int64 `json:"safety_bytes"`
 	// Refused is why the restore would stop before it changed anything
 	// (another restore's record in the storage, a safety backup the
 	// Manager could not decrypt), or empty. Backends have their own.
-	Refused string
+	Refused string `json:"refused,omitempty"`
 }
 
 // BackendPlan is one backend's part of a RestorePlan.
 type BackendPlan struct {
-	Name string
-	Kind string
+	Name string `json:"name"`
+	Kind string `json:"kind"`
 	// Backup holds the backup's counts (the manifest's Stats); Current the
 	// scope's now, or nil when the exporter is not a Planner.
-	Backup  map[string]int64
-	Current map[string]int64
+	Backup  map[string]int64 `json:"backup"`
+	Current map[string]int64 `json:"current"`
 	// Deletes names what the restore would delete that the backup does not
 	// hold (see ScopePlan.Deletes).
-	Deletes []string
+	Deletes []string `json:"deletes,omitempty"`
 	// Refused is why the exporter's CheckRestore refuses the restore, or
 	// empty.
-	Refused string
+	Refused string `json:"refused,omitempty"`
 	// SafetyBytes is about how many payload bytes the safety backup would
 	// hold for this backend: what the exporter says, or, when it cannot
 	// tell, the backup's bytes per item times the items it holds now
 	// (SafetyEstimated). 0 with neither.
-	SafetyBytes     int64
-	SafetyEstimated bool
+	SafetyBytes     int64 `json:"safety_bytes"`
+	SafetyEstimated bool  `json:"safety_estimated,omitempty"`
 }
 
 // Deletes reports whether the restore would delete anything the backup

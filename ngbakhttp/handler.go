@@ -22,6 +22,8 @@
 //	GET    /api/jobs                   list jobs, newest first
 //	GET    /api/jobs/{id}              one job
 //	GET    /api/jobs/{id}/events       the job as server-sent events ("job"), until it ends
+//	GET    /api/health                 the newest complete backup's age and the last failed backup; ?max_age=26h makes it 503 when older
+//	GET    /api/backups/{id}/plan      what a restore would do (ngbak.Manager.Plan); ?backends=a,b&no_safety_backup=true
 //
 // Errors are JSON, {"error": {"code": "...", "message": "..."}}, with a
 // stable code: not_found (404), invalid_id and invalid_archive (400), busy
@@ -60,6 +62,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ngbak/ngbak"
 )
@@ -86,6 +89,9 @@ type Options struct {
 	MaxUpload int64
 	// Logger receives job failures and refused requests; nil discards.
 	Logger *slog.Logger
+	// LastFailure, if set, tells GET /api/health of backups that failed
+	// outside this handler: schedule.Scheduler.LastFailure.
+	LastFailure func() (time.Time, error)
 }
 
 // Handler serves the API and the dashboard. Close it on shutdown: it
@@ -149,6 +155,8 @@ func New(m *ngbak.Manager, opts Options) (*Handler, error) {
 	api("GET /api/jobs", h.listJobs)
 	api("GET /api/jobs/{id}", h.getJob)
 	api("GET /api/jobs/{id}/events", h.events)
+	api("GET /api/health", h.health)
+	api("GET /api/backups/{id}/plan", h.plan)
 	return h, nil
 }
 
