@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -195,7 +196,8 @@ func planBackend(ctx context.Context, e Exporter, b *Backend) (BackendPlan, erro
 }
 
 // itemStats are the counts whose ratio scales a backup's size to the
-// scope's now, in order of preference.
+// scope's now, in order of preference; after them any other count both
+// have, by name.
 var itemStats = []string{"keys", "points", "nodes", "files"}
 
 // estimateBytes scales the backup's payload bytes by how many items the
@@ -205,7 +207,7 @@ func estimateBytes(b *Backend, current map[string]int64) int64 {
 	for _, f := range b.Files {
 		size += f.Size
 	}
-	for _, k := range itemStats {
+	for _, k := range append(slices.Clone(itemStats), slices.Sorted(maps.Keys(current))...) {
 		then, ok1 := b.Stats[k]
 		now, ok2 := current[k]
 		if ok1 && ok2 && then > 0 {

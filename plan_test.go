@@ -127,3 +127,31 @@ func TestPlanRefusals(t *testing.T) {
 		t.Fatalf("plan during a restore: %v, refusal %q", err, p.Refusal())
 	}
 }
+
+// plannedMem is a Planner that counts its records but not their bytes.
+type plannedMem struct{ *memExporter }
+
+func (p plannedMem) PlanRestore(ctx context.Context, b *ngbak.Backend) (ngbak.ScopePlan, error) {
+	return ngbak.ScopePlan{Current: map[string]int64{"records": int64(len(p.snapshot()))}}, nil
+}
+
+// A Planner that cannot tell its bytes gets an estimate: the backup's
+// bytes per item times the items it holds now.
+func TestPlanEstimatesSafetyBytes(t *testing.T) {
+	mem := plannedMem{newMem("mem", map[string]string{"a": "1", "b": "2"})}
+	env := newEnv(t, ngbak.Options{}, mem)
+	man := env.create(t)
+	mem.set("c", "3")
+	mem.set("d", "4")
+	p, err := env.m.Plan(context.Background(), man.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, f := range man.Backends[0].Files {
+		size += f.Size
+	}
+	if bp := p.Backends[0]; bp.SafetyBytes != 2*size || !bp.SafetyEstimated || p.SafetyBytes != 2*size {
+		t.Fatalf("safety bytes %d (estimated %v), plan %d; want twice the backup's %d", bp.SafetyBytes, bp.SafetyEstimated, p.SafetyBytes, size)
+	}
+}
