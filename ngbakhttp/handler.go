@@ -9,7 +9,7 @@
 // Every path below is relative to where the handler is mounted:
 //
 //	GET    /                           the dashboard (static; it holds no data)
-//	GET    /api/backups                list backups, newest first
+//	GET    /api/backups                list backups, newest first, as summaries (no config, details or files); ?limit=N&cursor=C pages (X-Next-Cursor, X-Total-Count)
 //	POST   /api/backups                start a backup: 202 and a job
 //	POST   /api/backups/upload         upload an archive (the request body), verified before it is stored: 201
 //	GET    /api/backups/{id}           one backup's manifest
@@ -290,12 +290,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]backupJSON, 0, len(bs))
-	for _, b := range bs {
-		out = append(out, backupJSON{b.Manifest, b.Size, b.Interrupted})
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, bs)
 }
 
 // backup returns the stored backup the request's {id} names.
