@@ -22,6 +22,8 @@
 //	GET    /api/jobs                   list jobs, newest first
 //	GET    /api/jobs/{id}              one job
 //	GET    /api/jobs/{id}/events       the job as server-sent events ("job"), until it ends
+//	POST   /api/backups/{id}/link      a single-use download link, good for a minute on this instance, that needs no credentials: 201 {"url": ...}
+//	GET    /api/download/{id}?...      the archive, once, for such a link (403 forged, expired or used)
 //	GET    /api/health                 the newest complete backup's age and the last failed backup; ?max_age=26h makes it 503 when older
 //	GET    /api/backups/{id}/plan      what a restore would do (ngbak.Manager.Plan); ?backends=a,b&no_safety_backup=true
 //
@@ -110,6 +112,7 @@ type Handler struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	busy   string // the running job's id
+	links  *links
 }
 
 //go:embed static
@@ -126,7 +129,7 @@ func New(m *ngbak.Manager, opts Options) (*Handler, error) {
 	if opts.MaxUpload <= 0 {
 		opts.MaxUpload = 64 << 30
 	}
-	h := &Handler{m: m, opts: opts, mux: http.NewServeMux(), log: opts.Logger, cop: http.NewCrossOriginProtection()}
+	h := &Handler{m: m, opts: opts, mux: http.NewServeMux(), log: opts.Logger, cop: http.NewCrossOriginProtection(), links: newLinks()}
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("ngbakhttp: cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 		writeError(w, apiError{http.StatusForbidden, "forbidden", "cross-origin request refused"})
@@ -157,6 +160,8 @@ func New(m *ngbak.Manager, opts Options) (*Handler, error) {
 	api("GET /api/jobs/{id}/events", h.events)
 	api("GET /api/health", h.health)
 	api("GET /api/backups/{id}/plan", h.plan)
+	api("POST /api/backups/{id}/link", h.link)
+	h.mux.HandleFunc("GET /api/download/{id}", h.signedDownload)
 	return h, nil
 }
 
