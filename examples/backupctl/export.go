@@ -18,7 +18,11 @@ import (
 // checking it against its .sha256 sidecar on the way. A file appears only
 // complete and checked, and never replaces one that exists; on stdout a
 // mismatch can only fail the command at the end.
-func export(ctx context.Context, m *ngbak.Manager, store ngbak.Storage, id, name string, stdout io.Writer) error {
+func export(ctx context.Context, m *ngbak.Manager, store ngbak.Storage, id, name string, stdout io.Writer, progress func(ngbak.Event)) error {
+	b, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
 	want, err := sidecarSum(ctx, store, id)
 	if err != nil {
 		return err
@@ -30,7 +34,8 @@ func export(ctx context.Context, m *ngbak.Manager, store ngbak.Storage, id, name
 	defer rc.Close()
 	copyChecked := func(w io.Writer) error {
 		h := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(w, h), rc); err != nil {
+		pw := &progressWriter{fn: progress, e: ngbak.Event{Op: "export", ID: id, Phase: "export", Total: b.Size}}
+		if _, err := io.Copy(io.MultiWriter(w, h, pw), rc); err != nil {
 			return fmt.Errorf("export %s: %w", id, err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != want {
@@ -85,4 +90,20 @@ func sidecarSum(ctx context.Context, store ngbak.Storage, id string) (string, er
 		return "", fmt.Errorf("export %s: %w: its .sha256 holds %q", id, ngbak.ErrCorrupt, data)
 	}
 	return strings.ToLower(sum), nil
+}
+
+// progressWriter reports the bytes written through it every MiB.
+type progressWriter struct {
+	fn   func(ngbak.Event)
+	e    ngbak.Event
+	next int64
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.e.Bytes += int64(len(b))
+	if p.e.Bytes >= p.next || p.e.Bytes == p.e.Total {
+		p.fn(p.e)
+		p.next = p.e.Bytes + 1<<20
+	}
+	return len(b), nil
 }

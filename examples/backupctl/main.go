@@ -148,6 +148,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	prog := newProgress(stderr)
+	defer prog.close()
+	opts.Progress = prog.event
 	switch {
 	case *passphraseFile != "" && (len(ageRecipients) > 0 || *ageIdentity != ""):
 		return errors.New("-passphrase-file goes without -age-recipient and -age-identity")
@@ -348,7 +351,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(rest) != 2 {
 			return errors.New("export takes a backup id and a file (- for stdout)")
 		}
-		return export(ctx, m, opts.Storage, rest[0], rest[1], stdout)
+		return export(ctx, m, opts.Storage, rest[0], rest[1], stdout, prog.event)
 	case "delete":
 		id, err := arg()
 		if err != nil {
