@@ -4,6 +4,10 @@
 //
 //	s, err := schedule.New(m, schedule.Options{Cron: "15 3 * * *", Retention: &ngbak.RetentionPolicy{Daily: 14}})
 //	err = s.Run(ctx) // until ctx is done
+//
+// Status tells the last success and the last failure, for a health check:
+// ngbakhttp.Options{LastFailure: s.LastFailure} puts the failure in GET
+// /api/health.
 package schedule
 
 import (
