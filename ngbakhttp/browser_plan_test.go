@@ -93,6 +93,11 @@ func TestDashboardRestorePlan(t *testing.T) {
 		chromedp.WaitVisible(`#confirm li.plan[data-backend="json"]`),
 		chromedp.Text("#confirm-list", &planText),
 		chromedp.Evaluate(`document.getElementById("confirm-ok").disabled`, &disabledBefore),
+	)
+	if !disabledBefore {
+		t.Fatal("Restore is enabled before the id is typed, though the plan deletes outside the backup")
+	}
+	run(t, ctx, "type the id",
 		chromedp.SendKeys("#confirm-typed", "not the id"),
 		chromedp.Evaluate(`document.getElementById("confirm-ok").disabled`, &disabledWrong),
 		chromedp.FullScreenshot(&png, 90),
