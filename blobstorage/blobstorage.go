@@ -22,10 +22,11 @@ package blobstorage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
-	"path/filepath"
 	"time"
 
 	"github.com/ngbak/ngbak"
@@ -62,11 +63,21 @@ type Storage struct {
 // options) and a *blob.Bucket given to New keep fileblob's weaker
 // guarantees.
 func Open(ctx context.Context, urlstr string) (*Storage, error) {
-	if u, err := url.Parse(urlstr); err == nil && u.Scheme == "file" && u.RawQuery == "" && u.Host == "" && u.Path != "" {
-		return &Storage{dir: ngbak.Dir(filepath.FromSlash(u.Path))}, nil
+	u, perr := url.Parse(urlstr)
+	if perr == nil && u.Scheme == "file" {
+		dir, err := fileDir(u)
+		if err != nil {
+			return nil, err
+		}
+		if u.RawQuery == "" {
+			return &Storage{dir: ngbak.Dir(dir)}, nil
+		}
 	}
 	b, err := blob.OpenBucket(ctx, urlstr)
 	if err != nil {
+		if perr == nil && u.Scheme == "file" && errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("blobstorage: %w (create the folder, or add create_dir=true to the URL)", err)
+		}
 		return nil, fmt.Errorf("blobstorage: %w", err)
 	}
 	return New(b, Options{}), nil

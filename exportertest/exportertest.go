@@ -70,6 +70,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker, opts Options) {
 		{"CancelledRestore", testCancelledRestore},
 		{"TamperedArchive", testTamperedArchive},
 		{"CheckRestore", testCheckRestore},
+		{"Plan", testPlan},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

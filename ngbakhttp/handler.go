@@ -9,7 +9,7 @@
 // Every path below is relative to where the handler is mounted:
 //
 //	GET    /                           the dashboard (static; it holds no data)
-//	GET    /api/backups                list backups, newest first
+//	GET    /api/backups                list backups, newest first, as summaries (no config, details or files); ?limit=N&cursor=C pages (X-Next-Cursor, X-Total-Count)
 //	POST   /api/backups                start a backup: 202 and a job
 //	POST   /api/backups/upload         upload an archive (the request body), verified before it is stored: 201
 //	GET    /api/backups/{id}           one backup's manifest
@@ -22,6 +22,10 @@
 //	GET    /api/jobs                   list jobs, newest first
 //	GET    /api/jobs/{id}              one job
 //	GET    /api/jobs/{id}/events       the job as server-sent events ("job"), until it ends
+//	POST   /api/backups/{id}/link      a single-use download link, good for a minute on this instance, that needs no credentials: 201 {"url": ...}
+//	GET    /api/download/{id}?...      the archive, once, for such a link (403 forged, expired or used)
+//	GET    /api/health                 the newest complete backup's age and the last failed backup; ?max_age=26h makes it 503 when older
+//	GET    /api/backups/{id}/plan      what a restore would do (ngbak.Manager.Plan); ?backends=a,b&no_safety_backup=true
 //
 // Errors are JSON, {"error": {"code": "...", "message": "..."}}, with a
 // stable code: not_found (404), invalid_id and invalid_archive (400), busy
@@ -60,6 +64,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ngbak/ngbak"
 )
@@ -86,6 +91,9 @@ type Options struct {
 	MaxUpload int64
 	// Logger receives job failures and refused requests; nil discards.
 	Logger *slog.Logger
+	// LastFailure, if set, tells GET /api/health of backups that failed
+	// outside this handler: schedule.Scheduler.LastFailure.
+	LastFailure func() (time.Time, error)
 }
 
 // Handler serves the API and the dashboard. Close it on shutdown: it
@@ -104,6 +112,7 @@ type Handler struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	busy   string // the running job's id
+	links  *links
 }
 
 //go:embed static
@@ -120,7 +129,7 @@ func New(m *ngbak.Manager, opts Options) (*Handler, error) {
 	if opts.MaxUpload <= 0 {
 		opts.MaxUpload = 64 << 30
 	}
-	h := &Handler{m: m, opts: opts, mux: http.NewServeMux(), log: opts.Logger, cop: http.NewCrossOriginProtection()}
+	h := &Handler{m: m, opts: opts, mux: http.NewServeMux(), log: opts.Logger, cop: http.NewCrossOriginProtection(), links: newLinks()}
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("ngbakhttp: cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 		writeError(w, apiError{http.StatusForbidden, "forbidden", "cross-origin request refused"})
@@ -149,6 +158,10 @@ func New(m *ngbak.Manager, opts Options) (*Handler, error) {
 	api("GET /api/jobs", h.listJobs)
 	api("GET /api/jobs/{id}", h.getJob)
 	api("GET /api/jobs/{id}/events", h.events)
+	api("GET /api/health", h.health)
+	api("GET /api/backups/{id}/plan", h.plan)
+	api("POST /api/backups/{id}/link", h.link)
+	h.mux.HandleFunc("GET /api/download/{id}", h.signedDownload)
 	return h, nil
 }
 
@@ -282,12 +295,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]backupJSON, 0, len(bs))
-	for _, b := range bs {
-		out = append(out, backupJSON{b.Manifest, b.Size, b.Interrupted})
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, bs)
 }
 
 // backup returns the stored backup the request's {id} names.

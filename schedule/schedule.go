@@ -4,6 +4,10 @@
 //
 //	s, err := schedule.New(m, schedule.Options{Cron: "15 3 * * *", Retention: &ngbak.RetentionPolicy{Daily: 14}})
 //	err = s.Run(ctx) // until ctx is done
+//
+// Status tells the last success and the last failure, for a health check:
+// ngbakhttp.Options{LastFailure: s.LastFailure} puts the failure in GET
+// /api/health.
 package schedule
 
 import (
@@ -44,6 +48,8 @@ type Scheduler struct {
 	sched cron.Schedule
 	log   *slog.Logger
 	now   func() time.Time
+
+	status status
 }
 
 // New checks opts and returns a Scheduler for m.
@@ -97,6 +103,7 @@ func (s *Scheduler) runOnce(ctx context.Context) {
 		return
 	}
 	s.log.Info("scheduled backup created", "id", man.ID)
+	s.recordSuccess(man.ID)
 	if s.opts.Retention == nil {
 		return
 	}
@@ -112,6 +119,7 @@ func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
 
 func (s *Scheduler) fail(err error) {
 	s.log.Error("scheduled backup failed", "err", err)
+	s.recordFailure(err)
 	if s.opts.OnError != nil {
 		s.opts.OnError(err)
 	}

@@ -1,7 +1,12 @@
 // Backupctl is a small command-line program over the ngbak library, and the
 // template for custom tooling:
 //
-//	go run ./examples/backupctl [flags] create|list|inspect ID|verify ID|restore ID|delete ID|import FILE
+//	go run ./examples/backupctl [flags] create|list|inspect ID|verify ID|restore ID|delete ID|import FILE|export ID FILE
+//
+// Flags go before or after the command and its arguments alike (restore ID
+// -dry-run; "--" ends them). restore -dry-run prints the restore's plan
+// (ngbak.Manager.Plan) and changes nothing; export writes the archive as
+// stored to a new file, or to stdout with "-", checked against its .sha256.
 //
 // Flags choose where backups live (-dir, or -bucket URL for S3 and other
 // gocloud.dev buckets), how they are encrypted (-age-recipient KEY,
@@ -56,8 +61,10 @@ commands:
   list            list backups, newest first
   inspect ID      print a backup's manifest as JSON
   verify ID       read a backup completely and check every hash
-  restore ID      replace the registered stores with a backup; -into BACKEND=EXPORTER restores
-                  a backend into another exporter (json=kv: nano-graphrag's KV files into Redis)
+  restore ID      replace the registered stores with a backup; -dry-run prints what it would do;
+                  -into BACKEND=EXPORTER restores a backend into another exporter (json=kv:
+                  nano-graphrag's KV files into Redis)
+  export ID FILE  write a backup's archive (.ngbak, as stored) to FILE, or to stdout with -
   delete ID       delete a backup
   import FILE     verify an archive and store it as a backup ("-" reads stdin)
   prune           apply the -keep-* retention policy: shows what would go; -confirm deletes
@@ -91,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonDir := fs.String("json", "", "back up the file-based stores (kv_store_*.json, *.graphml, vdb_*.json, *_hnsw.index, *_hnsw_metadata.pkl) of this working `DIR`")
 	backends := fs.String("backends", "", "restore: only these comma-separated backends")
 	noSafety := fs.Bool("no-safety-backup", false, "restore: do not back up the current state first (and so no rollback)")
+	dryRun := fs.Bool("dry-run", false, "restore: print what the restore would do (counts now and in the backup, what it deletes, refusals) and change nothing")
 	verbose := fs.Bool("v", false, "log what happens to stderr")
 	var policy ngbak.RetentionPolicy
 	fs.IntVar(&policy.Last, "keep-last", 0, "prune: keep the newest `N` backups")
@@ -126,19 +134,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dropTTL := fs.Bool("drop-ttl", false, "restore -into json: let Redis entries with a time to live become file entries, which never expire")
 	intoPartial := fs.Bool("into-partial", false, "restore -into: convert the files of a working dir's backup that the target holds (kv_store_*.json into Redis, *.graphml into Neo4j, vdb_*.json into Qdrant) and skip the others")
 	qdrantRestoreAs := fs.String("qdrant-restore-as", "", "restore the backup's Qdrant collections under other names, `FROM=TO`[,...] (TO in -qdrant-collections)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(pos) == 0 {
 		fs.Usage()
 		return errors.New("no command given")
 	}
-	// Flags may follow the command too: prune -keep-last 7 -confirm.
-	cmd := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return err
-	}
-	rest := fs.Args()
+	cmd, rest := pos[0], pos[1:]
 	opts := ngbak.Options{Storage: ngbak.Dir(*dir)}
 	if *bucket != "" {
 		store, err := blobstorage.Open(ctx, *bucket)
@@ -151,6 +155,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	prog := newProgress(stderr)
+	defer prog.close()
+	opts.Progress = prog.event
 	switch {
 	case *passphraseFile != "" && (len(ageRecipients) > 0 || *ageIdentity != ""):
 		return errors.New("-passphrase-file goes without -age-recipient and -age-identity")
@@ -342,6 +349,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if ro.Into, err = parseInto(*into); err != nil {
 			return err
 		}
+		if *dryRun {
+			p, err := m.Plan(ctx, id, ro)
+			if err != nil {
+				return err
+			}
+			printPlan(stdout, p)
+			return nil
+		}
 		res, err := m.Restore(ctx, id, ro)
 		if err != nil {
 			return err
@@ -351,6 +366,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "the state before is kept as %s (restore it to undo)\n", res.SafetyID)
 		}
 		return nil
+	case "export":
+		if len(rest) != 2 {
+			return errors.New("export takes a backup id and a file (- for stdout)")
+		}
+		return export(ctx, m, opts.Storage, rest[0], rest[1], stdout, prog.event)
 	case "delete":
 		id, err := arg()
 		if err != nil {
@@ -427,6 +447,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// parseAnywhere parses flags before, between and after the positional
+// arguments (restore ID -no-safety-backup), which flag.Parse alone stops
+// at, and returns the positional ones; after "--" every argument is
+// positional.
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// flag.Parse drops a "--" it stops at: what follows is positional.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 // listFlag collects a repeatable flag whose values may also be

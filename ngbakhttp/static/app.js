@@ -59,14 +59,23 @@ function size(n) {
 }
 
 // confirmAction opens the confirmation dialog and resolves to true if the
-// user confirms.
-function confirmAction(title, text, items, okLabel) {
+// user confirms. With typed, OK stays disabled until that text is typed;
+// with refused, it stays disabled and says why.
+function confirmAction(title, text, items, okLabel, typed, refused) {
   const d = $("confirm");
   $("confirm-title").textContent = title;
   $("confirm-text").textContent = text;
   const list = $("confirm-list");
-  list.replaceChildren(...items.map((i) => el("li", i)));
-  $("confirm-ok").textContent = okLabel;
+  list.replaceChildren(...items.map((i) => (i instanceof Node ? i : el("li", i))));
+  const ok = $("confirm-ok");
+  ok.textContent = okLabel;
+  const input = $("confirm-typed");
+  input.value = "";
+  $("confirm-type").hidden = !typed;
+  $("confirm-refused").hidden = !refused;
+  $("confirm-refused").textContent = refused ? "The restore would be refused: " + refused : "";
+  ok.disabled = !!typed || !!refused;
+  input.oninput = () => { ok.disabled = !!refused || input.value.trim() !== typed; };
   return new Promise((resolve) => {
     d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true });
     d.returnValue = "";
@@ -112,11 +121,20 @@ function row(b) {
   return tr;
 }
 
+// shown is how many backups the list shows: a page of them, and more on
+// "Show more"; the list is refreshed in full, never all of thousands.
+const pageSize = 100;
+let shown = pageSize;
+
 async function refresh() {
   try {
-    const list = await (await api("GET", "api/backups")).json();
+    const resp = await api("GET", "api/backups?limit=" + shown);
+    const list = await resp.json();
+    const total = Number(resp.headers.get("X-Total-Count") || list.length);
     $("backups").tBodies[0].replaceChildren(...list.map(row));
     $("empty").hidden = list.length > 0;
+    $("more").hidden = list.length >= total;
+    $("count").textContent = total > list.length ? "Showing " + list.length + " of " + total + " backups." : "";
   } catch (e) {
     showMessage("Listing backups failed: " + e.message);
   }
@@ -130,26 +148,55 @@ async function verify(b) {
   }
 }
 
+// download asks for a single-use link and lets the browser follow it, so
+// that the archive streams to disk: through fetch it would sit whole in
+// the page's memory, since fetch is how the token is sent.
 async function download(b) {
   try {
-    const resp = await api("GET", "api/backups/" + encodeURIComponent(b.id) + "/archive");
-    const url = URL.createObjectURL(await resp.blob());
+    const link = await (await api("POST", "api/backups/" + encodeURIComponent(b.id) + "/link")).json();
     const a = el("a");
-    a.href = url;
+    a.href = link.url;
     a.download = b.id + ".ngbak";
     document.body.append(a);
     a.click();
     a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60000);
   } catch (e) {
     showMessage("Download " + b.id + " failed: " + e.message);
   }
 }
 
+function counts(m) {
+  return Object.entries(m || {}).filter(([k]) => !k.includes(".")).map(([k, v]) => k + " " + v).join(", ") || "nothing counted";
+}
+
+// planItems describes a restore plan, backend by backend.
+function planItems(p) {
+  return p.backends.map((x) => {
+    const li = el("li", undefined, "plan");
+    li.dataset.backend = x.name;
+    li.append(el("strong", x.name + " (" + x.kind + ")"));
+    li.append(el("span", ": the backup holds " + counts(x.backup) + (x.current ? "; the store holds " + counts(x.current) + " now" : "")));
+    for (const d of x.deletes || []) li.append(el("div", "deletes " + d + ", which the backup does not hold", "deletes"));
+    if (x.refused) li.append(el("div", "refuses: " + x.refused, "refused"));
+    return li;
+  });
+}
+
 async function restore(b) {
-  const items = (b.backends || []).map((x) => x.name + " (" + x.kind + ")");
-  const ok = await confirmAction("Restore " + b.id + "?",
-    "These stores will be replaced by the backup's content. A safety backup is taken first.", items, "Restore");
+  let plan;
+  showMessage("Checking what restoring " + b.id + " would do…", true);
+  try {
+    plan = await (await api("GET", "api/backups/" + encodeURIComponent(b.id) + "/plan")).json();
+  } catch (e) {
+    showMessage("Planning the restore failed: " + e.message);
+    return;
+  }
+  $("message").hidden = true;
+  const deletes = plan.backends.some((x) => (x.deletes || []).length > 0);
+  const refused = plan.refused || plan.backends.filter((x) => x.refused).map((x) => x.name + ": " + x.refused).join("; ");
+  const text = "These stores will be replaced by the backup's content. " +
+    (plan.safety_backup ? "A safety backup" + (plan.safety_bytes ? " of about " + size(plan.safety_bytes) : "") + " is taken first." : "");
+  const ok = await confirmAction("Restore " + b.id + "?", text, planItems(plan), "Restore", deletes ? b.id : "", refused);
   if (!ok) return;
   try {
     const job = await (await api("POST", "api/backups/" + encodeURIComponent(b.id) + "/restore")).json();
@@ -266,6 +313,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("token").addEventListener("change", () => { sessionStorage.setItem("ngbak-token", $("token").value); refresh(); });
   $("create").addEventListener("click", create);
   $("upload-file").addEventListener("change", upload);
+  $("more").addEventListener("click", () => { shown += pageSize; refresh(); });
   refresh();
   setInterval(refresh, 5000);
 });
