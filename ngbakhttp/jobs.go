@@ -34,6 +34,10 @@ type Job struct {
 	// rollback or done.
 	Phase   string `json:"phase,omitempty"`
 	Backend string `json:"backend,omitempty"`
+	// Backends are the backends the phase has started so far: with
+	// backends in parallel (ngbak.Options.Parallelism), several run at
+	// once and Backend is only the one heard from last.
+	Backends []string `json:"backends,omitempty"`
 	// BytesDone and BytesTotal count payload bytes of the phase; total 0
 	// when not known (an export's size is known only at its end).
 	BytesDone  int64 `json:"bytes_done"`
@@ -260,6 +264,12 @@ func (t *tracker) event(e ngbak.Event) {
 		return // the safety backup's own events: the job shows its phase "safety-backup"
 	}
 	phaseChange := e.Phase != j.Phase || e.Backend != j.Backend
+	if e.Phase != j.Phase {
+		j.Backends = nil
+	}
+	if e.Backend != "" && !slices.Contains(j.Backends, e.Backend) {
+		j.Backends = append(slices.Clip(j.Backends), e.Backend) // a new array: copies of the job are read unlocked
+	}
 	j.Phase, j.Backend, j.BytesDone, j.BytesTotal = e.Phase, e.Backend, e.Bytes, e.Total
 	if e.Backend != "" && !t.seen[e.Backend] && (e.Phase == "export" || e.Phase == "restore") {
 		t.seen[e.Backend] = true

@@ -272,7 +272,8 @@ function showJob(j) {
     p.removeAttribute("value");
   }
   let status = j.phase ? "Phase " + j.phase : "";
-  if (j.backend) status += ", " + j.backend;
+  if (j.backends && j.backends.length) status += ", " + j.backends.join(", ");
+  else if (j.backend) status += ", " + j.backend;
   if (j.bytes_done) status += ", " + size(j.bytes_done) + (j.bytes_total ? " of " + size(j.bytes_total) : "");
   if (j.error) status = "Error: " + j.error;
   if (j.state === "succeeded" && j.size) status = "Done: " + size(j.size);
