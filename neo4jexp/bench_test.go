@@ -2,6 +2,7 @@ package neo4jexp
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/internal/heap"
@@ -225,17 +225,31 @@ func driverLoad(ctx context.Context, d neo4j.DriverWithContext, g graphragRows) 
 //
 //	go test -run '^$' -bench BenchmarkRestore -benchtime 3x ./neo4jexp
 func BenchmarkRestore(b *testing.B) {
+	// The graph's state is compared by its digest, which does not hold it.
+	stateSum := func(b *testing.B, d neo4j.DriverWithContext) [32]byte {
+		st := graphState(b, d)
+		h := sha256.New()
+		for _, k := range []string{"nodes", "relationships", "schema"} {
+			for _, line := range st[k] {
+				fmt.Fprintf(h, "%s %d %s\n", k, len(line), line)
+			}
+		}
+		return [32]byte(h.Sum(nil))
+	}
 	for _, entities := range []int{20_000, 200_000} {
 		b.Run(fmt.Sprintf("entities=%dk", entities/1000), func(b *testing.B) {
 			ctx := context.Background()
 			d := server(b)
 			wipe(b, d)
 			b.Cleanup(func() { wipe(b, d) })
-			g := newGraphRAG(entities)
-			if err := driverLoad(ctx, d, g); err != nil {
+			// The rows and the graph to compare with are not kept while
+			// ngbak restores: held, they would let the GC grow the heap
+			// by their size, and the peak above them would say so.
+			rels := 2 * entities
+			if err := driverLoad(ctx, d, newGraphRAG(entities)); err != nil {
 				b.Fatal(err)
 			}
-			want := graphState(b, d)
+			want := stateSum(b, d)
 			m := benchManager(b, d)
 			man, err := m.Create(ctx, nil)
 			if err != nil {
@@ -244,11 +258,11 @@ func BenchmarkRestore(b *testing.B) {
 			report := func(b *testing.B, elapsed time.Duration) {
 				s := elapsed.Seconds() / float64(b.N)
 				b.ReportMetric(float64(entities)/s, "nodes/s")
-				b.ReportMetric(float64(len(g.rels))/s, "rels/s")
+				b.ReportMetric(float64(rels)/s, "rels/s")
 			}
 			check := func(b *testing.B) {
-				if diff := cmp.Diff(want, graphState(b, d)); diff != "" {
-					b.Fatalf("the graph differs from the one backed up (-want +got):\n%.2000s", diff)
+				if got := stateSum(b, d); got != want {
+					b.Fatal("the graph differs from the one backed up")
 				}
 			}
 			b.Run("ngbak", func(b *testing.B) {
@@ -266,6 +280,7 @@ func BenchmarkRestore(b *testing.B) {
 				check(b)
 			})
 			b.Run("driver", func(b *testing.B) {
+				g := newGraphRAG(entities)
 				var elapsed time.Duration
 				for b.Loop() {
 					b.StopTimer()
