@@ -220,8 +220,8 @@ func driverLoad(ctx context.Context, d neo4j.DriverWithContext, g graphragRows) 
 
 // BenchmarkRestore restores a GraphRAG of 20k entities and 40k
 // relationships, and ten times it, with ngbak (a whole Manager.Restore,
-// replacing the graph the backup was made of) and with driverLoad, side by
-// side in the same run:
+// replacing the graph the backup was made of; ngbak-empty: into an empty
+// database) and with driverLoad, side by side in the same run:
 //
 //	go test -run '^$' -bench BenchmarkRestore -benchtime 3x ./neo4jexp
 func BenchmarkRestore(b *testing.B) {
@@ -277,6 +277,23 @@ func BenchmarkRestore(b *testing.B) {
 				}
 				report(b, time.Since(start))
 				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+				check(b)
+			})
+			// The same restore into an empty database: the work the
+			// driver-only load does, without the deletion of the graph.
+			b.Run("ngbak-empty", func(b *testing.B) {
+				var elapsed time.Duration
+				for b.Loop() {
+					b.StopTimer()
+					wipe(b, d)
+					b.StartTimer()
+					start := time.Now()
+					if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+						b.Fatal(err)
+					}
+					elapsed += time.Since(start)
+				}
+				report(b, elapsed)
 				check(b)
 			})
 			b.Run("driver", func(b *testing.B) {

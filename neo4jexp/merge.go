@@ -152,7 +152,8 @@ func (s *scriptRun) gather(kind byte, stmt string, rows []any, size, line int) e
 	return nil
 }
 
-// flushGathered sends every group, in the order their first batch came.
+// flushGathered sends every group, in the order their first batch came,
+// and waits for them.
 func (s *scriptRun) flushGathered() error {
 	g := &s.gathered
 	stmts := make([]string, 0, len(g.groups))
@@ -168,35 +169,56 @@ func (s *scriptRun) flushGathered() error {
 		}
 	}
 	g.groups, g.held = nil, 0
-	return nil
+	return s.waitGathered()
 }
 
-// flushGroup runs a group's rows as one statement in one transaction.
+// flushGroup sends a group's rows as one statement in one transaction. It
+// runs while the script reads on, which the server would otherwise wait
+// for: one at a time, so that the statements run in order, and nothing
+// else uses the session before waitGathered.
 func (s *scriptRun) flushGroup(stmt string, m *mergeGroup) error {
-	rows, batches := m.rows, m.batches
+	if err := s.waitGathered(); err != nil {
+		return err
+	}
+	rows, batches, first, last := m.rows, m.batches, m.first, m.last
 	s.gathered.held -= m.bytes
 	// The rows go, not just kept for reuse: they hold the parsed values.
 	m.rows, m.bytes, m.batches = nil, 0, 0
-	err := func() error {
-		tx, err := s.sess.BeginTransaction(s.ctx)
+	done := make(chan error, 1)
+	s.inflight, s.inflightRows = done, [2]int{batches, len(rows)}
+	go func() {
+		err := func() error {
+			tx, err := s.sess.BeginTransaction(s.ctx)
+			if err != nil {
+				return err
+			}
+			res, err := tx.Run(s.ctx, stmt, map[string]any{rowsParam: rows})
+			if err == nil {
+				_, err = res.Consume(s.ctx)
+			}
+			if err != nil {
+				tx.Rollback(s.ctx)
+				return err
+			}
+			return tx.Commit(s.ctx)
+		}()
 		if err != nil {
-			return err
+			err = &batchError{first: first, last: last, batches: batches, err: err}
 		}
-		res, err := tx.Run(s.ctx, stmt, map[string]any{rowsParam: rows})
-		if err == nil {
-			_, err = res.Consume(s.ctx)
-		}
-		if err != nil {
-			tx.Rollback(s.ctx)
-			return err
-		}
-		return tx.Commit(s.ctx)
+		done <- err
 	}()
-	if err != nil {
-		return &batchError{first: m.first, last: m.last, batches: batches, err: err}
-	}
-	if mergedFlush != nil {
-		mergedFlush(batches, len(rows))
-	}
 	return nil
+}
+
+// waitGathered waits for the statement flushGroup sent, if any.
+func (s *scriptRun) waitGathered() error {
+	if s.inflight == nil {
+		return nil
+	}
+	err := <-s.inflight
+	s.inflight = nil
+	if err == nil && mergedFlush != nil {
+		mergedFlush(s.inflightRows[0], s.inflightRows[1])
+	}
+	return err
 }

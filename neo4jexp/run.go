@@ -20,11 +20,23 @@ import (
 // already changed data is an error: Neo4j cannot mix them. The first
 // failure stops the script with the file, the line and the server's
 // message; the open transaction is rolled back.
+//
+// The batches ngbak's and APOC's exports write, each alone between :begin
+// and :commit (nodes created from the rows, relationships between nodes
+// matched by the rows), are gathered by statement into transactions of up
+// to 10k rows, within 8 MiB of script text held; anything else first runs
+// what was gathered before it. A gathered transaction that fails names the
+// line of its first batch.
 func RunScript(ctx context.Context, driver neo4j.DriverWithContext, database, file string, r io.Reader) (err error) {
 	sess := driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: database, AccessMode: neo4j.AccessModeWrite})
 	defer sess.Close(ctx)
 	s := &scriptRun{ctx: ctx, driver: driver, database: database, sess: sess, params: map[string]any{}}
 	defer func() {
+		// A gathered statement still running has the session; its error,
+		// after the first, is joined to it.
+		if werr := s.waitGathered(); werr != nil {
+			err = errors.Join(err, s.lineError(file, 0, werr))
+		}
 		if s.tx != nil {
 			s.tx.Rollback(context.WithoutCancel(ctx))
 		}
@@ -74,6 +86,10 @@ type scriptRun struct {
 	schema   bool                      // ... or a schema statement
 	params   map[string]any
 	gathered gathered
+	// inflight receives the outcome of the gathered statement running,
+	// of inflightRows batches and rows.
+	inflight     chan error
+	inflightRows [2]int
 }
 
 // pendingBatch is a statement that may be gathered (merge.go), held until
