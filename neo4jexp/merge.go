@@ -79,6 +79,10 @@ type mergeGroup struct {
 	batches     int
 }
 
+// gatheredHeld, when set by a test, receives the bytes held after each
+// batch, before the budget is enforced: at most a batch over it.
+var gatheredHeld func(held int)
+
 // mergedFlush, when set by a test, receives the batches and rows of each
 // gathered statement sent.
 var mergedFlush func(batches, rows int)
@@ -136,6 +140,9 @@ func (s *scriptRun) gather(kind byte, stmt string, rows []any, size, line int) e
 		if err := s.flushGroup(stmt, m); err != nil {
 			return err
 		}
+	}
+	if gatheredHeld != nil {
+		gatheredHeld(g.held)
 	}
 	for g.held > mergeBytes {
 		var largest *mergeGroup
