@@ -192,3 +192,34 @@ func testGatheredBatchFails(t *testing.T, d neo4j.DriverWithContext) {
 		t.Fatalf("%v nodes left by failed scripts", n)
 	}
 }
+
+// An APOC script is one file, however large: what is gathered from it
+// stays within the budget, large rows and many label sets included.
+func TestGatheredBudget(t *testing.T) {
+	d := server(t)
+	ctx := context.Background()
+	wipe(t, d)
+	t.Cleanup(func() { wipe(t, d) })
+	var peak int
+	gatheredHeld = func(held int) { peak = max(peak, held) }
+	t.Cleanup(func() { gatheredHeld = nil })
+	text := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz", 500) // 18 KB
+	var script strings.Builder
+	const sets = 300
+	for i := range 2 * sets {
+		fmt.Fprintf(&script, ":begin\nUNWIND [{_id: %d, properties: {text: \"%s\"}}, {_id: %d, properties: {text: \"%s\"}}] AS row\n"+
+			"CREATE (n:`UNIQUE IMPORT LABEL`{`UNIQUE IMPORT ID`: row._id}) SET n += row.properties SET n:`T%d`;\n:commit\n", 2*i, text, 2*i+1, text, i%sets)
+	}
+	if script.Len() < 2*mergeBytes {
+		t.Fatalf("the script has %d bytes, not twice the budget", script.Len())
+	}
+	if err := RunScript(ctx, d, "", "apoc.cypher", strings.NewReader(script.String())); err != nil {
+		t.Fatal(err)
+	}
+	if limit := mergeBytes + 3*len(text); peak > limit {
+		t.Fatalf("%d bytes of batches held at once, more than the budget of %d (and a batch)", peak, mergeBytes)
+	}
+	if n := run(t, d, "MATCH (n) RETURN count(n)", nil)[0].Values[0]; n != int64(4*sets) {
+		t.Fatalf("%v nodes, want %d", n, 4*sets)
+	}
+}

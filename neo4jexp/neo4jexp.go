@@ -36,11 +36,12 @@
 // evaluated by the server, except that the import batches of a script,
 // whose rows are independent, are gathered into statements of up to 10k
 // rows, one transaction each: in batches of 1000, Neo4j takes about twice
-// as long a row (see RunScript). The first failure stops it with the file, the
-// line and the server's message. Last it counts the nodes and relationships
-// in scope against the backup's stats: a difference is an error, and the
-// Manager rolls back. RunScript runs any cypher-shell script the same way,
-// APOC's exports included.
+// as long a row (see RunScript). Memory holds the gathered rows, within 8
+// MiB of script text, and the statement the server is running. The first
+// failure stops it with the file, the line and the server's message. Last
+// it counts the nodes and relationships in scope against the backup's
+// stats: a difference is an error, and the Manager rolls back. RunScript
+// runs any cypher-shell script the same way, APOC's exports included.
 //
 // Reads are read-committed: Neo4j has no online snapshot in Community
 // Edition. A relationship to a node written after the node pass, which the
