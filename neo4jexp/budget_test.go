@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/internal/heap"
@@ -40,5 +41,23 @@ func testManyLabelSets(t *testing.T, d neo4j.DriverWithContext) {
 	}
 	if limit := maxBufferedBytes + 2*len(text); peakHeld > limit {
 		t.Fatalf("the batches held %d bytes at once, more than the budget of %d (and a row)", peakHeld, maxBufferedBytes)
+	}
+
+	// The restore gathers the batches of the label sets within its own
+	// budget, and restores them all.
+	want := graphState(t, d)
+	var peakGathered int
+	gatheredHeld = func(held int) { peakGathered = max(peakGathered, held) }
+	t.Cleanup(func() { gatheredHeld = nil })
+	peakHeap = heap.Peak(func() { _, err = m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("restore: gathered batches held at most %d bytes of script, heap peak %.1f MiB", peakGathered, float64(peakHeap)/(1<<20))
+	if limit := mergeBytes + 3*len(text); peakGathered > limit {
+		t.Fatalf("the restore held %d bytes of batches at once, more than the budget of %d (and a batch)", peakGathered, mergeBytes)
+	}
+	if diff := cmp.Diff(want, graphState(t, d)); diff != "" {
+		t.Fatalf("after the restore (-want +got):\n%.3000s", diff)
 	}
 }

@@ -2,6 +2,7 @@ package neo4jexp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -19,11 +20,23 @@ import (
 // already changed data is an error: Neo4j cannot mix them. The first
 // failure stops the script with the file, the line and the server's
 // message; the open transaction is rolled back.
+//
+// The batches ngbak's and APOC's exports write, each alone between :begin
+// and :commit (nodes created from the rows, relationships between nodes
+// matched by the rows), are gathered by statement into transactions of up
+// to 10k rows, within 8 MiB of script text held; anything else first runs
+// what was gathered before it. A gathered transaction that fails names the
+// line of its first batch.
 func RunScript(ctx context.Context, driver neo4j.DriverWithContext, database, file string, r io.Reader) (err error) {
 	sess := driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: database, AccessMode: neo4j.AccessModeWrite})
 	defer sess.Close(ctx)
 	s := &scriptRun{ctx: ctx, driver: driver, database: database, sess: sess, params: map[string]any{}}
 	defer func() {
+		// A gathered statement still running has the session; its error,
+		// after the first, is joined to it.
+		if werr := s.waitGathered(); werr != nil {
+			err = errors.Join(err, s.lineError(file, 0, werr))
+		}
 		if s.tx != nil {
 			s.tx.Rollback(context.WithoutCancel(ctx))
 		}
@@ -38,13 +51,26 @@ func RunScript(ctx context.Context, driver neo4j.DriverWithContext, database, fi
 			return fmt.Errorf("neo4jexp: %s: %w", file, err)
 		}
 		if err := s.item(it); err != nil {
-			return fmt.Errorf("neo4jexp: %s:%d: %w", file, it.Line, err)
+			return s.lineError(file, it.Line, err)
 		}
 	}
-	if s.tx != nil {
+	if s.inTx {
 		return fmt.Errorf("neo4jexp: %s: the script ends inside a transaction (:begin without :commit)", file)
 	}
+	if err := s.flushGathered(); err != nil {
+		return s.lineError(file, 0, err)
+	}
 	return nil
+}
+
+// lineError names the line where err happened: that of the item, or of the
+// gathered batches that failed.
+func (s *scriptRun) lineError(file string, line int, err error) error {
+	var be *batchError
+	if errors.As(err, &be) {
+		line = be.first
+	}
+	return fmt.Errorf("neo4jexp: %s:%d: %w", file, line, err)
 }
 
 type scriptRun struct {
@@ -53,10 +79,26 @@ type scriptRun struct {
 	database string
 	major    int // the server's major version, once a schema statement asked
 	sess     neo4j.SessionWithContext
-	tx       neo4j.ExplicitTransaction
-	wrote    bool // the open transaction has run a data statement
-	schema   bool // ... or a schema statement
+	inTx     bool                      // between :begin and :commit
+	tx       neo4j.ExplicitTransaction // begun at its first statement that is not gathered
+	pending  *pendingBatch             // the first statement of the transaction, if it may be gathered
+	wrote    bool                      // the open transaction has run a data statement
+	schema   bool                      // ... or a schema statement
 	params   map[string]any
+	gathered gathered
+	// inflight receives the outcome of the gathered statement running,
+	// of inflightRows batches and rows.
+	inflight     chan error
+	inflightRows [2]int
+}
+
+// pendingBatch is a statement that may be gathered (merge.go), held until
+// its transaction shows whether it holds only that statement.
+type pendingBatch struct {
+	kind       byte
+	stmt       string
+	rows       []any
+	size, line int
 }
 
 var (
@@ -67,34 +109,48 @@ var (
 func (s *scriptRun) item(it Item) error {
 	switch it.Command {
 	case "":
-		return s.statement(it.Text)
+		return s.statement(it.Text, it.Line)
 	case "begin":
-		if s.tx != nil {
+		if s.inTx {
 			return fmt.Errorf(":begin inside a transaction")
 		}
-		tx, err := s.sess.BeginTransaction(s.ctx)
-		if err != nil {
-			return err
-		}
-		s.tx, s.wrote, s.schema = tx, false, false
+		s.inTx, s.wrote, s.schema = true, false, false
 		return nil
 	case "commit", "rollback":
-		if s.tx == nil {
+		if !s.inTx {
 			return fmt.Errorf(":%s outside a transaction", it.Command)
+		}
+		s.inTx = false
+		if p := s.pending; p != nil {
+			s.pending = nil
+			if it.Command == "commit" {
+				return s.gather(p.kind, p.stmt, p.rows, p.size, p.line)
+			}
+			return nil
 		}
 		tx := s.tx
 		s.tx = nil
+		if tx == nil {
+			return nil // an empty transaction
+		}
 		if it.Command == "rollback" {
 			return tx.Rollback(s.ctx)
 		}
 		return tx.Commit(s.ctx)
 	case "param", "params":
+		// The expression may read the graph: what came before it runs first.
+		if err := s.flushGathered(); err != nil {
+			return err
+		}
+		if err := s.openTx(); err != nil {
+			return err
+		}
 		return s.param(it.Text)
 	}
 	return fmt.Errorf("unknown client command :%s", it.Command)
 }
 
-func (s *scriptRun) statement(text string) error {
+func (s *scriptRun) statement(text string, line int) error {
 	isSchema := schemaStmt.MatchString(text) || isVectorProcedure(text)
 	if isSchema {
 		if s.major == 0 {
@@ -106,19 +162,27 @@ func (s *scriptRun) statement(text string) error {
 		text = portableSchema(text, s.major)
 	}
 	params := s.params
-	if rewritten, rows, ok := parameterize(text); ok {
-		text = rewritten
-		params = make(map[string]any, len(s.params)+1)
-		for k, v := range s.params {
-			params[k] = v
+	rewritten, rows, ok := parameterize(text)
+	if ok {
+		if kind := mergeKind(rewritten); kind != 0 && s.inTx && s.tx == nil && s.pending == nil && !isSchema {
+			s.pending = &pendingBatch{kind: kind, stmt: rewritten, rows: rows, size: len(text), line: line}
+			return nil
 		}
-		params[rowsParam] = rows
+		text = rewritten
+		params = s.withRows(rows)
 	}
-	if s.tx == nil {
+	// Anything else sees what came before it.
+	if err := s.flushGathered(); err != nil {
+		return err
+	}
+	if !s.inTx {
 		res, err := s.sess.Run(s.ctx, text, params)
 		if err == nil {
 			_, err = res.Consume(s.ctx)
 		}
+		return err
+	}
+	if err := s.openTx(); err != nil {
 		return err
 	}
 	if isSchema && s.wrote || !isSchema && s.schema {
@@ -134,6 +198,41 @@ func (s *scriptRun) statement(text string) error {
 		s.wrote = true
 	}
 	return err
+}
+
+// openTx begins the transaction of :begin, if not yet, with the statement
+// held in case it could be gathered, which now runs as written.
+func (s *scriptRun) openTx() error {
+	if !s.inTx || s.tx != nil {
+		return nil
+	}
+	tx, err := s.sess.BeginTransaction(s.ctx)
+	if err != nil {
+		return err
+	}
+	s.tx = tx
+	if p := s.pending; p != nil {
+		s.pending = nil
+		res, err := s.tx.Run(s.ctx, p.stmt, s.withRows(p.rows))
+		if err == nil {
+			_, err = res.Consume(s.ctx)
+		}
+		s.wrote = true
+		if err != nil {
+			return &batchError{first: p.line, last: p.line, batches: 1, err: err}
+		}
+	}
+	return nil
+}
+
+// withRows returns the script's parameters and rows.
+func (s *scriptRun) withRows(rows []any) map[string]any {
+	params := make(map[string]any, len(s.params)+1)
+	for k, v := range s.params {
+		params[k] = v
+	}
+	params[rowsParam] = rows
+	return params
 }
 
 // param evaluates ":param name => expr" or ":param {map}" on the server.
