@@ -155,3 +155,14 @@ func (e *Exporter) Convert(ctx context.Context, r *ngbak.Reader) error {
 	}
 	return nil
 }
+
+// PlanRestore implements ngbak.Planner for the target's own backups, by
+// the target's Planner: a converter registered in place of its target must
+// plan as the target does (every target New accepts is a Planner).
+func (e *Exporter) PlanRestore(ctx context.Context, b *ngbak.Backend) (ngbak.ScopePlan, error) {
+	pl, ok := e.Exporter.(ngbak.Planner)
+	if !ok {
+		return ngbak.ScopePlan{}, fmt.Errorf("convert: exporter %q (%s) cannot plan a restore", e.Name(), e.Kind())
+	}
+	return pl.PlanRestore(ctx, b)
+}
