@@ -1093,13 +1093,18 @@ func (m *Manager) plan(man *Manifest, want []string) ([]Exporter, error) {
 		}
 		plan = append(plan, e)
 	}
-	// In the order of registration, which a parallel Create's archive
-	// order need not be, so that results and errors read alike each time.
+	sortByRegistration(m.exps, plan)
+	return plan, nil
+}
+
+// sortByRegistration orders plan as exps, the registered exporters, which a
+// parallel Create's archive order need not be, so that results and errors
+// read alike each time.
+func sortByRegistration(exps, plan []Exporter) {
 	reg := func(e Exporter) int {
-		return slices.IndexFunc(m.exps, func(x Exporter) bool { return x.Name() == e.Name() })
+		return slices.IndexFunc(exps, func(x Exporter) bool { return x.Name() == e.Name() })
 	}
 	slices.SortStableFunc(plan, func(a, b Exporter) int { return reg(a) - reg(b) })
-	return plan, nil
 }
 
 // apply streams a stored archive into the exporters of plan, which must be

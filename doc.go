@@ -49,11 +49,12 @@
 // The archive is the same ngbak/1 stream either way: a backend's entries
 // never interleave with another's, so a reader of any version hands each
 // exporter its files in one run. One backend at a time writes into the
-// archive, from its first file to the end of its export; the others spool
-// what they write meanwhile to one temporary file each in Options.TempDir
-// and copy it in when their turn comes. The manifest lists the backends in
-// the order they wrote, which may differ between two backups; Restore's
-// result and errors name them in the order of registration.
+// archive, in the order of registration: the first from its first file to
+// the end of its export, then the next; the others spool what they write
+// meanwhile to one temporary file each in Options.TempDir and copy it in
+// when their turn comes. The manifest so lists the backends in the order
+// of registration, as a sequential Create does, however fast each was;
+// Restore's result and errors name them in that order too.
 //
 // Restore verifies the whole archive first, as always; then one pass reads
 // it again, spooling the entries of every backend to restore but the last

@@ -122,5 +122,6 @@ func (m *Manager) planInto(man *Manifest, opts *RestoreOptions) ([]Exporter, err
 		}
 		plan = append(plan, e)
 	}
+	sortByRegistration(m.exps, plan)
 	return plan, nil
 }

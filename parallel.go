@@ -24,8 +24,9 @@ import (
 // Create: one backend at a time holds the archive (archiveLease), from its
 // first entry to the end of its export, and streams into it; the others
 // spool the entries they write meanwhile to one temporary file each (in
-// Options.TempDir) and copy them in once they hold it. The manifest lists
-// the backends in the order they took the archive.
+// Options.TempDir) and copy them in once they hold it. The archive is
+// handed on in the order the backends were registered, so the manifest
+// lists them in that order, as a sequential Create does.
 //
 // Restore: after the full verification, one pass reads the archive; the
 // entries of every planned backend but the last are spooled to a temporary
@@ -56,25 +57,35 @@ func (s *syncEmit) emit(e Event) {
 	s.m.emit(s.ctx, e)
 }
 
-// archiveLease lets one backend at a time write into the archive.
+// archiveLease lets one backend at a time write into the archive, in the
+// order of exps: the first from its first entry, each next one once the one
+// before it has ended. The archive, and so the manifest, then lists the
+// backends in the order they were given (registration order), whichever
+// of them finishes first, as a sequential Create does: a backup's layout
+// does not depend on timing, and readers that look a backend up by
+// position, or compare two manifests, see the same order every time.
 type archiveLease struct {
 	a     *archiveWriter
-	token chan struct{} // holds one value while no backend writes
-	mu    sync.Mutex
-	order []string // the backends in the order they took the archive
+	order []string                 // the backends, in the archive's order
+	turn  map[string]chan struct{} // a backend's holds a value when it may take the archive
 	// taken, if set, is called by the backend that takes the archive.
 	taken func(backend string)
 }
 
-func newArchiveLease(a *archiveWriter, taken func(string)) *archiveLease {
-	l := &archiveLease{a: a, token: make(chan struct{}, 1), taken: taken}
-	l.token <- struct{}{}
+func newArchiveLease(a *archiveWriter, backends []string, taken func(string)) *archiveLease {
+	l := &archiveLease{a: a, order: backends, turn: map[string]chan struct{}{}, taken: taken}
+	for _, b := range backends {
+		l.turn[b] = make(chan struct{}, 1)
+	}
+	if len(backends) > 0 {
+		l.turn[backends[0]] <- struct{}{}
+	}
 	return l
 }
 
 func (l *archiveLease) tryAcquire(backend string) bool {
 	select {
-	case <-l.token:
+	case <-l.turn[backend]:
 		l.took(backend)
 		return true
 	default:
@@ -84,7 +95,7 @@ func (l *archiveLease) tryAcquire(backend string) bool {
 
 func (l *archiveLease) acquire(ctx context.Context, backend string) error {
 	select {
-	case <-l.token:
+	case <-l.turn[backend]:
 		l.took(backend)
 		return nil
 	case <-ctx.Done():
@@ -93,15 +104,17 @@ func (l *archiveLease) acquire(ctx context.Context, backend string) error {
 }
 
 func (l *archiveLease) took(backend string) {
-	l.mu.Lock()
-	l.order = append(l.order, backend)
-	l.mu.Unlock()
 	if l.taken != nil {
 		l.taken(backend)
 	}
 }
 
-func (l *archiveLease) release() { l.token <- struct{}{} }
+// release ends backend's turn: the next backend may take the archive.
+func (l *archiveLease) release(backend string) {
+	if i := slices.Index(l.order, backend); i >= 0 && i+1 < len(l.order) {
+		l.turn[l.order[i+1]] <- struct{}{}
+	}
+}
 
 // pendingEntry is an entry spooled while another backend held the archive.
 type pendingEntry struct {
@@ -195,7 +208,7 @@ func (w *Writer) end(err error) error {
 	w.discardSpool()
 	if w.held {
 		w.held = false
-		w.lease.release()
+		w.lease.release(w.backend)
 	}
 	return err
 }
@@ -206,7 +219,11 @@ func (m *Manager) exportParallel(ctx context.Context, op, id string, aw *archive
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ev := &syncEmit{m: m, ctx: ctx}
-	lease := newArchiveLease(aw, func(backend string) {
+	names := make([]string, len(exps))
+	for i, e := range exps {
+		names[i] = e.Name()
+	}
+	lease := newArchiveLease(aw, names, func(backend string) {
 		aw.progress = func(n int64) {
 			ev.emit(Event{Op: op, ID: id, Phase: "export", Backend: backend, Bytes: n})
 		}
