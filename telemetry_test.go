@@ -10,13 +10,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ngbak/ngbak"
 )
@@ -249,5 +252,81 @@ func TestTelemetryCreateVerifyRestore(t *testing.T) {
 				t.Errorf("the safety backup moved last_success from %d to %d", last, got["ngbak.backup.last_success{}"])
 			}
 		})
+	}
+}
+
+func TestTelemetryFailedCreate(t *testing.T) {
+	kv := newMem("kv", map[string]string{"a": "1"})
+	bad := newMem("bad", nil)
+	bad.exportErr = errors.New("connection refused")
+	env := newOtelEnv(t, 1, kv, bad)
+	if _, err := env.m.Create(context.Background(), nil); err == nil {
+		t.Fatal("Create succeeded with a failing backend")
+	}
+	if diff := cmp.Diff([]span{
+		{Name: "ngbak.Create", Failed: true},
+		{Name: "ngbak.export", Parent: "ngbak.Create", Backend: "bad", Op: "create", Failed: true},
+		{Name: "ngbak.export", Parent: "ngbak.Create", Backend: "kv", Op: "create"},
+	}, env.tree(t)); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+	got := env.points(t)
+	for k, want := range map[string]int64{
+		"ngbak.operation.failures{ngbak.op=create}":                                                1,
+		"ngbak.operation.duration{ngbak.op=create,ngbak.outcome=failure}":                          1,
+		"ngbak.operation.duration{ngbak.op=create,ngbak.outcome=success}":                          0,
+		"ngbak.backup.last_success{}":                                                              0,
+		"ngbak.backend.bytes{ngbak.backend=bad,ngbak.kind=mem,ngbak.op=create,ngbak.phase=export}": 0,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %d, want %d", k, got[k], want)
+		}
+	}
+	if _, ok := got["ngbak.backup.last_success{}"]; ok {
+		t.Error("last_success has a value before any Create succeeded")
+	}
+}
+
+// With no provider, ngbak uses otel's globals: they record nothing until
+// the application installs an SDK, and then record into it, even for a
+// Manager made before.
+func TestTelemetryNoProvider(t *testing.T) {
+	probe := &ctxProbe{memExporter: newMem("probe", map[string]string{"x": "y"})}
+	env := newEnv(t, ngbak.Options{}, probe)
+	ctx := context.Background()
+	man := env.create(t)
+	if err := env.m.Verify(ctx, man.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if probe.seen.IsValid() {
+		t.Errorf("Export ran in a span (%v) with no provider set", probe.seen)
+	}
+
+	sr := tracetest.NewSpanRecorder()
+	rd := sdkmetric.NewManualReader()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)))
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd)))
+	t.Cleanup(func() {
+		otel.SetTracerProvider(tracenoop.NewTracerProvider())
+		otel.SetMeterProvider(metricnoop.NewMeterProvider())
+	})
+	oenv := &otelEnv{testEnv: env, spans: sr, metrics: rd}
+	got := oenv.points(t)
+	delete(got, "ngbak.backup.last_success{}") // state, observed when collected
+	if len(sr.Ended()) > 0 || len(got) > 0 {
+		t.Fatalf("recorded before a provider was set: %d spans, metrics %v", len(sr.Ended()), got)
+	}
+	env.create(t)
+	if diff := cmp.Diff([]span{
+		{Name: "ngbak.Create"},
+		{Name: "ngbak.export", Parent: "ngbak.Create", Backend: "probe", Op: "create"},
+	}, oenv.tree(t)); diff != "" {
+		t.Errorf("spans once the global provider is set (-want +got):\n%s", diff)
+	}
+	if n := oenv.points(t)["ngbak.operation.duration{ngbak.op=create,ngbak.outcome=success}"]; n != 1 {
+		t.Errorf("creates recorded once the global provider is set = %d, want 1", n)
 	}
 }
