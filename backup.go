@@ -244,6 +244,7 @@ func (m *Manager) Create(ctx context.Context, opts *CreateOptions) (_ *Manifest,
 	}
 	start := time.Now().UTC()
 	id := NewID(start)
+	trace.SpanFromContext(ctx).SetAttributes(attrID.String(id))
 	m.mu.Lock()
 	restoring := m.restoring
 	if !restoring {

@@ -28,7 +28,7 @@ import (
 //	ngbak.operation.failures  counter         ngbak.op
 //	ngbak.backend.bytes       counter, By     ngbak.op, ngbak.phase, ngbak.backend, ngbak.kind
 //	ngbak.backend.items       counter         as bytes, plus ngbak.stat (the Stats key)
-//	ngbak.backup.last_success gauge, unix s   none
+//	ngbak.backup.last_success gauge, unix s   none (when this Manager's last Create ended)
 //
 // Backend bytes and items count the payload of backends that finished: the
 // files a backend wrote or read, and its Stats.
@@ -52,8 +52,8 @@ type telemetry struct {
 	failures metric.Int64Counter
 	bytes    metric.Int64Counter
 	items    metric.Int64Counter
-	// lastSuccess is the unix time of the newest successful Create of this
-	// Manager, 0 before the first.
+	// lastSuccess is the unix time the newest successful Create of this
+	// Manager ended, 0 before the first.
 	lastSuccess atomic.Int64
 }
 
@@ -94,7 +94,10 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 // startOp starts the span of a Manager operation; end records its outcome.
 func (t *telemetry) startOp(ctx context.Context, op, id string) (context.Context, func(error)) {
 	start := time.Now()
-	ctx, span := t.tracer.Start(ctx, "ngbak."+op, trace.WithAttributes(attrID.String(id)))
+	ctx, span := t.tracer.Start(ctx, "ngbak."+op)
+	if id != "" {
+		span.SetAttributes(attrID.String(id))
+	}
 	return ctx, func(err error) {
 		outcome := "success"
 		if err != nil {
@@ -110,7 +113,10 @@ func (t *telemetry) startOp(ctx context.Context, op, id string) (context.Context
 		if err != nil {
 			t.failures.Add(ctx, 1, metric.WithAttributes(attrOp.String(name)))
 		} else if op == "Create" {
-			t.lastSuccess.Store(time.Now().Unix())
+			// Concurrent Creates end in any order; the gauge never goes back.
+			now := time.Now().Unix()
+			for old := t.lastSuccess.Load(); old < now && !t.lastSuccess.CompareAndSwap(old, now); old = t.lastSuccess.Load() {
+			}
 		}
 	}
 }

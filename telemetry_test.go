@@ -165,6 +165,9 @@ func TestTelemetryCreateVerifyRestore(t *testing.T) {
 				if s.Name() == "ngbak.export" && strings.Contains(fmt.Sprint(s.Attributes()), "probe") {
 					exportSpan = s.SpanContext()
 				}
+				if want := attribute.String("ngbak.id", man.ID); s.Name() == "ngbak.Create" && !slices.Contains(s.Attributes(), want) {
+					t.Errorf("Create's span has attributes %v, want %v", s.Attributes(), want)
+				}
 			}
 			if !probe.seen.IsValid() || probe.seen.SpanID() != exportSpan.SpanID() {
 				t.Errorf("Export ran in span %v, want its backend's span %v", probe.seen.SpanID(), exportSpan.SpanID())
