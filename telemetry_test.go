@@ -348,3 +348,42 @@ func TestTelemetryNoProvider(t *testing.T) {
 		t.Errorf("creates recorded once the global provider is set = %d, want 1", n)
 	}
 }
+
+// BenchmarkTelemetryCreate compares a small Create (four in-memory
+// backends of 100 records, where fixed costs weigh most) with no provider
+// and with the SDK recording every span and metric.
+func BenchmarkTelemetryCreate(b *testing.B) {
+	for _, name := range []string{"none", "sdk"} {
+		b.Run(name, func(b *testing.B) {
+			opts := ngbak.Options{Storage: ngbak.Dir(b.TempDir()), TempDir: b.TempDir()}
+			if name == "sdk" {
+				opts.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tracetest.NewSpanRecorder()))
+				opts.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			}
+			m, err := ngbak.New(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range 4 {
+				data := map[string]string{}
+				for j := range 100 {
+					data[fmt.Sprint(j)] = strings.Repeat("v", 100)
+				}
+				if err := m.Register(newMem(fmt.Sprintf("m%d", i), data)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				man, err := m.Create(context.Background(), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := m.Delete(context.Background(), man.ID); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
