@@ -77,8 +77,8 @@ type Options struct {
 	// the package doc for the archive order and what each one spools.
 	Parallelism int
 	// TracerProvider and MeterProvider receive ngbak's spans and metrics
-	// (README: Monitoring with OpenTelemetry); nil means otel's global providers, which
-	// record nothing until the application installs an SDK.
+	// (README: Monitoring with OpenTelemetry); nil means otel's global
+	// providers, which record nothing until the application installs an SDK.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
 }
