@@ -16,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure a Manager.
@@ -73,6 +76,11 @@ type Options struct {
 	// means all of them, 1 one after the other. See "Parallel backends" in
 	// the package doc for the archive order and what each one spools.
 	Parallelism int
+	// TracerProvider and MeterProvider receive ngbak's spans and metrics
+	// (README: Monitoring with OpenTelemetry); nil means otel's global
+	// providers, which record nothing until the application installs an SDK.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Encryption is a layer between the compressed archive and its storage.
@@ -155,6 +163,7 @@ type Manager struct {
 	restoring bool
 	// marker is the id of the restore marker of the restore running here.
 	marker string
+	tel    *telemetry
 }
 
 // New returns a Manager. Register exporters before calling Create or Restore.
@@ -178,7 +187,11 @@ func New(opts Options) (*Manager, error) {
 	if _, err := redactConfig(opts.AppConfig); err != nil {
 		return nil, err
 	}
-	return &Manager{opts: opts, store: opts.Storage, log: log, inUse: map[string]int{}}, nil
+	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("ngbak: telemetry: %w", err)
+	}
+	return &Manager{opts: opts, store: opts.Storage, log: log, inUse: map[string]int{}, tel: tel}, nil
 }
 
 // Register adds exporters. Names must be valid and unique.
@@ -218,7 +231,9 @@ func (m *Manager) exporters() []Exporter {
 // Create backs up every registered exporter's store into a new archive and
 // returns its manifest. The backup becomes visible (List, Get) only once it
 // is complete: a failed or cancelled Create leaves nothing that List shows.
-func (m *Manager) Create(ctx context.Context, opts *CreateOptions) (*Manifest, error) {
+func (m *Manager) Create(ctx context.Context, opts *CreateOptions) (_ *Manifest, err error) {
+	ctx, end := m.tel.startOp(ctx, "Create", "")
+	defer func() { end(err) }()
 	exps := m.exporters()
 	if len(exps) == 0 {
 		return nil, errors.New("ngbak: create: no exporters registered")
@@ -229,6 +244,7 @@ func (m *Manager) Create(ctx context.Context, opts *CreateOptions) (*Manifest, e
 	}
 	start := time.Now().UTC()
 	id := NewID(start)
+	trace.SpanFromContext(ctx).SetAttributes(attrID.String(id))
 	m.mu.Lock()
 	restoring := m.restoring
 	if !restoring {
@@ -774,7 +790,9 @@ func (s *stored) finish(readErr error) error {
 // manifest, SHA256SUMS, the payload digest, and that the manifest inside the
 // archive is the sidecar manifest. Any mismatch is an error wrapping
 // ErrChecksum or ErrCorrupt.
-func (m *Manager) Verify(ctx context.Context, id string) error {
+func (m *Manager) Verify(ctx context.Context, id string) (err error) {
+	ctx, end := m.tel.startOp(ctx, "Verify", id)
+	defer func() { end(err) }()
 	if err := checkID(id); err != nil {
 		return err
 	}
@@ -833,7 +851,9 @@ func (m *Manager) verify(ctx context.Context, op, id string) (*verified, error) 
 // safety backup, and the error says which backend failed and whether the
 // rollback worked. The rollback runs even if ctx was cancelled. The safety
 // backup is kept, labelled LabelSafetyFor, so a restore can be undone.
-func (m *Manager) Restore(ctx context.Context, id string, opts *RestoreOptions) (*RestoreResult, error) {
+func (m *Manager) Restore(ctx context.Context, id string, opts *RestoreOptions) (_ *RestoreResult, err error) {
+	ctx, end := m.tel.startOp(ctx, "Restore", id)
+	defer func() { end(err) }()
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
@@ -1132,11 +1152,15 @@ func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, v *
 		e := plan[idx]
 		touched = append(touched, e)
 		m.emit(ctx, Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
-		if err := e.Restore(ctx, r); err != nil {
-			return touched, fmt.Errorf("backend %q (%s) failed: %w", e.Name(), e.Kind(), err)
+		bctx, end := m.tel.startBackend(ctx, op, "restore", e)
+		err := e.Restore(bctx, r)
+		if err != nil {
+			err = fmt.Errorf("backend %q (%s) failed: %w", e.Name(), e.Kind(), err)
+		} else if r.next < len(b.Files) {
+			err = fmt.Errorf("backend %q (%s): restore did not read %s", e.Name(), e.Kind(), b.Files[r.next].Path)
 		}
-		if r.next < len(b.Files) {
-			return touched, fmt.Errorf("backend %q (%s): restore did not read %s", e.Name(), e.Kind(), b.Files[r.next].Path)
+		if end(b, err); err != nil {
+			return touched, err
 		}
 	}
 	if _, _, err := s.ar.next(); err != io.EOF {

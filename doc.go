@@ -149,6 +149,16 @@
 // whichever is earlier, so a backup dated in the future cannot make every
 // real one look old.
 //
+// # Monitoring
+//
+// Create, Restore and Verify record OpenTelemetry spans, with a child span
+// per backend, and metrics (duration, failures, bytes and items per
+// backend, the time of the last successful Create) through
+// Options.TracerProvider and Options.MeterProvider, or otel's global
+// providers, which record nothing until the application installs an SDK.
+// ngbak uses the API only; the names are listed in telemetry.go and in the
+// README.
+//
 // # What clean-up removes
 //
 // Nothing that ngbak did not write. A crash can leave a partial file or an

@@ -276,8 +276,10 @@ func (m *Manager) exportParallel(ctx context.Context, op, id string, aw *archive
 	return out, nil
 }
 
-func (m *Manager) exportOne(ctx context.Context, ev *syncEmit, op, id string, aw *archiveWriter, lease *archiveLease, e Exporter) (Backend, error) {
+func (m *Manager) exportOne(ctx context.Context, ev *syncEmit, op, id string, aw *archiveWriter, lease *archiveLease, e Exporter) (b Backend, err error) {
 	ev.emit(Event{Op: op, ID: id, Phase: "export", Backend: e.Name()})
+	ctx, end := m.tel.startBackend(ctx, op, "export", e)
+	defer func() { end(&b, err) }()
 	w := &Writer{ctx: ctx, a: aw, backend: e.Name(), tempDir: m.opts.TempDir, lease: lease}
 	info, err := e.Export(ctx, w)
 	if err = w.end(err); err != nil {
@@ -379,7 +381,7 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 		kinds[e.Kind()] = &sync.Mutex{}
 	}
 	// run restores one backend; it holds a slot while it does.
-	run := func(e Exporter, r *Reader) error {
+	run := func(e Exporter, r *Reader) (err error) {
 		kinds[e.Kind()].Lock()
 		defer kinds[e.Kind()].Unlock()
 		select {
@@ -389,7 +391,9 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 		}
 		defer func() { <-slots }()
 		ev.emit(Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
-		if err := e.Restore(ctx, r); err != nil {
+		bctx, end := m.tel.startBackend(ctx, op, "restore", e)
+		defer func() { end(r.backend, err) }()
+		if err := e.Restore(bctx, r); err != nil {
 			return fmt.Errorf("backend %q (%s) failed: %w", e.Name(), e.Kind(), err)
 		}
 		if r.next < len(r.backend.Files) {
