@@ -209,9 +209,22 @@ func TestDedupDamage(t *testing.T) {
 	t.Run("chunk under another's name", func(t *testing.T) {
 		orig := mustRead(t, chunks[0])
 		defer os.WriteFile(chunks[0], orig, 0o644)
-		os.WriteFile(chunks[0], mustRead(t, chunks[1]), 0o644)
+		// Another content of the same size, well compressed: only the
+		// chunk's hash tells.
+		zd, _ := zstd.NewReader(nil)
+		plain, err := zd.DecodeAll(orig, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain[0] ^= 1
+		ze, _ := zstd.NewWriter(nil)
+		os.WriteFile(chunks[0], ze.EncodeAll(plain, nil), 0o644)
 		if err := e.m.Verify(ctx, a.ID); !errors.Is(err, ngbak.ErrChecksum) {
 			t.Errorf("Verify: %v", err)
+		}
+		rep, err := e.m.CheckRepository(ctx, ngbak.CheckOptions{ReadData: true})
+		if !errors.Is(err, ngbak.ErrCorrupt) || len(rep.Damaged) != 1 {
+			t.Errorf("CheckRepository: %v %+v", err, rep)
 		}
 	})
 	t.Run("missing chunk", func(t *testing.T) {
