@@ -180,14 +180,26 @@ func (d *dedupStorage) logger() *slog.Logger {
 	return d.log
 }
 
-// eachRef calls fn for every chunk of a chunk list.
+// plainArchive tells an archive stored whole (zstd, or age-encrypted) from
+// a chunk list by its first bytes. Anything else is neither, and a sweep
+// that meets it removes nothing: what a damaged list held is unknown.
+func plainArchive(head []byte) bool {
+	return bytes.HasPrefix(head, zstdMagic) || bytes.HasPrefix(head, []byte("age-encryption.org/"))
+}
+
+// eachRef calls fn for every chunk of a chunk list; an archive stored
+// whole holds none.
 func (d *dedupStorage) eachRef(ctx context.Context, name string, fn func(chunkRef) error) error {
 	rc, err := d.inner.Open(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	l, err := newChunkListReader(rc, maxChunkBound)
+	br := bufio.NewReaderSize(rc, 64<<10)
+	if head, _ := br.Peek(len(chunkListMagic)); plainArchive(head) {
+		return nil
+	}
+	l, err := newChunkListReader(br, maxChunkBound)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -656,12 +668,20 @@ type fetched struct {
 // prefetch is how many chunks a reader fetches ahead.
 const prefetch = 4
 
-func (d *dedupStorage) newReader(ctx context.Context, name string) (*dedupReader, error) {
+func (d *dedupStorage) newReader(ctx context.Context, name string) (io.ReadCloser, error) {
 	rc, err := d.inner.Open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	l, err := newChunkListReader(rc, maxChunkBound)
+	br := bufio.NewReaderSize(rc, 64<<10)
+	if head, _ := br.Peek(len(chunkListMagic)); plainArchive(head) {
+		// Stored before the storage was deduplicated: read as it is.
+		return struct {
+			io.Reader
+			io.Closer
+		}{br, rc}, nil
+	}
+	l, err := newChunkListReader(br, maxChunkBound)
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
