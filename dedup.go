@@ -165,6 +165,9 @@ func (d *dedupStorage) Remove(ctx context.Context, name string) error {
 		// The list is gone all the same: CheckRepository finds what it held.
 		return fmt.Errorf("%s removed, but its chunks were not freed, since it could not be read: %w", name, readErr)
 	}
+	if len(cands) == 0 {
+		return nil
+	}
 	if _, skipped, err := d.sweep(ctx, cands); err != nil {
 		return fmt.Errorf("%s removed; freeing its chunks: %w", name, err)
 	} else if skipped != "" {
@@ -311,9 +314,6 @@ func liveLeases(objs []ObjectInfo, suffix, own string) []string {
 // lease: the listing taken after the lock holds every list there is.
 // What a sweep skips stays for the next one or CheckRepository.
 func (d *dedupStorage) sweep(ctx context.Context, cands map[[32]byte]struct{}) (removed int, skipped string, err error) {
-	if len(cands) == 0 {
-		return 0, "", nil
-	}
 	l, err := takeLease(ctx, d.inner, sweepSuffix, "sweep")
 	if err != nil {
 		return 0, "", err

@@ -127,9 +127,8 @@ func (d *dedupStorage) check(ctx context.Context, opts CheckOptions) (*Repositor
 	sort.Strings(rep.Missing)
 	sort.Strings(rep.Damaged)
 	sort.Strings(rep.Unused)
-	if opts.RemoveUnused && len(unused) > 0 {
-		rep.Removed, rep.Skipped, err = d.sweep(ctx, unused)
-		if err != nil {
+	if opts.RemoveUnused {
+		if rep.Removed, rep.Skipped, err = d.sweep(ctx, unused); err != nil {
 			return rep, err
 		}
 	}
