@@ -605,7 +605,7 @@ func checkAfterCrash(t *testing.T, fx *crashFixture, spec crashSpec, where strin
 		if want[o.Name] {
 			continue
 		}
-		if spec.Dedup && (o.Name == "ngbak-dedup.key" || strings.HasPrefix(o.Name, "chunk-")) {
+		if spec.Dedup && (o.Name == "ngbak-dedup.key" || o.Name == "ngbak-dedup.layout" || strings.HasPrefix(o.Name, "chunk-")) {
 			continue // the bucket's chunks, checked by CheckRepository
 		}
 		if spec.Dedup && strings.HasSuffix(o.Name, ".lease") && strings.HasPrefix(spec.Storage, "s3://") {

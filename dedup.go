@@ -52,7 +52,7 @@ func dedupOwnName(name string) bool {
 	if h, ok := strings.CutPrefix(name, chunkPrefix); ok {
 		return len(h) == 64 && lowerHex([]byte(h))
 	}
-	if name == dedupKeyName {
+	if name == dedupKeyName || name == dedupLayoutName {
 		return true
 	}
 	for _, s := range []string{leaseSuffix, sweepSuffix} {
@@ -74,18 +74,89 @@ type subStorage interface {
 // chunks beside (in the "chunks" namespace when the storage has one).
 // Every other object passes through.
 type dedupStorage struct {
-	inner, chunks Storage
-	enc           Encryption
-	level         int
-	avgBits       int
-	min, max      uint
-	log           *slog.Logger
+	inner    Storage
+	enc      Encryption
+	level    int
+	avgBits  int
+	min, max uint
+	log      *slog.Logger
 
 	zenc *zstd.Encoder
 	zdec *zstd.Decoder
 
 	keyMu sync.Mutex
 	key   *dedupKey
+
+	layoutMu sync.Mutex
+	chunks   Storage // where the chunks are, once known (layout)
+}
+
+const (
+	dedupLayoutName = "ngbak-dedup.layout"
+	layoutSub       = "ngbak-dedup/1 chunks=sub\n"
+	layoutFlat      = "ngbak-dedup/1 chunks=flat\n"
+)
+
+// layout returns where the chunks are. The first writer decides and
+// records it in dedupLayoutName, so that every Manager on the storage
+// agrees even when one sees the storage through a wrapper that hides Sub
+// (which would otherwise put its chunks where the others never look).
+func (d *dedupStorage) layout(ctx context.Context, create bool) (Storage, error) {
+	d.layoutMu.Lock()
+	defer d.layoutMu.Unlock()
+	if d.chunks != nil {
+		return d.chunks, nil
+	}
+	sub, hasSub := d.inner.(subStorage)
+	for range 2 {
+		data, err := readAllLimit(ctx, d.inner, dedupLayoutName, 256)
+		switch {
+		case errors.Is(err, ErrNotFound) && !create:
+			// No backup was ever written here: no chunk to find.
+			return d.inner, nil
+		case errors.Is(err, ErrNotFound):
+			want := layoutFlat
+			if hasSub {
+				want = layoutSub
+			}
+			if err := putObject(ctx, d.inner, dedupLayoutName, []byte(want)); err != nil && !errors.Is(err, ErrExists) {
+				return nil, fmt.Errorf("writing %s: %w", dedupLayoutName, err)
+			}
+			continue
+		case err != nil:
+			return nil, err
+		}
+		switch string(data) {
+		case layoutFlat:
+			d.chunks = d.inner
+		case layoutSub:
+			if !hasSub {
+				return nil, fmt.Errorf("%s says the chunks are in the storage's \"chunks\" namespace, and this Storage has none (a wrapper must pass Sub on)", dedupLayoutName)
+			}
+			c, err := sub.Sub("chunks")
+			if err != nil {
+				return nil, fmt.Errorf("the chunks' namespace: %w", err)
+			}
+			d.chunks = c
+		default:
+			return nil, corrupt("%s holds %.40q", dedupLayoutName, data)
+		}
+		return d.chunks, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, dedupLayoutName)
+}
+
+func readAllLimit(ctx context.Context, s Storage, name string, limit int64) ([]byte, error) {
+	rc, err := s.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return data, nil
 }
 
 func newDedupStorage(s Storage, opts Options) (*dedupStorage, error) {
@@ -100,14 +171,7 @@ func newDedupStorage(s Storage, opts Options) (*dedupStorage, error) {
 	for 1<<bits < avg {
 		bits++
 	}
-	d := &dedupStorage{inner: s, chunks: s, enc: opts.Encryption, level: opts.CompressionLevel, avgBits: bits, min: uint(avg / 4), max: uint(avg * 8)}
-	if sub, ok := s.(subStorage); ok {
-		c, err := sub.Sub("chunks")
-		if err != nil {
-			return nil, fmt.Errorf("ngbak: the chunks' namespace: %w", err)
-		}
-		d.chunks = c
-	}
+	d := &dedupStorage{inner: s, enc: opts.Encryption, level: opts.CompressionLevel, avgBits: bits, min: uint(avg / 4), max: uint(avg * 8)}
 	var err error
 	if d.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(d.level)), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20)); err != nil {
 		return nil, err
@@ -343,9 +407,13 @@ func (d *dedupStorage) sweep(ctx context.Context, cands map[[32]byte]struct{}) (
 			return 0, "", fmt.Errorf("reading the chunks other backups use: %w", err)
 		}
 	}
+	chunks, err := d.layout(ctx, false)
+	if err != nil {
+		return 0, "", err
+	}
 	for id := range cands {
 		name := chunkRef{ID: id}.name()
-		if err := d.chunks.Remove(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := chunks.Remove(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
 			return removed, "", fmt.Errorf("removing %s: %w", name, err)
 		}
 		removed++
@@ -421,8 +489,8 @@ type dedupWriter struct {
 	ended   bool
 }
 
-func (d *dedupStorage) newWriter(ctx context.Context, id string) (w *dedupWriter, err error) {
-	w = &dedupWriter{d: d, ctx: ctx, done: make(chan struct{})}
+func (d *dedupStorage) newWriter(ctx context.Context, id string) (_ *dedupWriter, err error) {
+	w := &dedupWriter{d: d, ctx: ctx, done: make(chan struct{})}
 	if d.enc != nil {
 		if w.key, err = d.loadKey(ctx, true); err != nil {
 			return nil, err
@@ -436,7 +504,10 @@ func (d *dedupStorage) newWriter(ctx context.Context, id string) (w *dedupWriter
 			err = errors.Join(err, w.lease.release(ctx))
 		}
 	}()
-	if err := d.waitForSweeps(ctx); err != nil {
+	if err = d.waitForSweeps(ctx); err != nil {
+		return nil, err
+	}
+	if _, err = d.layout(ctx, true); err != nil {
 		return nil, err
 	}
 	if w.index, err = d.inner.Create(ctx, archiveName(id)); err != nil {
@@ -618,9 +689,13 @@ func (w *dedupWriter) run(pr io.Reader) error {
 // it is waited for.
 func (d *dedupStorage) storeChunk(ctx context.Context, k *dedupKey, ref chunkRef, data []byte) error {
 	name := ref.name()
+	chunks, err := d.layout(ctx, true)
+	if err != nil {
+		return err
+	}
 	var sealed []byte
 	for attempt := 0; ; attempt++ {
-		_, err := d.chunks.Stat(ctx, name)
+		_, err := chunks.Stat(ctx, name)
 		if err == nil {
 			return nil
 		}
@@ -630,7 +705,7 @@ func (d *dedupStorage) storeChunk(ctx context.Context, k *dedupKey, ref chunkRef
 		if sealed == nil {
 			sealed = d.seal(k, ref.ID, data)
 		}
-		err = putObject(ctx, d.chunks, name, sealed)
+		err = putObject(ctx, chunks, name, sealed)
 		if err == nil || errors.Is(err, ErrExists) {
 			return nil
 		}
@@ -732,7 +807,11 @@ func (r *dedupReader) fetch(ref chunkRef) fetched {
 
 func (d *dedupStorage) readChunk(ctx context.Context, k *dedupKey, ref chunkRef) ([]byte, error) {
 	name := ref.name()
-	rc, err := d.chunks.Open(ctx, name)
+	chunks, err := d.layout(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := chunks.Open(ctx, name)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: chunk %s is missing: %v", ErrCorrupt, name, err)
 	}

@@ -77,7 +77,11 @@ func (d *dedupStorage) check(ctx context.Context, opts CheckOptions) (*Repositor
 		rep.Lists++
 	}
 	rep.Chunks = len(refs)
-	chunks, err := d.chunks.List(ctx)
+	cs, err := d.layout(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	chunks, err := cs.List(ctx)
 	if err != nil {
 		return nil, err
 	}

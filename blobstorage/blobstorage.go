@@ -26,6 +26,7 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ngbak/ngbak"
@@ -48,6 +49,8 @@ type Storage struct {
 	opts Options
 	// dir, for a file:// URL, is the folder as ngbak.Dir keeps it.
 	dir ngbak.Storage
+	// prefix is the namespace of a Sub, before every key.
+	prefix string
 }
 
 // Open opens the bucket at urlstr (its driver must be imported) and returns
@@ -105,7 +108,7 @@ func (s *Storage) Create(ctx context.Context, name string) (ngbak.ObjectWriter, 
 	}
 	// Cancelling the writer's context is how gocloud aborts an upload.
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: true, BufferSize: s.opts.PartSize, MaxConcurrency: s.opts.Concurrency, ContentType: "application/octet-stream"})
+	w, err := s.b.NewWriter(wctx, s.prefix+name, &blob.WriterOptions{IfNotExist: true, BufferSize: s.opts.PartSize, MaxConcurrency: s.opts.Concurrency, ContentType: "application/octet-stream"})
 	if err != nil {
 		cancel()
 		return nil, wrap(name, err)
@@ -162,7 +165,7 @@ func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) 
 	if s.dir != nil {
 		return s.dir.Open(ctx, name)
 	}
-	r, err := s.b.NewReader(ctx, name, nil)
+	r, err := s.b.NewReader(ctx, s.prefix+name, nil)
 	if err != nil {
 		return nil, wrap(name, err)
 	}
@@ -214,7 +217,7 @@ func (s *Storage) Stat(ctx context.Context, name string) (ngbak.ObjectInfo, erro
 	if s.dir != nil {
 		return s.dir.Stat(ctx, name)
 	}
-	a, err := s.b.Attributes(ctx, name)
+	a, err := s.b.Attributes(ctx, s.prefix+name)
 	if err != nil {
 		return ngbak.ObjectInfo{}, wrap(name, err)
 	}
@@ -227,7 +230,7 @@ func (s *Storage) List(ctx context.Context) ([]ngbak.ObjectInfo, error) {
 		return s.dir.List(ctx)
 	}
 	var out []ngbak.ObjectInfo
-	it := s.b.List(&blob.ListOptions{Delimiter: "/"})
+	it := s.b.List(&blob.ListOptions{Prefix: s.prefix, Delimiter: "/"})
 	for {
 		o, err := it.Next(ctx)
 		if err == io.EOF {
@@ -239,7 +242,7 @@ func (s *Storage) List(ctx context.Context) ([]ngbak.ObjectInfo, error) {
 		if o.IsDir {
 			continue
 		}
-		out = append(out, ngbak.ObjectInfo{Name: o.Key, Size: o.Size, ModTime: o.ModTime})
+		out = append(out, ngbak.ObjectInfo{Name: strings.TrimPrefix(o.Key, s.prefix), Size: o.Size, ModTime: o.ModTime})
 	}
 }
 
@@ -248,7 +251,7 @@ func (s *Storage) Remove(ctx context.Context, name string) error {
 	if s.dir != nil {
 		return s.dir.Remove(ctx, name)
 	}
-	if err := s.b.Delete(ctx, name); err != nil {
+	if err := s.b.Delete(ctx, s.prefix+name); err != nil {
 		return wrap(name, err)
 	}
 	return nil
