@@ -898,6 +898,10 @@ func (r *dedupReader) compress(w io.Writer) error {
 	return nil
 }
 
+// SizeUnknown tells a server not to send Backup.Size (the chunk list's) as
+// the archive's length: the archive is made as it is read.
+func (r *dedupReader) SizeUnknown() bool { return true }
+
 func (r *dedupReader) Close() error {
 	r.cancel()
 	if r.pr != nil {
