@@ -643,6 +643,19 @@ func (w *dedupWriter) run(pr io.Reader) error {
 	for range workers + 1 {
 		bufs <- make([]byte, w.d.max)
 	}
+	// Chunks are hashed and stored by the workers; their ids reach the
+	// list in order through one future each.
+	ids := make(chan chan chunkRef, workers+1)
+	listed := make(chan error, 1)
+	go func() {
+		var err error
+		for f := range ids {
+			if ref := <-f; err == nil {
+				err = w.list.add(ref)
+			}
+		}
+		listed <- err
+	}()
 	var err error
 	for {
 		if err = ctx.Err(); err != nil {
@@ -660,17 +673,22 @@ func (w *dedupWriter) run(pr io.Reader) error {
 			break
 		}
 		w.size += int64(c.Length)
-		ref := chunkRef{ID: w.key.chunkID(c.Data), Size: int64(c.Length)}
-		if err = w.list.add(ref); err != nil {
-			break
-		}
 		data := c.Data
+		f := make(chan chunkRef, 1)
+		ids <- f
 		g.Go(func() error {
 			defer func() { bufs <- buf[:cap(buf)] }()
+			ref := chunkRef{ID: w.key.chunkID(data), Size: int64(len(data))}
+			f <- ref
 			return w.d.storeChunk(ctx, w.key, ref, data)
 		})
 	}
-	if gerr := g.Wait(); gerr != nil {
+	gerr := g.Wait()
+	close(ids)
+	if lerr := <-listed; lerr != nil && err == nil {
+		err = lerr
+	}
+	if gerr != nil {
 		err = gerr
 	}
 	if err == nil && !w.tar {
@@ -741,7 +759,7 @@ type fetched struct {
 }
 
 // prefetch is how many chunks a reader fetches ahead.
-const prefetch = 4
+const prefetch = 8
 
 func (d *dedupStorage) newReader(ctx context.Context, name string) (io.ReadCloser, error) {
 	rc, err := d.inner.Open(ctx, name)
@@ -821,7 +839,10 @@ func (d *dedupStorage) readChunk(ctx context.Context, k *dedupKey, ref chunkRef)
 	defer rc.Close()
 	// zstd never grows data by more than a little; this bounds a forged
 	// object's cost.
-	data, err := io.ReadAll(io.LimitReader(rc, ref.Size+ref.Size/8+1<<10))
+	var buf bytes.Buffer
+	buf.Grow(int(ref.Size/2) + 1<<10)
+	_, err = buf.ReadFrom(io.LimitReader(rc, ref.Size+ref.Size/8+1<<10))
+	data := buf.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
