@@ -742,6 +742,7 @@ func (d *dedupStorage) storeChunk(ctx context.Context, k *dedupKey, ref chunkRef
 // fetched ahead in parallel.
 type dedupReader struct {
 	d      *dedupStorage
+	name   string // the chunk list
 	ctx    context.Context
 	cancel context.CancelFunc
 	key    *dedupKey
@@ -791,6 +792,7 @@ func (d *dedupStorage) newReader(ctx context.Context, name string) (io.ReadClose
 		}
 	}
 	r.ctx, r.cancel = context.WithCancel(ctx)
+	r.name = name
 	go r.produce(rc, l, name)
 	return r, nil
 }
@@ -820,8 +822,17 @@ func (r *dedupReader) produce(rc io.ReadCloser, l *chunkListReader, name string)
 
 func (r *dedupReader) fetch(ref chunkRef) fetched {
 	data, err := r.d.readChunk(r.ctx, r.key, ref)
+	if errors.Is(err, errChunkMissing) {
+		// A backup deleted (in another process) while it was read loses
+		// its chunks to the sweep: that is a backup gone, not a damaged one.
+		if _, serr := r.d.inner.Stat(r.ctx, r.name); errors.Is(serr, ErrNotFound) {
+			err = fmt.Errorf("%w: %s was deleted while it was read", ErrNotFound, r.name)
+		}
+	}
 	return fetched{data, err}
 }
+
+var errChunkMissing = errors.New("missing")
 
 func (d *dedupStorage) readChunk(ctx context.Context, k *dedupKey, ref chunkRef) ([]byte, error) {
 	name := ref.name()
@@ -831,7 +842,7 @@ func (d *dedupStorage) readChunk(ctx context.Context, k *dedupKey, ref chunkRef)
 	}
 	rc, err := chunks.Open(ctx, name)
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: chunk %s is missing: %v", ErrCorrupt, name, err)
+		return nil, fmt.Errorf("%w: chunk %s is %w: %v", ErrCorrupt, name, errChunkMissing, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
