@@ -476,3 +476,27 @@ func filepathWalk(t *testing.T, dir string, fn func(string, []byte)) {
 		fn(f, mustRead(t, filepath.Join(dir, f)))
 	}
 }
+
+// TestDedupDeletedWhileRead: a backup deleted while it is read loses its
+// chunks to the sweep; the reader says the backup is gone (ErrNotFound),
+// not that it is damaged.
+func TestDedupDeletedWhileRead(t *testing.T) {
+	ctx := context.Background()
+	// Far more than the reader and the compressor read ahead.
+	e := dedupEnv(t, ngbak.Options{}, newMem("kv", records(150000, 9, "doc")))
+	a := e.create(t)
+	rc, err := e.m.Open(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := rc.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Delete(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, rc); !errors.Is(err, ngbak.ErrNotFound) {
+		t.Fatalf("reading a backup deleted meanwhile: %v", err)
+	}
+}
