@@ -5,12 +5,14 @@
 //
 //   - a plain Create, Verify and Restore of the dataset beside the same on
 //     the layout (time and peak heap);
+//
 //   - the bytes a second backup adds after 1% new documents (with their
 //     chunks, vectors and nodes), and a third after 0.1% of the records
 //     were updated at random, for each chunk size given;
+//
 //   - the cost of deleting a backup (Prune's step) on the layout.
 //
-//	go run ./internal/dedupbench -size 256 -avg 64,256,512
+//     go run ./internal/dedupbench -size 256 -avg 64,256,512
 package main
 
 import (
