@@ -1,18 +1,14 @@
 // Command dedupbench measures the deduplicating layout (ngbak.Options.Dedup)
 // against the goals of issue 16 on a generated nano-graphrag working dir:
 // full documents and text chunks (KV JSON), a vector store (NanoVectorDB's
-// vdb_*.json, base64 float32 rows) and a GraphML graph, in one run:
+// vdb_*.json, base64 float32 rows) and a GraphML graph. In one run it
+// times a plain Create, Verify and Restore of the dataset beside the same
+// on the layout (with the peak heap); it measures the bytes a second
+// backup adds after 1% new documents (with their chunks, vectors and
+// nodes) and a third after 0.1% of the records were updated at random,
+// for each chunk size given; and it times deleting a backup (Prune's step).
 //
-//   - a plain Create, Verify and Restore of the dataset beside the same on
-//     the layout (time and peak heap);
-//
-//   - the bytes a second backup adds after 1% new documents (with their
-//     chunks, vectors and nodes), and a third after 0.1% of the records
-//     were updated at random, for each chunk size given;
-//
-//   - the cost of deleting a backup (Prune's step) on the layout.
-//
-//     go run ./internal/dedupbench -size 256 -avg 64,256,512
+//	go run ./internal/dedupbench -size 256 -avg 64,256,512
 package main
 
 import (
