@@ -84,11 +84,13 @@ type dedupStorage struct {
 	zenc *zstd.Encoder
 	zdec *zstd.Decoder
 
-	keyMu sync.Mutex
-	key   *dedupKey
+	keyMu      sync.Mutex
+	key        *dedupKey
+	pendingKey []byte // the encrypted key made here, until a Create stores it
 
 	layoutMu sync.Mutex
-	chunks   Storage // where the chunks are, once known (layout)
+	chunks   Storage // where the chunks are, once recorded (layout)
+	mode     string
 }
 
 const (
@@ -97,53 +99,82 @@ const (
 	layoutFlat      = "ngbak-dedup/1 chunks=flat\n"
 )
 
-// layout returns where the chunks are. The first writer decides and
-// records it in dedupLayoutName, so that every Manager on the storage
-// agrees even when one sees the storage through a wrapper that hides Sub
-// (which would otherwise put its chunks where the others never look).
-func (d *dedupStorage) layout(ctx context.Context, create bool) (Storage, error) {
+// layout returns where the chunks are: as ngbak-dedup.layout records, or
+// when there is no record yet (no backup was committed here), where this
+// storage would put them (mode says which). The first Create to commit
+// records it (recordLayout), so that every Manager on the storage agrees
+// even when one sees the storage through a wrapper that hides Sub (which
+// would otherwise put its chunks where the others never look).
+func (d *dedupStorage) layout(ctx context.Context) (chunks Storage, mode string, err error) {
 	d.layoutMu.Lock()
 	defer d.layoutMu.Unlock()
 	if d.chunks != nil {
-		return d.chunks, nil
+		return d.chunks, d.mode, nil
 	}
-	sub, hasSub := d.inner.(subStorage)
-	for range 2 {
-		data, err := readAllLimit(ctx, d.inner, dedupLayoutName, 256)
-		switch {
-		case errors.Is(err, ErrNotFound) && !create:
-			// No backup was ever written here: no chunk to find.
-			return d.inner, nil
-		case errors.Is(err, ErrNotFound):
-			want := layoutFlat
-			if hasSub {
-				want = layoutSub
-			}
-			if err := putObject(ctx, d.inner, dedupLayoutName, []byte(want)); err != nil && !errors.Is(err, ErrExists) {
-				return nil, fmt.Errorf("writing %s: %w", dedupLayoutName, err)
-			}
-			continue
-		case err != nil:
-			return nil, err
+	data, err := readAllLimit(ctx, d.inner, dedupLayoutName, 256)
+	if errors.Is(err, ErrNotFound) {
+		mode = layoutFlat
+		if _, ok := d.inner.(subStorage); ok {
+			mode = layoutSub
 		}
-		switch string(data) {
-		case layoutFlat:
-			d.chunks = d.inner
-		case layoutSub:
-			if !hasSub {
-				return nil, fmt.Errorf("%s says the chunks are in the storage's \"chunks\" namespace, and this Storage has none (a wrapper must pass Sub on)", dedupLayoutName)
-			}
-			c, err := sub.Sub("chunks")
-			if err != nil {
-				return nil, fmt.Errorf("the chunks' namespace: %w", err)
-			}
-			d.chunks = c
-		default:
-			return nil, corrupt("%s holds %.40q", dedupLayoutName, data)
-		}
-		return d.chunks, nil
+		chunks, err = d.storageFor(mode)
+		return chunks, mode, err
 	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, dedupLayoutName)
+	if err != nil {
+		return nil, "", err
+	}
+	if chunks, err = d.storageFor(string(data)); err != nil {
+		return nil, "", err
+	}
+	d.chunks, d.mode = chunks, string(data)
+	return chunks, d.mode, nil
+}
+
+func (d *dedupStorage) storageFor(mode string) (Storage, error) {
+	switch mode {
+	case layoutFlat:
+		return d.inner, nil
+	case layoutSub:
+		sub, ok := d.inner.(subStorage)
+		if !ok {
+			return nil, fmt.Errorf("%s says the chunks are in the storage's \"chunks\" namespace, and this Storage has none (a wrapper must pass Sub on)", dedupLayoutName)
+		}
+		c, err := sub.Sub("chunks")
+		if err != nil {
+			return nil, fmt.Errorf("the chunks' namespace: %w", err)
+		}
+		return c, nil
+	}
+	return nil, corrupt("%s holds %.40q", dedupLayoutName, mode)
+}
+
+// recordLayout records where a Create put its chunks, before its chunk
+// list is committed; a record that says otherwise (another Manager,
+// through another view of the storage, committed first) fails the Create.
+func (d *dedupStorage) recordLayout(ctx context.Context, mode string) error {
+	d.layoutMu.Lock()
+	have := d.mode
+	d.layoutMu.Unlock()
+	if have == "" {
+		if err := putObject(ctx, d.inner, dedupLayoutName, []byte(mode)); err != nil && !errors.Is(err, ErrExists) {
+			return fmt.Errorf("writing %s: %w", dedupLayoutName, err)
+		}
+		_, m, err := d.layout(ctx)
+		if err != nil {
+			return err
+		}
+		have = m
+		d.layoutMu.Lock()
+		recorded := d.chunks != nil
+		d.layoutMu.Unlock()
+		if !recorded {
+			return fmt.Errorf("%w: %s was written and is not there", ErrCorrupt, dedupLayoutName)
+		}
+	}
+	if have != mode {
+		return fmt.Errorf("%w: this Create put its chunks %q, and %s says %q: another Manager sees this storage otherwise (a wrapper that hides Sub?)", ErrIncompatible, strings.TrimSpace(mode), dedupLayoutName, strings.TrimSpace(have))
+	}
+	return nil
 }
 
 func readAllLimit(ctx context.Context, s Storage, name string, limit int64) ([]byte, error) {
@@ -407,7 +438,7 @@ func (d *dedupStorage) sweep(ctx context.Context, cands map[[32]byte]struct{}) (
 			return 0, "", fmt.Errorf("reading the chunks other backups use: %w", err)
 		}
 	}
-	chunks, err := d.layout(ctx, false)
+	chunks, _, err := d.layout(ctx)
 	if err != nil {
 		return 0, "", err
 	}
@@ -477,6 +508,13 @@ type dedupWriter struct {
 	index ObjectWriter
 	list  *chunkListWriter
 	lease *lease
+	// chunks is where this writer puts them (mode: as recorded, or to be)
+	chunks Storage
+	mode   string
+	// written are the chunks this writer stored, for Abort to sweep: 32
+	// bytes for each new chunk of the backup.
+	mu      sync.Mutex
+	written map[[32]byte]struct{}
 
 	tar     bool // acceptTar was called: the input is the tar stream
 	started bool
@@ -507,7 +545,7 @@ func (d *dedupStorage) newWriter(ctx context.Context, id string) (_ *dedupWriter
 	if err = d.waitForSweeps(ctx); err != nil {
 		return nil, err
 	}
-	if _, err = d.layout(ctx, true); err != nil {
+	if w.chunks, w.mode, err = d.layout(ctx); err != nil {
 		return nil, err
 	}
 	if w.index, err = d.inner.Create(ctx, archiveName(id)); err != nil {
@@ -579,6 +617,16 @@ func (w *dedupWriter) Commit() error {
 		w.Abort()
 		return err
 	}
+	// The repository's records are written by the first Create to commit,
+	// so that one cancelled leaves nothing.
+	if err := w.d.recordLayout(w.ctx, w.mode); err != nil {
+		w.Abort()
+		return err
+	}
+	if err := w.d.storePendingKey(w.ctx); err != nil {
+		w.Abort()
+		return err
+	}
 	// The list is committed before the lease goes: a sweep that starts in
 	// between sees the list.
 	if err := w.index.Commit(); err != nil {
@@ -600,6 +648,17 @@ func (w *dedupWriter) Abort() error {
 		l := w.lease
 		w.lease = nil
 		err = errors.Join(err, l.release(w.ctx))
+		// The chunks this Create wrote go, by the sweep's protocol (another
+		// Create may have found them meanwhile); what it skips, a later
+		// sweep or CheckRepository frees.
+		w.mu.Lock()
+		written := w.written
+		w.written = nil
+		w.mu.Unlock()
+		if len(written) > 0 {
+			_, _, serr := w.d.sweep(context.WithoutCancel(w.ctx), written)
+			err = errors.Join(err, serr)
+		}
 	}
 	return err
 }
@@ -680,7 +739,16 @@ func (w *dedupWriter) run(pr io.Reader) error {
 			defer func() { bufs <- buf[:cap(buf)] }()
 			ref := chunkRef{ID: w.key.chunkID(data), Size: int64(len(data))}
 			f <- ref
-			return w.d.storeChunk(ctx, w.key, ref, data)
+			stored, err := w.d.storeChunk(ctx, w.chunks, w.key, ref, data)
+			if stored {
+				w.mu.Lock()
+				if w.written == nil {
+					w.written = map[[32]byte]struct{}{}
+				}
+				w.written[ref.ID] = struct{}{}
+				w.mu.Unlock()
+			}
+			return err
 		})
 	}
 	gerr := g.Wait()
@@ -705,34 +773,33 @@ func (w *dedupWriter) run(pr io.Reader) error {
 // storeChunk writes a chunk unless the storage holds it. Another writer of
 // the same chunk, in this process or another, makes Dir's Create ErrBusy:
 // it is waited for.
-func (d *dedupStorage) storeChunk(ctx context.Context, k *dedupKey, ref chunkRef, data []byte) error {
+func (d *dedupStorage) storeChunk(ctx context.Context, chunks Storage, k *dedupKey, ref chunkRef, data []byte) (stored bool, err error) {
 	name := ref.name()
-	chunks, err := d.layout(ctx, true)
-	if err != nil {
-		return err
-	}
 	var sealed []byte
 	for attempt := 0; ; attempt++ {
 		_, err := chunks.Stat(ctx, name)
 		if err == nil {
-			return nil
+			return false, nil
 		}
 		if !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("%s: %w", name, err)
+			return false, fmt.Errorf("%s: %w", name, err)
 		}
 		if sealed == nil {
 			sealed = d.seal(k, ref.ID, data)
 		}
 		err = putObject(ctx, chunks, name, sealed)
-		if err == nil || errors.Is(err, ErrExists) {
-			return nil
+		if err == nil {
+			return true, nil
+		}
+		if errors.Is(err, ErrExists) {
+			return false, nil
 		}
 		if !errors.Is(err, ErrBusy) || attempt > 600 {
-			return fmt.Errorf("storing %s: %w", name, err)
+			return false, fmt.Errorf("storing %s: %w", name, err)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -836,7 +903,7 @@ var errChunkMissing = errors.New("missing")
 
 func (d *dedupStorage) readChunk(ctx context.Context, k *dedupKey, ref chunkRef) ([]byte, error) {
 	name := ref.name()
-	chunks, err := d.layout(ctx, false)
+	chunks, _, err := d.layout(ctx)
 	if err != nil {
 		return nil, err
 	}

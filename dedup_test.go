@@ -500,3 +500,28 @@ func TestDedupDeletedWhileRead(t *testing.T) {
 		t.Fatalf("reading a backup deleted meanwhile: %v", err)
 	}
 }
+
+// failAfter writes what inner writes, then fails.
+type failAfter struct{ ngbak.Exporter }
+
+func (f failAfter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info, error) {
+	if _, err := f.Exporter.Export(ctx, w); err != nil {
+		return ngbak.Info{}, err
+	}
+	return ngbak.Info{}, errors.New("failed on purpose")
+}
+
+// TestDedupFailedCreateLeavesNothing: a Create that fails after it stored
+// chunks (encrypted, on a new repository) leaves no chunk, key or record.
+func TestDedupFailedCreateLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	id, _ := age.GenerateX25519Identity()
+	enc, _ := agecrypt.New([]age.Recipient{id.Recipient()}, []age.Identity{id})
+	e := dedupEnv(t, ngbak.Options{Encryption: enc}, failAfter{newMem("kv", records(20000, 10, "doc"))})
+	if _, err := e.m.Create(ctx, nil); err == nil || !strings.Contains(err.Error(), "failed on purpose") {
+		t.Fatalf("Create: %v", err)
+	}
+	if left := files(t, e.dir); len(left) != 0 {
+		t.Errorf("a failed Create left %v", left)
+	}
+}

@@ -96,8 +96,8 @@ func (k *dedupKey) chunkID(data []byte) [32]byte {
 }
 
 // loadKey reads the repository's master key; with create it makes one
-// when there is none. Two processes making one at once: the object is
-// written without overwrite, so one wins and the other reads the winner's.
+// when there is none, which the first Create to commit stores
+// (storePendingKey), so that one cancelled leaves nothing.
 func (d *dedupStorage) loadKey(ctx context.Context, create bool) (*dedupKey, error) {
 	d.keyMu.Lock()
 	defer d.keyMu.Unlock()
@@ -107,32 +107,57 @@ func (d *dedupStorage) loadKey(ctx context.Context, create bool) (*dedupKey, err
 	if d.enc == nil {
 		return nil, errors.New("no Options.Encryption")
 	}
-	for range 2 {
-		k, err := d.readKey(ctx)
-		if err == nil {
-			d.key = k
-			return k, nil
-		}
-		if !errors.Is(err, ErrNotFound) || !create {
-			return nil, err
-		}
-		master := make([]byte, 32)
-		rand.Read(master)
-		var buf bytes.Buffer
-		ew, err := d.enc.Encrypt(&buf)
-		if err != nil {
-			return nil, fmt.Errorf("encrypting the repository key: %w", err)
-		}
-		ew.Write([]byte(dedupKeyMagic))
-		ew.Write(master)
-		if err := ew.Close(); err != nil {
-			return nil, fmt.Errorf("encrypting the repository key: %w", err)
-		}
-		if err := putObject(ctx, d.inner, dedupKeyName, buf.Bytes()); err != nil && !errors.Is(err, ErrExists) {
-			return nil, fmt.Errorf("storing the repository key: %w", err)
+	k, err := d.readKey(ctx)
+	if err == nil {
+		d.key = k
+		return k, nil
+	}
+	if !errors.Is(err, ErrNotFound) || !create {
+		return nil, err
+	}
+	master := make([]byte, 32)
+	rand.Read(master)
+	var buf bytes.Buffer
+	ew, err := d.enc.Encrypt(&buf)
+	if err != nil {
+		return nil, fmt.Errorf("encrypting the repository key: %w", err)
+	}
+	ew.Write([]byte(dedupKeyMagic))
+	ew.Write(master)
+	if err := ew.Close(); err != nil {
+		return nil, fmt.Errorf("encrypting the repository key: %w", err)
+	}
+	if d.key, err = deriveKey(master); err != nil {
+		return nil, err
+	}
+	d.pendingKey = buf.Bytes()
+	return d.key, nil
+}
+
+// storePendingKey stores a key loadKey made. Two processes that made one
+// each: the object is written without overwrite, so one wins, and the
+// other's Create fails (its chunks are sealed with a key that is not the
+// repository's); it works when tried again.
+func (d *dedupStorage) storePendingKey(ctx context.Context) error {
+	d.keyMu.Lock()
+	defer d.keyMu.Unlock()
+	if d.pendingKey == nil {
+		return nil
+	}
+	err := putObject(ctx, d.inner, dedupKeyName, d.pendingKey)
+	if errors.Is(err, ErrExists) {
+		if k, rerr := d.readKey(ctx); rerr == nil && hmac.Equal(k.id, d.key.id) {
+			err = nil
+		} else {
+			d.key, d.pendingKey = nil, nil
+			err = fmt.Errorf("%w: another process stored the repository key first; try again", ErrBusy)
 		}
 	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, dedupKeyName)
+	if err != nil {
+		return fmt.Errorf("storing the repository key: %w", err)
+	}
+	d.pendingKey = nil
+	return nil
 }
 
 func (d *dedupStorage) readKey(ctx context.Context) (*dedupKey, error) {

@@ -77,7 +77,7 @@ func (d *dedupStorage) check(ctx context.Context, opts CheckOptions) (*Repositor
 		rep.Lists++
 	}
 	rep.Chunks = len(refs)
-	cs, err := d.layout(ctx, false)
+	cs, _, err := d.layout(ctx)
 	if err != nil {
 		return nil, err
 	}
