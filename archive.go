@@ -77,6 +77,15 @@ const progressStep = 4 << 20
 
 func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time, enc Encryption, limits Limits) (*archiveWriter, error) {
 	a := &archiveWriter{obj: obj, sum: sha256.New(), modTime: modTime.UTC().Truncate(time.Second), buf: make([]byte, 256<<10), limits: limits.withDefaults()}
+	if t, ok := obj.(tarSink); ok {
+		// The deduplicating layout compresses and encrypts chunk by chunk
+		// (dedup.go). Headers carry no time, which would change every
+		// header of every backup and with them the chunks around them.
+		t.acceptTar()
+		a.modTime = time.Unix(0, 0).UTC()
+		a.tw = tar.NewWriter(a.countingSink())
+		return a, nil
+	}
 	var sink io.Writer = a.countingSink()
 	if enc != nil {
 		ew, err := enc.Encrypt(sink)
@@ -196,6 +205,9 @@ func (a *archiveWriter) finish(m *Manifest) (manifest []byte, sum string, err er
 	if err := a.tw.Close(); err != nil {
 		return nil, "", err
 	}
+	if a.zw == nil {
+		return manifest, hex.EncodeToString(a.sum.Sum(nil)), nil
+	}
 	if err := a.zw.Close(); err != nil {
 		return nil, "", err
 	}
@@ -208,7 +220,11 @@ func (a *archiveWriter) finish(m *Manifest) (manifest []byte, sum string, err er
 }
 
 // abort stops the encoder's goroutines; the caller aborts the object.
-func (a *archiveWriter) abort() { a.zw.Close() }
+func (a *archiveWriter) abort() {
+	if a.zw != nil {
+		a.zw.Close()
+	}
+}
 
 // copyBuffer is io.CopyBuffer that stops promptly when ctx is done.
 func copyBuffer(ctx context.Context, dst io.Writer, src io.Reader, buf []byte) (int64, error) {
@@ -277,6 +293,16 @@ type archiveReader struct {
 func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Manifest, sidecar []byte, dec Encryption) (*archiveReader, error) {
 	limits = limits.withDefaults()
 	raw := &hashingReader{r: r, h: sha256.New()}
+	if t, ok := r.(tarSource); ok {
+		// The deduplicating layout's tar stream, decrypted and checked
+		// chunk by chunk; the sidecar sum is the tar stream's.
+		raw.r = t.tarStream()
+		a := &archiveReader{ctx: ctx, raw: raw, tr: tar.NewReader(raw), limits: limits, seen: map[string]bool{}, sidecar: sidecar}
+		if want != nil {
+			a.want = append([]File{}, want.files()...)
+		}
+		return a, nil
+	}
 	var plain io.Reader = raw
 	if dec != nil {
 		d, err := dec.Decrypt(raw)
@@ -306,7 +332,11 @@ func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Man
 	return a, nil
 }
 
-func (a *archiveReader) close() { a.zr.Close() }
+func (a *archiveReader) close() {
+	if a.zr != nil {
+		a.zr.Close()
+	}
+}
 
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
@@ -495,8 +525,12 @@ const maxTail = 1 << 20
 func (a *archiveReader) checkTail() error {
 	buf := make([]byte, 32<<10)
 	var n int64
+	var tail io.Reader = a.raw
+	if a.zr != nil {
+		tail = a.zr
+	}
 	for {
-		k, err := a.zr.Read(buf)
+		k, err := tail.Read(buf)
 		for _, c := range buf[:k] {
 			if c != 0 {
 				return corrupt("data after the end of the tar stream")
@@ -516,7 +550,7 @@ func (a *archiveReader) checkTail() error {
 	// The decoder may stop short of the end of the input; read the rest so
 	// the archive hash covers it (and an encrypted stream's last chunk is
 	// authenticated), and refuse anything there.
-	a.zr.Close()
+	a.close()
 	if a.plain != nil {
 		k, err := io.Copy(io.Discard, a.plain)
 		if err != nil {
@@ -538,7 +572,7 @@ func (a *archiveReader) checkTail() error {
 
 // rawSum drains the compressed stream and returns its SHA-256 and size.
 func (a *archiveReader) rawSum() (string, int64, error) {
-	a.zr.Close() // stops the decoder's reads of a.raw
+	a.close() // stops the decoder's reads of a.raw
 	if _, err := copyBuffer(a.ctx, io.Discard, a.raw, make([]byte, 256<<10)); err != nil {
 		return "", 0, err
 	}

@@ -81,6 +81,10 @@ type Options struct {
 	// providers, which record nothing until the application installs an SDK.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// Dedup, if set, keeps the backups in the deduplicating layout: each
+	// byte once across every backup and store (see "Deduplicated storage"
+	// in the package documentation).
+	Dedup *DedupOptions
 }
 
 // Encryption is a layer between the compressed archive and its storage.
@@ -191,7 +195,15 @@ func New(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ngbak: telemetry: %w", err)
 	}
-	return &Manager{opts: opts, store: opts.Storage, log: log, inUse: map[string]int{}, tel: tel}, nil
+	store := opts.Storage
+	if opts.Dedup != nil {
+		d, err := newDedupStorage(store, opts)
+		if err != nil {
+			return nil, err
+		}
+		d.log, store = log, d
+	}
+	return &Manager{opts: opts, store: store, log: log, inUse: map[string]int{}, tel: tel}, nil
 }
 
 // Register adds exporters. Names must be valid and unique.
@@ -1259,6 +1271,10 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 	n, err := copyBuffer(ctx, io.MultiWriter(obj, h), tmp, make([]byte, 256<<10))
 	if err == nil && (n != size || hex.EncodeToString(h.Sum(nil)) != sum) {
 		err = fmt.Errorf("%w: the archive changed while it was being stored", ErrChecksum)
+	}
+	if t, ok := obj.(tarSink); ok && err == nil {
+		// Deduplicated: the sum sidecar is the tar stream's.
+		sum, _, err = t.finishTar()
 	}
 	if err != nil {
 		obj.Abort()

@@ -53,6 +53,7 @@ type concSpec struct {
 	Work    string
 	Temp    string
 	Archive string // to import
+	Dedup   bool   // the deduplicating layout
 }
 
 // concEvent is one line of a worker's log.
@@ -103,7 +104,11 @@ func concChild(raw string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	m, err := ngbak.New(ngbak.Options{Storage: store, TempDir: spec.Temp})
+	opts := ngbak.Options{Storage: store, TempDir: spec.Temp}
+	if spec.Dedup {
+		opts.Dedup = &ngbak.DedupOptions{AverageChunkSize: 64 << 10}
+	}
+	m, err := ngbak.New(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -244,7 +249,20 @@ func TestConcurrentManagers(t *testing.T) {
 	onDirAndBucket(t, concSuite)
 }
 
-func concSuite(t *testing.T, bucket string) {
+// TestConcurrentManagersDedup runs the suite on the deduplicating layout,
+// where Delete and Prune sweep chunks while the other process creates:
+// every listed backup must still verify, and at the end the repository
+// check finds no chunk missing or damaged.
+func TestConcurrentManagersDedup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	onDirAndBucket(t, func(t *testing.T, bucket string) { concSuiteOn(t, bucket, true) })
+}
+
+func concSuite(t *testing.T, bucket string) { concSuiteOn(t, bucket, false) }
+
+func concSuiteOn(t *testing.T, bucket string, dedup bool) {
 	// The default seeds are ones under which the suite fails when Delete
 	// ignores another process's hold on a safety backup (tried by
 	// mutation; seed 1 happens not to race there).
@@ -259,7 +277,7 @@ func concSuite(t *testing.T, bucket string) {
 	logs := make([][]concEvent, 2)
 	errs := make([]error, 2)
 	for w := range 2 {
-		spec := concSpec{Worker: w, Seed: seed, Ops: ops, Storage: storage, Work: t.TempDir(), Temp: t.TempDir(), Archive: fx.archive}
+		spec := concSpec{Worker: w, Seed: seed, Ops: ops, Storage: storage, Work: t.TempDir(), Temp: t.TempDir(), Archive: fx.archive, Dedup: dedup}
 		copyTree(t, fx.work, spec.Work)
 		raw, _ := json.Marshal(spec)
 		wg.Add(1)
@@ -306,6 +324,23 @@ func concSuite(t *testing.T, bucket string) {
 	t.Logf("seed %d: %d operations in two processes (%v), %d invariant violations", seed, len(logs[0])+len(logs[1]), outcomes, len(violations))
 	for _, v := range violations {
 		t.Error(v)
+	}
+	if dedup {
+		store, err := openStorage(context.Background(), storage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ngbak.New(ngbak.Options{Storage: store, Dedup: &ngbak.DedupOptions{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := m.CheckRepository(context.Background(), ngbak.CheckOptions{ReadData: true, RemoveUnused: true})
+		if err != nil {
+			t.Errorf("CheckRepository after the two processes: %v", err)
+		}
+		if rep != nil {
+			t.Logf("repository: %d lists, %d chunks used, %d stored, %d unused removed", rep.Lists, rep.Chunks, rep.Stored, rep.Removed)
+		}
 	}
 }
 

@@ -181,4 +181,65 @@
 // another process, or an interrupted one). Between processes the check and
 // the marker are not one atomic step: two processes that start a restore in
 // the same instant are not told apart.
+//
+// # Deduplicated storage
+//
+// With Options.Dedup a Manager stores each byte once across every backup and
+// every store, as restic, kopia and borg do: no store can say what changed
+// since the last backup, so the archive's tar stream, before compression,
+// is cut by content-defined chunking (restic's chunker, a Rabin
+// fingerprint; average 512 KiB by default, DedupOptions.AverageChunkSize),
+// and each chunk is stored once as "chunk-<id>", compressed with zstd. A
+// backup is then its chunk list, kept as <id>.ngbak (text: "ngbak-chunks/1",
+// one "<id> <size>" line per chunk, an end line with the count and total),
+// beside the same <id>.ngbak.sha256 (here the SHA-256 of the tar stream)
+// and <id>.manifest.json as ever, the manifest still written last. On a
+// Storage with a second namespace (Dir: the "chunks" subfolder; blobstorage:
+// the chunks/ prefix) the chunks live there, so that List never lists
+// them; ngbak-dedup.layout records which, so that every Manager on the
+// storage agrees. Tar headers carry no time on this layout: a time in each
+// header would change every header of every backup and the chunks around
+// them. Backups stored whole before Dedup was set stay readable.
+//
+// Everything keeps its meaning: List reads sidecars only (Backup.Size is
+// the chunk list's size); Verify reads every chunk, checks each against its
+// id and then the reassembled stream exactly as before; Restore streams
+// it, a few chunks fetched ahead (memory: eight chunks of at most eight
+// times the average, and the usual archive reader); Open streams a standard
+// ngbak/1 archive, compressed (and encrypted) as it is read, which tar,
+// sha256sum -c and Import accept; Import chunks an archive into the
+// repository.
+//
+// With Options.Encryption no plaintext and no key reaches the storage, and
+// deduplication still works. A random 32-byte master key is stored only as
+// the Encryption's ciphertext (ngbak-dedup.key, made by the first Create);
+// from it HMAC-SHA256 derives three keys: chunk ids are HMAC-SHA256 of the
+// plaintext under the first (equal chunks still have equal ids, but an id
+// confirms no guess of a document, which a bare SHA-256 would), chunks are
+// sealed with AES-256-GCM under the second with a random nonce and their
+// id as additional data (a chunk moved under another's name does not
+// open), and the third picks the chunker's polynomial, so that chunk sizes
+// do not fingerprint known content either (restic's design). The chunk
+// list shows the number and sizes of chunks, no more. Writing and reading
+// need a key that decrypts the master key: age recipients alone cannot
+// Create on an encrypted deduplicated storage (ErrKey).
+//
+// Delete removes the chunk list, then sweeps the chunks that list held and
+// no other list in the storage holds (an orphaned list of a Create in flight
+// counts): its cost is reading every chunk list, a few dozen bytes per chunk
+// (about 1/7000 of the data at the default size), and memory for the deleted
+// backup's chunk ids only. A Create in another process may at any time find
+// a chunk stored and rely on it without writing it, so the two follow a
+// protocol of two flags: a Create writes a lease (<time id>.lease, renewed
+// every ten minutes) before it looks for sweeps and waits while one runs;
+// a sweep writes its own lease (.sweep) before it looks for Creates' leases
+// and removes nothing while one is there. Each writes before it looks, so
+// on a storage whose listing shows what was written before it (Dir, S3,
+// MinIO) one of the two always sees the other; a Create commits its chunk
+// list before it drops its lease, so a sweep that proceeds sees every list.
+// A lease not renewed for an hour is a dead process's and is ignored and
+// removed. What a sweep skips (a Create was running) stays until a later
+// Delete or Manager.CheckRepository with RemoveUnused, which, like restic
+// check, reports chunks missing, damaged (ReadData) or unused; it holds an
+// entry per distinct chunk in memory.
 package ngbak

@@ -103,6 +103,9 @@ func ownID(id string) bool { return ownIDPattern.MatchString(id) }
 // ownName reports whether an object name is one that a Manager writes for
 // an id of its own shape.
 func ownName(name string) bool {
+	if dedupOwnName(name) {
+		return true
+	}
 	for _, suffix := range ownSuffixes {
 		if id, ok := strings.CutSuffix(name, suffix); ok && ownID(id) {
 			return true

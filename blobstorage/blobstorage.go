@@ -27,6 +27,7 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ngbak/ngbak"
@@ -49,6 +50,8 @@ type Storage struct {
 	opts Options
 	// dir, for a file:// URL, is the folder as ngbak.Dir keeps it.
 	dir ngbak.Storage
+	// prefix is the namespace of a Sub, before every key.
+	prefix string
 }
 
 // Open opens the bucket at urlstr (its driver must be imported) and returns
@@ -116,7 +119,7 @@ func (s *Storage) Create(ctx context.Context, name string) (ngbak.ObjectWriter, 
 	}
 	// Cancelling the writer's context is how gocloud aborts an upload.
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: true, BufferSize: s.opts.PartSize, MaxConcurrency: s.opts.Concurrency, ContentType: "application/octet-stream"})
+	w, err := s.b.NewWriter(wctx, s.prefix+name, &blob.WriterOptions{IfNotExist: true, BufferSize: s.opts.PartSize, MaxConcurrency: s.opts.Concurrency, ContentType: "application/octet-stream"})
 	if err != nil {
 		cancel()
 		return nil, wrap(name, err)
@@ -173,7 +176,7 @@ func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) 
 	if s.dir != nil {
 		return s.dir.Open(ctx, name)
 	}
-	r, err := s.b.NewReader(ctx, name, nil)
+	r, err := s.b.NewReader(ctx, s.prefix+name, nil)
 	if err != nil {
 		return nil, wrap(name, err)
 	}
@@ -225,7 +228,7 @@ func (s *Storage) Stat(ctx context.Context, name string) (ngbak.ObjectInfo, erro
 	if s.dir != nil {
 		return s.dir.Stat(ctx, name)
 	}
-	a, err := s.b.Attributes(ctx, name)
+	a, err := s.b.Attributes(ctx, s.prefix+name)
 	if err != nil {
 		return ngbak.ObjectInfo{}, wrap(name, err)
 	}
@@ -238,7 +241,7 @@ func (s *Storage) List(ctx context.Context) ([]ngbak.ObjectInfo, error) {
 		return s.dir.List(ctx)
 	}
 	var out []ngbak.ObjectInfo
-	it := s.b.List(&blob.ListOptions{Delimiter: "/"})
+	it := s.b.List(&blob.ListOptions{Prefix: s.prefix, Delimiter: "/"})
 	for {
 		o, err := it.Next(ctx)
 		if err == io.EOF {
@@ -250,7 +253,7 @@ func (s *Storage) List(ctx context.Context) ([]ngbak.ObjectInfo, error) {
 		if o.IsDir {
 			continue
 		}
-		out = append(out, ngbak.ObjectInfo{Name: o.Key, Size: o.Size, ModTime: o.ModTime})
+		out = append(out, ngbak.ObjectInfo{Name: strings.TrimPrefix(o.Key, s.prefix), Size: o.Size, ModTime: o.ModTime})
 	}
 }
 
@@ -259,7 +262,7 @@ func (s *Storage) Remove(ctx context.Context, name string) error {
 	if s.dir != nil {
 		return s.dir.Remove(ctx, name)
 	}
-	if err := s.b.Delete(ctx, name); err != nil {
+	if err := s.b.Delete(ctx, s.prefix+name); err != nil {
 		return wrap(name, err)
 	}
 	return nil

@@ -25,6 +25,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
 	"github.com/ngbak/ngbak"
 )
 
@@ -50,6 +51,10 @@ type Options struct {
 	// LargeValue is the size of the value in the LargeValues test; 0 means
 	// 10 MiB.
 	LargeValue int
+	// Dedup runs every test on the deduplicating layout (ngbak.Options.Dedup),
+	// with small chunks so that even small stores make several; the
+	// tampering test then damages a chunk.
+	Dedup bool
 }
 
 // RunConformanceTests runs the suite. Each test gets a new harness.
@@ -72,11 +77,17 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker, opts Options) {
 		{"CheckRestore", testCheckRestore},
 		{"Plan", testPlan},
 	}
+	if opts.Dedup {
+		tests = append(tests, struct {
+			name string
+			fn   func(*testing.T, *env)
+		}{"TamperedChunk", testTamperedChunk})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			h := newHarness(ctx, t)
-			tt.fn(t, newEnv(ctx, t, h))
+			tt.fn(t, newEnv(ctx, t, h, opts.Dedup))
 		})
 	}
 }
@@ -88,11 +99,16 @@ type env struct {
 	m       *ngbak.Manager
 	dir     string // the storage folder
 	tempDir string
+	dedup   bool
 }
 
-func newEnv(ctx context.Context, t *testing.T, h Harness) *env {
-	e := &env{ctx: ctx, h: h, dir: filepath.Join(t.TempDir(), "backups"), tempDir: t.TempDir()}
-	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(e.dir), TempDir: e.tempDir})
+func newEnv(ctx context.Context, t *testing.T, h Harness, dedup bool) *env {
+	e := &env{ctx: ctx, h: h, dir: filepath.Join(t.TempDir(), "backups"), tempDir: t.TempDir(), dedup: dedup}
+	opts := ngbak.Options{Storage: ngbak.Dir(e.dir), TempDir: e.tempDir}
+	if dedup {
+		opts.Dedup = &ngbak.DedupOptions{AverageChunkSize: 64 << 10}
+	}
+	m, err := ngbak.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +404,8 @@ func testTamperedArchive(t *testing.T, e *env) {
 	man := e.create(t)
 	e.put(t, map[string]string{"doc-0001": "changed after the backup"})
 	changed := e.state(t)
+	// On the deduplicating layout <id>.ngbak is the chunk list; the chunks
+	// are damaged in testTamperedChunk.
 	path := filepath.Join(e.dir, man.ID+".ngbak")
 	orig, err := os.ReadFile(path)
 	if err != nil {
@@ -415,6 +433,76 @@ func testTamperedArchive(t *testing.T, e *env) {
 	}
 	if err := e.m.Verify(e.ctx, man.ID); err != nil {
 		t.Fatalf("Verify of the repaired archive: %v", err)
+	}
+}
+
+// largestChunk is the path of the largest chunk of a deduplicated storage.
+func largestChunk(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var best string
+	var size int64 = -1
+	for _, de := range entries {
+		if info, err := de.Info(); err == nil && strings.HasPrefix(de.Name(), "chunk-") && info.Size() > size {
+			best, size = filepath.Join(dir, de.Name()), info.Size()
+		}
+	}
+	if best == "" {
+		t.Fatalf("no chunk in %s", dir)
+	}
+	return best
+}
+
+// testTamperedChunk damages the largest chunk of a deduplicated storage.
+// A flipped bit of the compressed bytes may leave what they decode to
+// unchanged (and then nothing is damaged): the chunk's content is changed
+// and compressed again instead.
+func testTamperedChunk(t *testing.T, e *env) {
+	e.put(t, dataset(30, 7))
+	man := e.create(t)
+	e.put(t, map[string]string{"doc-0001": "changed after the backup"})
+	changed := e.state(t)
+	path := largestChunk(t, filepath.Join(e.dir, "chunks"))
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zd, _ := zstd.NewReader(nil)
+	defer zd.Close()
+	plain, err := zd.DecodeAll(orig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ze, _ := zstd.NewWriter(nil)
+	defer ze.Close()
+	damage := map[string][]byte{
+		"content changed": ze.EncodeAll(flip(plain, len(plain)/2), nil),
+		"content cut":     ze.EncodeAll(plain[:len(plain)-1], nil),
+		"truncated":       orig[:len(orig)/2],
+		"emptied":         nil,
+	}
+	for what, data := range damage {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.m.Restore(e.ctx, man.ID, nil)
+		if !errors.Is(err, ngbak.ErrChecksum) && !errors.Is(err, ngbak.ErrCorrupt) {
+			t.Fatalf("%s: Restore error = %v, want ErrChecksum or ErrCorrupt", what, err)
+		}
+		mustEqual(t, changed, e.state(t), what+": a tampered chunk must not touch the store")
+	}
+	os.Remove(path)
+	if _, err := e.m.Restore(e.ctx, man.ID, nil); !errors.Is(err, ngbak.ErrCorrupt) {
+		t.Fatalf("missing chunk: Restore error = %v, want ErrCorrupt", err)
+	}
+	if err := os.WriteFile(path, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Verify(e.ctx, man.ID); err != nil {
+		t.Fatalf("Verify of the repaired chunk: %v", err)
 	}
 }
 

@@ -112,6 +112,10 @@ func TestConformance(t *testing.T) {
 	exportertest.RunConformanceTests(t, newHarness, exportertest.Options{})
 }
 
+func TestConformanceDedup(t *testing.T) {
+	exportertest.RunConformanceTests(t, newHarness, exportertest.Options{Dedup: true})
+}
+
 // TestDefaultPatterns backs up a nano-graphrag working dir and checks which
 // files the backup holds and that a restore brings back exactly those.
 func TestDefaultPatterns(t *testing.T) {

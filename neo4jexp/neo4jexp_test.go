@@ -259,6 +259,9 @@ func TestConformance(t *testing.T) {
 			t.Run("WholeDatabase", func(t *testing.T) {
 				exportertest.RunConformanceTests(t, newHarness(s, true), exportertest.Options{})
 			})
+			t.Run("LabelDedup", func(t *testing.T) {
+				exportertest.RunConformanceTests(t, newHarness(s, false), exportertest.Options{Dedup: true})
+			})
 		})
 	}
 }

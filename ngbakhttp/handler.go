@@ -333,7 +333,11 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) error {
 		http.ServeContent(w, r, id+".ngbak", b.Manifest.CompletedAt, rs)
 		return nil
 	}
-	w.Header().Set("Content-Length", fmt.Sprint(b.Size))
+	// A deduplicated backup's archive is made as it is read: its size is
+	// not known before (Backup.Size is that of its chunk list).
+	if u, ok := rc.(interface{ SizeUnknown() bool }); !ok || !u.SizeUnknown() {
+		w.Header().Set("Content-Length", fmt.Sprint(b.Size))
+	}
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent: all that is left is to break the connection,

@@ -350,6 +350,15 @@ func TestConformanceLogical(t *testing.T) {
 	exportertest.RunConformanceTests(t, harnessMaker(qdrantexp.Logical), exportertest.Options{})
 }
 
+func TestConformanceDedup(t *testing.T) {
+	t.Run("Snapshot", func(t *testing.T) {
+		exportertest.RunConformanceTests(t, harnessMaker(qdrantexp.Snapshot), exportertest.Options{Dedup: true})
+	})
+	t.Run("Logical", func(t *testing.T) {
+		exportertest.RunConformanceTests(t, harnessMaker(qdrantexp.Logical), exportertest.Options{Dedup: true})
+	})
+}
+
 func newManager(t testing.TB, exps ...ngbak.Exporter) (*ngbak.Manager, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "backups")

@@ -321,6 +321,12 @@ func TestConformance(t *testing.T) {
 			t.Run("Raw", func(t *testing.T) {
 				exportertest.RunConformanceTests(t, newRawHarness(env), exportertest.Options{})
 			})
+			t.Run("KVDedup", func(t *testing.T) {
+				exportertest.RunConformanceTests(t, newKVHarness(env), exportertest.Options{Dedup: true})
+			})
+			t.Run("RawDedup", func(t *testing.T) {
+				exportertest.RunConformanceTests(t, newRawHarness(env), exportertest.Options{Dedup: true})
+			})
 		})
 	}
 }

@@ -68,6 +68,8 @@ commands:
   delete ID       delete a backup
   import FILE     verify an archive and store it as a backup ("-" reads stdin)
   prune           apply the -keep-* retention policy: shows what would go; -confirm deletes
+  check           with -dedup: check that every chunk a backup uses is stored (-read-data: and
+                  hashes right); -remove-unused removes the chunks no backup uses
   import-legacy FILE
                   verify an archive of the old Python system with its own checksum (and
                   -legacy-checksum FILE) and store it as a backup; -legacy-kv redis|json says
@@ -128,6 +130,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	legacyChecksum := fs.String("legacy-checksum", "", "import-legacy: the old archive's <id>.checksum `FILE`")
 	legacyKV := fs.String("legacy-kv", "redis", "import-legacy: restore the old KV namespaces into redis or json (kv_store_<ns>.json)")
 	legacyUnverified := fs.Bool("legacy-accept-unverified", false, "import-legacy: convert even when the old checksum does not match")
+	dedup := fs.Bool("dedup", false, "keep backups deduplicated: every chunk of every backup and store stored once (must be given for every command on such a storage)")
+	readData := fs.Bool("read-data", false, "check: read and hash every chunk")
+	removeUnused := fs.Bool("remove-unused", false, "check: remove the chunks no backup uses")
 	redisRaw := fs.String("redis-raw", "", "raw mode: back up every key matching this SCAN `PATTERN`, of any type, with DUMP, instead of the KV namespaces")
 	into := fs.String("into", "", "restore: restore backends into other exporters, `BACKEND=EXPORTER`[,...] (json, kv, graph, qdrant); json=kv converts nano-graphrag's KV files into Redis, kv=json back")
 	jsonPatterns := fs.String("json-patterns", "", "comma-separated file name patterns of -json (default: every store file; kv_store_*.json for the KV stores alone)")
@@ -187,6 +192,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		opts.Encryption = enc
+	}
+	if *dedup {
+		opts.Dedup = &ngbak.DedupOptions{}
 	}
 	m, err := ngbak.New(opts)
 	if err != nil {
@@ -377,6 +385,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return m.Delete(ctx, id)
+	case "check":
+		rep, err := m.CheckRepository(ctx, ngbak.CheckOptions{ReadData: *readData, RemoveUnused: *removeUnused})
+		if rep != nil {
+			fmt.Fprintf(stdout, "%d backups use %d chunks; %d stored, %d missing, %d damaged, %d unused, %d removed\n",
+				rep.Lists, rep.Chunks, rep.Stored, len(rep.Missing), len(rep.Damaged), len(rep.Unused), rep.Removed)
+			for _, c := range append(rep.Missing, rep.Damaged...) {
+				fmt.Fprintln(stdout, "  ", c)
+			}
+			if rep.Skipped != "" {
+				fmt.Fprintln(stdout, "nothing removed:", rep.Skipped)
+			}
+		}
+		return err
 	case "prune":
 		ds, err := m.Prune(ctx, policy, !*confirm)
 		for _, d := range ds {

@@ -357,3 +357,42 @@ func TestBackupctlImportLegacy(t *testing.T) {
 		t.Fatalf("restored file: %q, %v", got, err)
 	}
 }
+
+// TestBackupctlDedup: -dedup keeps a deduplicated storage, which every
+// command reads, and check reports on it.
+func TestBackupctlDedup(t *testing.T) {
+	work, backups := t.TempDir(), t.TempDir()
+	store := filepath.Join(work, "kv_store_full_docs.json")
+	os.WriteFile(store, []byte(`{"doc": "`+strings.Repeat("deduplicated ", 100000)+`"}`), 0o644)
+	flags := []string{"-dir", backups, "-json", work, "-dedup"}
+	var ids []string
+	for range 2 {
+		out, err := ctl(t, append(flags, "create")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		ids = append(ids, lines[len(lines)-1])
+	}
+	if out, err := ctl(t, append(flags, "verify", ids[0])...); err != nil || !strings.Contains(out, "OK") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	want, _ := os.ReadFile(store)
+	os.WriteFile(store, []byte(`{}`), 0o644)
+	if _, err := ctl(t, append(flags, "restore", ids[0])...); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(store); !bytes.Equal(data, want) {
+		t.Fatalf("after restore: %.100s", data)
+	}
+	if _, err := ctl(t, append(flags, "delete", ids[1])...); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ctl(t, append(flags, "check", "-read-data")...)
+	if err != nil || !strings.Contains(out, " 0 missing, 0 damaged, 0 unused") {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	if _, err := ctl(t, "-dir", backups, "check"); err == nil {
+		t.Fatalf("check without -dedup worked")
+	}
+}

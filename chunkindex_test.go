@@ -1,0 +1,87 @@
+package ngbak
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// FuzzChunkList feeds arbitrary bytes to the chunk list reader, as a
+// sweep, a check and a restore do. It must never panic, must refuse what
+// is not a complete list with ErrCorrupt, and a list it accepts must be
+// byte for byte what the writer makes of the chunks read: one list, one
+// meaning. The seed corpus in testdata/fuzz holds valid and hostile lists.
+func FuzzChunkList(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := newChunkListReader(bytes.NewReader(data), 1<<20)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error of no known kind: %v", err)
+			}
+			return
+		}
+		var refs []chunkRef
+		for {
+			c, err := l.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("error of no known kind: %v", err)
+				}
+				return
+			}
+			refs = append(refs, c)
+		}
+		var buf bytes.Buffer
+		w, _ := newChunkListWriter(&buf, l.sealed)
+		for _, c := range refs {
+			w.add(c)
+		}
+		w.close()
+		if !bytes.Equal(buf.Bytes(), data) {
+			t.Fatalf("accepted a list that is not the writer's:\n%q\nwriter:\n%q", data, buf.Bytes())
+		}
+	})
+}
+
+func TestChunkListRoundTrip(t *testing.T) {
+	for _, sealed := range []bool{false, true} {
+		var buf bytes.Buffer
+		w, _ := newChunkListWriter(&buf, sealed)
+		want := []chunkRef{{ID: [32]byte{1}, Size: 10, Sealed: sealed}, {ID: [32]byte{0xff, 2}, Size: 1 << 20, Sealed: sealed}}
+		for _, c := range want {
+			w.add(c)
+		}
+		w.close()
+		l, err := newChunkListReader(&buf, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []chunkRef
+		for {
+			c, err := l.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, c)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Error(diff)
+		}
+	}
+}
+
+// TestPlainPolynomial: the fixed polynomial is one the chunker accepts.
+func TestPlainPolynomial(t *testing.T) {
+	if !plainPol.Irreducible() {
+		t.Fatal("plainPol is reducible")
+	}
+}
