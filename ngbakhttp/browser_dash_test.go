@@ -2,10 +2,12 @@ package ngbakhttp_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -144,4 +146,52 @@ func mustLabels(t *testing.T, m *ngbak.Manager, id string) map[string]string {
 		t.Fatal(err)
 	}
 	return b.Manifest.Labels
+}
+
+// Issue 15, restore progress per backend: while the gate backend's
+// restore waits, the page shows it restoring and the backend the restore
+// did not select waiting; at the end every selected backend is restored.
+func TestDashboardBackendProgress(t *testing.T) {
+	notesDir := t.TempDir()
+	os.WriteFile(filepath.Join(notesDir, "kv_store_notes.json"), []byte(`{"n": 1}`), 0o644)
+	notes, err := jsonexp.New(jsonexp.Options{Dir: notesDir, Name: "notes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gate{started: make(chan struct{}), open: make(chan struct{})}
+	e := newEnv(t, ngbakhttp.Options{}, notes, g)
+	man, err := e.m.Create(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var openOnce sync.Once
+	open := func() { openOnce.Do(func() { close(g.open) }) }
+	t.Cleanup(open) // before the handler's Close, which waits for the job
+	var j ngbakhttp.Job
+	e.mustStatus("POST", "/api/backups/"+man.ID+"/restore", strings.NewReader(`{"backends": ["json", "gate"]}`), http.StatusAccepted, &j)
+	<-g.started
+	ctx := newBrowser(t)
+	var states []string
+	backends := `[...document.querySelectorAll("#job-backends li")].map(l => l.dataset.backend + " " + l.dataset.state)`
+	run(t, ctx, "follow the restore",
+		chromedp.Navigate(e.url("/#token="+testToken)),
+		chromedp.WaitVisible(rowSel(man.ID, "td.id")),
+		chromedp.Evaluate(`follow({id: "`+j.ID+`", kind: "restore", state: "running"}); true`, nil),
+		chromedp.WaitVisible(`#job-backends li[data-backend="gate"][data-state="restoring"]`),
+		chromedp.Evaluate(backends, &states),
+	)
+	// json may be restoring or waiting for its turn: the events do not
+	// tell when its restore ends, so it must not say restored yet.
+	// The list is in the manifest's order, notes left out.
+	if len(states) != 2 || states[0] != "gate restoring" || states[1] == "json restored" {
+		t.Fatalf("during the restore: %v", states)
+	}
+	open()
+	run(t, ctx, "the restore ends",
+		chromedp.WaitVisible(`#job[data-kind="restore"][data-state="succeeded"]`),
+		chromedp.Evaluate(backends, &states),
+	)
+	if diff := cmp.Diff([]string{"gate restored", "json restored"}, states); diff != "" {
+		t.Fatalf("after the restore (-want +got):\n%s", diff)
+	}
 }

@@ -424,6 +424,7 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
 	}
 	return h.start(w, r, "restore", id, func(ctx context.Context, j *tracker) error {
 		j.setTotal(int64(len(b.Manifest.Backends)))
+		j.setLayout(b.Manifest, req.Backends, req.Into)
 		res, err := h.m.Restore(ctx, id, &ngbak.RestoreOptions{Backends: req.Backends, Into: req.Into})
 		if err != nil {
 			return err

@@ -388,6 +388,14 @@ function showJob(j) {
   if (j.state === "succeeded" && j.size) status = "Done: " + size(j.size);
   if (j.state === "succeeded" && j.kind === "verify") status = "Every hash matches (" + size(j.size) + ").";
   $("job-status").textContent = status;
+  // Each backend of a restore: what the events tell of it (see
+  // ngbakhttp.BackendProgress: when one backend's restore ends is not told).
+  $("job-backends").replaceChildren(...(j.progress || []).map((x) => {
+    const li = el("li", x.name + ": " + x.state, "backend " + x.state);
+    li.dataset.backend = x.name;
+    li.dataset.state = x.state;
+    return li;
+  }));
   $("create").disabled = !(j.state === "succeeded" || j.state === "failed");
 }
 
