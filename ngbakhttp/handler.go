@@ -25,7 +25,8 @@
 //	POST   /api/backups/{id}/link      a single-use download link, good for a minute on this instance, that needs no credentials: 201 {"url": ...}
 //	GET    /api/download/{id}?...      the archive, once, for such a link (403 forged, expired or used)
 //	GET    /api/health                 the newest complete backup's age and the last failed backup; ?max_age=26h makes it 503 when older
-//	GET    /api/backups/{id}/plan      what a restore would do (ngbak.Manager.Plan); ?backends=a,b&no_safety_backup=true
+//	GET    /api/backups/{id}/plan      what a restore would do (ngbak.Manager.Plan); ?backends=a,b&no_safety_backup=true&into=json=staging
+//	GET    /api/exporters              the registered exporters, [{"name", "kind"}]: the targets "into" may name
 //
 // Errors are JSON, {"error": {"code": "...", "message": "..."}}, with a
 // stable code: not_found (404), invalid_id and invalid_archive (400), busy
@@ -160,6 +161,7 @@ func New(m *ngbak.Manager, opts Options) (*Handler, error) {
 	api("GET /api/jobs/{id}/events", h.events)
 	api("GET /api/health", h.health)
 	api("GET /api/backups/{id}/plan", h.plan)
+	api("GET /api/exporters", h.exporters)
 	api("POST /api/backups/{id}/link", h.link)
 	h.mux.HandleFunc("GET /api/download/{id}", h.signedDownload)
 	return h, nil
@@ -426,6 +428,7 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
 	}
 	return h.start(w, r, "restore", id, func(ctx context.Context, j *tracker) error {
 		j.setTotal(int64(len(b.Manifest.Backends)))
+		j.setLayout(b.Manifest, req.Backends, req.Into)
 		res, err := h.m.Restore(ctx, id, &ngbak.RestoreOptions{Backends: req.Backends, Into: req.Into})
 		if err != nil {
 			return err

@@ -116,6 +116,9 @@ func (h *Handler) plan(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("backends"); v != "" {
 		opts.Backends = strings.Split(v, ",")
 	}
+	if opts.Into, err = parseInto(r.URL.Query().Get("into")); err != nil {
+		return err
+	}
 	p, err := h.m.Plan(r.Context(), id, opts)
 	if err != nil {
 		return err

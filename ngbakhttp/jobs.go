@@ -43,12 +43,15 @@ type Job struct {
 	BytesDone  int64 `json:"bytes_done"`
 	BytesTotal int64 `json:"bytes_total"`
 	// ItemsDone and ItemsTotal count backends.
-	ItemsDone  int64      `json:"items_done"`
-	ItemsTotal int64      `json:"items_total"`
-	CreatedAt  time.Time  `json:"created_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	UpdatedAt  time.Time  `json:"updated_at"`
+	ItemsDone  int64 `json:"items_done"`
+	ItemsTotal int64 `json:"items_total"`
+	// Progress is each backend of a restore (see BackendProgress for
+	// what can be told).
+	Progress   []BackendProgress `json:"progress,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+	StartedAt  *time.Time        `json:"started_at,omitempty"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	UpdatedAt  time.Time         `json:"updated_at"`
 	// BackupID is the backup made, restored or verified; Size its archive's size.
 	BackupID string `json:"backup_id,omitempty"`
 	Size     int64  `json:"size,omitempty"`
@@ -215,6 +218,10 @@ type tracker struct {
 	seen    map[string]bool
 	warned  bool // a progress update failed and was logged
 
+	// layout and targets follow a restore's backends (progress.go).
+	layout  []string
+	targets map[string]string
+
 	pending *Job          // the newest update not yet written
 	wake    chan struct{} // buffered 1: there is a pending update
 	stop    chan struct{} // closed when the job ends
@@ -275,6 +282,7 @@ func (t *tracker) event(e ngbak.Event) {
 		t.seen[e.Backend] = true
 		j.ItemsDone = int64(len(t.seen)) - 1 // the one that starts is not done yet
 	}
+	t.progressLocked(false)
 	if phaseChange || time.Since(t.written) > 200*time.Millisecond {
 		t.writeLocked()
 	}
@@ -397,6 +405,7 @@ func (h *Handler) startJob(ctx context.Context, kind, backupID string, fn func(c
 				t.job.ItemsTotal = int64(len(t.seen))
 			}
 			t.job.ItemsDone = t.job.ItemsTotal
+			t.progressLocked(true)
 		}
 		t.writeFinalLocked()
 	})

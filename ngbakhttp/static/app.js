@@ -76,6 +76,8 @@ function confirmAction(title, text, items, okLabel, typed, refused) {
   $("confirm-refused").textContent = refused ? "The restore would be refused: " + refused : "";
   ok.disabled = !!typed || !!refused;
   input.oninput = () => { ok.disabled = !!refused || input.value.trim() !== typed; };
+  $("confirm-into").hidden = true;
+  $("confirm-into").replaceChildren();
   return new Promise((resolve) => {
     d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true });
     d.returnValue = "";
@@ -86,7 +88,25 @@ function confirmAction(title, text, items, okLabel, typed, refused) {
 function row(b) {
   const tr = el("tr");
   tr.dataset.id = b.id;
-  tr.append(el("td", b.id, "id"));
+  const safetyFor = (b.labels || {})[safetyLabel];
+  const idCell = el("td", b.id, "id");
+  if (safetyFor) {
+    // A restore's safety backup: named after, and shown under, the backup
+    // that restore restored.
+    tr.dataset.safetyFor = safetyFor;
+    tr.classList.add("safety");
+    const a = el("a", safetyFor);
+    a.href = "#backup-" + safetyFor;
+    a.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      const target = document.querySelector('tr[data-id="' + CSS.escape(safetyFor) + '"]');
+      if (target) target.scrollIntoView({ block: "center" });
+    });
+    const note = el("div", "safety backup of restore of ", "safety-of");
+    note.append(a);
+    idCell.append(note);
+  }
+  tr.append(idCell);
   tr.append(el("td", new Date(b.created_at).toLocaleString()));
   tr.append(el("td", size(b.size)));
   tr.append(el("td", (b.backends || []).map((x) => x.name + " (" + x.kind + ")").join(", ")));
@@ -121,6 +141,39 @@ function row(b) {
   return tr;
 }
 
+// safetyLabel is ngbak.LabelSafetyFor: the id of the backup whose restore
+// took the safety backup.
+const safetyLabel = "ngbak.safety-for";
+
+// besideTheirBackups moves each safety backup's row right under the row of
+// the backup its restore restored, when that backup is on the page, newest
+// safety backup first; the rest keep the list's order.
+function besideTheirBackups(rows) {
+  const byID = new Map(rows.map((r) => [r.dataset.id, r]));
+  const under = new Map();
+  const out = [];
+  for (const r of rows) {
+    const f = r.dataset.safetyFor;
+    if (f && byID.has(f) && f !== r.dataset.id) {
+      if (!under.has(f)) under.set(f, []);
+      under.get(f).push(r);
+    } else {
+      out.push(r);
+    }
+  }
+  const placed = [];
+  const place = (r, depth) => {
+    if (depth > 64) return; // a cycle of labels: not made by ngbak
+    placed.push(r);
+    for (const s of under.get(r.dataset.id) || []) place(s, depth + 1);
+  };
+  for (const r of out) place(r, 0);
+  // Rows left in a cycle of labels keep their place at the end.
+  const seen = new Set(placed);
+  for (const r of rows) if (!seen.has(r)) placed.push(r);
+  return placed;
+}
+
 // shown is how many backups the list shows: a page of them, and more on
 // "Show more"; the list is refreshed in full, never all of thousands.
 const pageSize = 100;
@@ -131,7 +184,7 @@ async function refresh() {
     const resp = await api("GET", "api/backups?limit=" + shown);
     const list = await resp.json();
     const total = Number(resp.headers.get("X-Total-Count") || list.length);
-    $("backups").tBodies[0].replaceChildren(...list.map(row));
+    $("backups").tBodies[0].replaceChildren(...besideTheirBackups(list.map(row)));
     $("empty").hidden = list.length > 0;
     $("more").hidden = list.length >= total;
     $("count").textContent = total > list.length ? "Showing " + list.length + " of " + total + " backups." : "";
@@ -175,6 +228,7 @@ function planItems(p) {
     const li = el("li", undefined, "plan");
     li.dataset.backend = x.name;
     li.append(el("strong", x.name + " (" + x.kind + ")"));
+    if (x.into) li.append(el("span", " into " + x.into, "into"));
     li.append(el("span", ": the backup holds " + counts(x.backup) + (x.current ? "; the store holds " + counts(x.current) + " now" : "")));
     for (const d of x.deletes || []) li.append(el("div", "deletes " + d + ", which the backup does not hold", "deletes"));
     if (x.refused) li.append(el("div", "refuses: " + x.refused, "refused"));
@@ -182,28 +236,83 @@ function planItems(p) {
   });
 }
 
+// restore asks for the plan and shows it; when other exporters are
+// registered, each backend of the backup gets a choice of target
+// (RestoreOptions.Into), and the plan shown is the one of that choice.
 async function restore(b) {
-  let plan;
+  let plan, exporters;
   showMessage("Checking what restoring " + b.id + " would do…", true);
+  const planOf = async (into) => {
+    const q = Object.entries(into).map(([k, v]) => k + "=" + v).join(",");
+    return (await api("GET", "api/backups/" + encodeURIComponent(b.id) + "/plan" + (q ? "?into=" + encodeURIComponent(q) : ""))).json();
+  };
   try {
-    plan = await (await api("GET", "api/backups/" + encodeURIComponent(b.id) + "/plan")).json();
+    plan = await planOf({});
+    exporters = await (await api("GET", "api/exporters")).json();
   } catch (e) {
     showMessage("Planning the restore failed: " + e.message);
     return;
   }
   $("message").hidden = true;
-  const deletes = plan.backends.some((x) => (x.deletes || []).length > 0);
-  const refused = plan.refused || plan.backends.filter((x) => x.refused).map((x) => x.name + ": " + x.refused).join("; ");
+  const into = {};
+  const gate = (p) => {
+    const deletes = p.backends.some((x) => (x.deletes || []).length > 0);
+    const refused = p.refused || p.backends.filter((x) => x.refused).map((x) => x.name + ": " + x.refused).join("; ");
+    return [deletes ? b.id : "", refused];
+  };
   const text = "These stores will be replaced by the backup's content. " +
     (plan.safety_backup ? "A safety backup" + (plan.safety_bytes ? " of about " + size(plan.safety_bytes) : "") + " is taken first." : "");
-  const ok = await confirmAction("Restore " + b.id + "?", text, planItems(plan), "Restore", deletes ? b.id : "", refused);
-  if (!ok) return;
+  const [typed, refused] = gate(plan);
+  const done = confirmAction("Restore " + b.id + "?", text, planItems(plan), "Restore", typed, refused);
+  if (exporters.length > 1) {
+    const box = $("confirm-into");
+    for (const x of plan.backends) {
+      const sel = el("select");
+      sel.dataset.backend = x.name;
+      for (const ex of exporters) {
+        const o = el("option", ex.name + " (" + ex.kind + ")");
+        o.value = ex.name;
+        o.selected = ex.name === x.name;
+        sel.append(o);
+      }
+      sel.addEventListener("change", async () => {
+        if (sel.value === x.name) delete into[x.name]; else into[x.name] = sel.value;
+        try {
+          const p = await planOf(into);
+          $("confirm-list").replaceChildren(...planItems(p));
+          const [t, r] = gate(p);
+          setGate(t, r);
+        } catch (e) {
+          setGate("", e.message);
+        }
+      });
+      const label = el("label", "Restore " + x.name + " into ");
+      label.append(sel);
+      box.append(el("div", undefined, "into"));
+      box.lastChild.append(label);
+    }
+    box.hidden = false;
+  }
+  if (!(await done)) return;
   try {
-    const job = await (await api("POST", "api/backups/" + encodeURIComponent(b.id) + "/restore")).json();
+    const body = Object.keys(into).length ? JSON.stringify({ into }) : undefined;
+    const job = await (await api("POST", "api/backups/" + encodeURIComponent(b.id) + "/restore", body)).json();
     follow(job);
   } catch (e) {
     showMessage("Restore failed to start: " + e.message);
   }
+}
+
+// setGate changes what the open confirmation requires: a typed text, or
+// nothing because the action is refused.
+function setGate(typed, refused) {
+  const ok = $("confirm-ok");
+  const input = $("confirm-typed");
+  $("confirm-type").hidden = !typed;
+  $("confirm-refused").hidden = !refused;
+  $("confirm-refused").textContent = refused ? "The restore would be refused: " + refused : "";
+  ok.disabled = !!refused || (!!typed && input.value.trim() !== typed);
+  input.oninput = () => { ok.disabled = !!refused || (!!typed && input.value.trim() !== typed); };
 }
 
 // rollBack ends an interrupted restore: the stores it was replacing get
@@ -279,6 +388,14 @@ function showJob(j) {
   if (j.state === "succeeded" && j.size) status = "Done: " + size(j.size);
   if (j.state === "succeeded" && j.kind === "verify") status = "Every hash matches (" + size(j.size) + ").";
   $("job-status").textContent = status;
+  // Each backend of a restore: what the events tell of it (see
+  // ngbakhttp.BackendProgress: when one backend's restore ends is not told).
+  $("job-backends").replaceChildren(...(j.progress || []).map((x) => {
+    const li = el("li", x.name + ": " + x.state, "backend " + x.state);
+    li.dataset.backend = x.name;
+    li.dataset.state = x.state;
+    return li;
+  }));
   $("create").disabled = !(j.state === "succeeded" || j.state === "failed");
 }
 
