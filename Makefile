@@ -12,7 +12,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 test: tools
 	@./scripts/services.sh start
 	@set -a; . ./.services.env; set +a; \
-	  go vet ./... && go test -race ./... && \
+	  go vet ./... && go test -race -timeout 30m ./... && \
 	  NGBAK_QDRANT_EMULATOR=1 go test -race -count 1 ./qdrantexp; status=$$?; \
 	  ./scripts/services.sh stop; exit $$status
 
