@@ -562,7 +562,7 @@ func (rs *restoring) snapshot(ctx context.Context, r io.Reader, size int64) erro
 	if err != nil {
 		return err
 	}
-	err = e.upload(ctx, coll, file, *rs.rec.Snapshot, size, r)
+	err = e.upload(ctx, coll, file, size, r)
 	// The uploaded file stays on the server, a full copy of the collection,
 	// until it is deleted; also after a failure, and with a context the
 	// caller may have cancelled.

@@ -17,7 +17,9 @@
 // snapshots by the second, and a snapshot made in the same second as
 // another replaces it: the export waits for the server's clock to pass the
 // newest snapshot of the collection first. Restore uploads the snapshot as
-// a streamed multipart request with priority=snapshot and the checksum, and
+// a streamed multipart request with priority=snapshot (no checksum: the
+// archive's reader checks the bytes as they go, and the request cannot
+// complete unless they match), and
 // then deletes the uploaded file, which Qdrant keeps in the collection's
 // snapshot list (a full copy of the collection on its disk) until someone
 // does. When the collection exists with the configuration and payload
