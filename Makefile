@@ -52,7 +52,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParser -fuzztime 60s ./neo4jexp
 	go test -run '^$$' -fuzz FuzzParseLiteral -fuzztime 60s ./neo4jexp
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./legacy
-	go test -run '^$$' -fuzz FuzzEachEntry -fuzztime 30s ./legacy
+	go test -run '^$$' -fuzz FuzzEachMember -fuzztime 30s ./internal/pyjson
 	go test -run '^$$' -fuzz FuzzAppend -fuzztime 30s ./internal/pyjson
 	go test -run '^$$' -fuzz FuzzVDB -fuzztime 30s ./convert
 	go test -run '^$$' -fuzz FuzzKVFile -fuzztime 15s ./convert

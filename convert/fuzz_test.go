@@ -60,7 +60,7 @@ func FuzzKVFile(f *testing.F) {
 	f.Add(`{"doc-1": {"content": "Ölfeld"}, "doc-2": [1, 2.50, null]}`)
 	f.Add(`{}`)
 	f.Fuzz(func(t *testing.T, in string) {
-		_ = eachEntry(strings.NewReader(in), func(id string, raw json.RawMessage) error {
+		_ = pyjson.EachMember(strings.NewReader(in), func(id string, raw json.RawMessage) error {
 			if !json.Valid(raw) {
 				t.Fatalf("%q: an invalid value %q", id, raw)
 			}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,7 +68,7 @@ func (e *Exporter) filesToRedis(ctx context.Context, r *ngbak.Reader) error {
 			return "", 0, nil, err
 		}
 		var value, rec []byte
-		err = eachEntry(r, func(id string, raw json.RawMessage) error {
+		err = pyjson.EachMember(r, func(id string, raw json.RawMessage) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -87,45 +86,6 @@ func (e *Exporter) filesToRedis(ctx context.Context, r *ngbak.Reader) error {
 		return ns + "/000001.jsonl", size, body, err
 	}
 	return e.Exporter.Restore(ctx, ngbak.NewReader(b, next))
-}
-
-// eachEntry streams the members of the JSON object r holds, to its end:
-// one value in memory at a time.
-func eachEntry(r io.Reader, fn func(id string, value json.RawMessage) error) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("not a JSON object (starts with %v)", tok)
-	}
-	var value json.RawMessage
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		id := tok.(string)
-		// encoding/json puts U+FFFD for invalid UTF-8 and lone surrogates,
-		// which would change the id.
-		if strings.ContainsRune(id, utf8.RuneError) {
-			return fmt.Errorf("id %q holds U+FFFD, or invalid UTF-8 or a lone surrogate that the decoder replaced by it: refused rather than risk another id", id)
-		}
-		if err := dec.Decode(&value); err != nil {
-			return fmt.Errorf("value of %q: %w", id, err)
-		}
-		if err := fn(id, value); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON object")
-	}
-	return nil
 }
 
 // nonKV are the files of nano-graphrag's other file stores.

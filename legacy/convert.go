@@ -1,7 +1,6 @@
 package legacy
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -236,45 +235,18 @@ func plain(v any) any {
 // wrote lists there (its defect 9), which no store can take back.
 func checkObject(name string, sec *io.SectionReader) error {
 	err := eachEntry(sec, func(_ string, _ json.RawMessage) error { return nil })
+	if errors.Is(err, pyjson.ErrNotObject) {
+		return fmt.Errorf("legacy: %s: %w; the old system wrote lists here by mistake", name, err)
+	}
 	if err != nil {
 		return fmt.Errorf("legacy: %s: %w", name, err)
 	}
 	return nil
 }
 
-// eachEntry streams the entries of a JSON object: one value in memory at a
-// time.
+// eachEntry streams the entries of a KV file from its start.
 func eachEntry(sec *io.SectionReader, fn func(key string, value json.RawMessage) error) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(io.NewSectionReader(sec, 0, sec.Size()), 1<<20))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("not a JSON object (starts with %v); the old system wrote lists here by mistake", tok)
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		key := tok.(string)
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return fmt.Errorf("value of %q: %w", key, err)
-		}
-		if err := fn(key, value); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON object")
-	}
-	return nil
+	return pyjson.EachMember(io.NewSectionReader(sec, 0, sec.Size()), fn)
 }
 
 // replay is an exporter that writes an old archive's files in a backend's

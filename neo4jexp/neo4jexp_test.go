@@ -448,29 +448,9 @@ func TestCrossingRelationships(t *testing.T) { eachServer(t, testCrossingRelatio
 
 func testCrossingRelationships(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	wipe(t, d)
-	t.Cleanup(func() { wipe(t, d) })
-	run(t, d, "CREATE (g1:Graph {key: 'g1'})-[:R]->(:Graph {key: 'g2'}), (g1)-[:CITES]->(:Other {key: 'o1'})", nil)
-	storage := ngbak.Dir(t.TempDir())
-	manager := func(opts Options) *ngbak.Manager {
-		exp, err := New(d, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _ := ngbak.New(ngbak.Options{Storage: storage, TempDir: t.TempDir()})
-		if err := m.Register(exp); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	manager, man, before := crossingFixture(t, d)
 	m := manager(Options{Label: "Graph"})
-	man, err := m.Create(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, d, "CREATE (:Graph {key: 'g3'})", nil)
-	before := graphState(t, d)
-	_, err = m.Restore(ctx, man.ID, nil)
+	_, err := m.Restore(ctx, man.ID, nil)
 	if err == nil || !strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "1 relationships connect nodes labelled Graph to nodes outside the label") {
 		t.Fatalf("Restore with a relationship across the scope: %v", err)
 	}
@@ -487,6 +467,34 @@ func testCrossingRelationships(t *testing.T, d neo4j.DriverWithContext) {
 	if strings.Contains(after, "g3") || strings.Contains(after, "CITES") || !strings.Contains(after, "o1") || !strings.Contains(after, "g2") {
 		t.Fatalf("after a restore allowed to delete the crossing relationship: %s", after)
 	}
+}
+
+// crossingFixture makes a graph with one relationship leaving the label
+// Graph, a backup of the label, and a node added since; it returns a
+// Manager maker on the backup's storage, the backup and the graph now.
+func crossingFixture(t *testing.T, d neo4j.DriverWithContext) (manager func(Options) *ngbak.Manager, man *ngbak.Manifest, now map[string][]string) {
+	ctx := context.Background()
+	wipe(t, d)
+	t.Cleanup(func() { wipe(t, d) })
+	run(t, d, "CREATE (g1:Graph {key: 'g1'})-[:R]->(:Graph {key: 'g2'}), (g1)-[:CITES]->(:Other {key: 'o1'})", nil)
+	storage := ngbak.Dir(t.TempDir())
+	manager = func(opts Options) *ngbak.Manager {
+		exp, err := New(d, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := ngbak.New(ngbak.Options{Storage: storage, TempDir: t.TempDir()})
+		if err := m.Register(exp); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	man, err := manager(Options{Label: "Graph"}).Create(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d, "CREATE (:Graph {key: 'g3'})", nil)
+	return manager, man, graphState(t, d)
 }
 
 // randomValue returns a property value of a random type.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
-	"github.com/ngbak/ngbak"
 )
 
 // The plan of a label scope counts the scope now, names the relationships
@@ -17,28 +16,8 @@ func TestPlanCrossing(t *testing.T) { eachServer(t, testPlanCrossing) }
 
 func testPlanCrossing(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	wipe(t, d)
-	t.Cleanup(func() { wipe(t, d) })
-	run(t, d, "CREATE (g1:Graph {key: 'g1'})-[:R]->(:Graph {key: 'g2'}), (g1)-[:CITES]->(:Other {key: 'o1'})", nil)
-	storage := ngbak.Dir(t.TempDir())
-	manager := func(opts Options) *ngbak.Manager {
-		exp, err := New(d, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _ := ngbak.New(ngbak.Options{Storage: storage, TempDir: t.TempDir()})
-		if err := m.Register(exp); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	manager, man, before := crossingFixture(t, d)
 	m := manager(Options{Label: "Graph"})
-	man, err := m.Create(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, d, "CREATE (:Graph {key: 'g3'})", nil)
-	before := graphState(t, d)
 	p, err := m.Plan(ctx, man.ID, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -87,6 +87,19 @@ func eachSingle(t *testing.T, fn func(t *testing.T, client redis.UniversalClient
 	}
 }
 
+// eachServerKV runs fn as a subtest on every server, with a KV store under
+// a prefix of its own (given too) that is removed afterwards.
+func eachServerKV(t *testing.T, fn func(t *testing.T, client redis.UniversalClient, prefix string, store *redisexp.KVStore)) {
+	for _, env := range servers {
+		t.Run(env, func(t *testing.T) {
+			client := server(t, env)
+			prefix := uniquePrefix()
+			t.Cleanup(func() { cleanup(client, prefix) })
+			fn(t, client, prefix, redisexp.NewKVStore(client, redisexp.KVStoreOptions{Prefix: prefix}))
+		})
+	}
+}
+
 func uniquePrefix() string {
 	var b [6]byte
 	rand.Read(b[:])
@@ -457,36 +470,30 @@ func testServiceStore(t *testing.T, client redis.UniversalClient) {
 // same prefix.
 func TestOtherNamespacesUntouched(t *testing.T) {
 	ctx := context.Background()
-	for _, env := range servers {
-		t.Run(env, func(t *testing.T) {
-			client := server(t, env)
-			prefix := uniquePrefix()
-			t.Cleanup(func() { cleanup(client, prefix) })
-			store := redisexp.NewKVStore(client, redisexp.KVStoreOptions{Prefix: prefix})
-			store.Upsert(ctx, "full_docs", []redisexp.Entry{{ID: "d1", Value: []byte(`{"a":1}`)}})
-			store.Upsert(ctx, "other", []redisexp.Entry{{ID: "o1", Value: []byte(`{"b":1}`)}})
-			exp, _ := redisexp.New(store, redisexp.Options{Namespaces: []string{"full_docs"}})
-			m := newManager(t, exp)
-			man, err := m.Create(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			store.Upsert(ctx, "other", []redisexp.Entry{{ID: "o2", Value: []byte(`{"after":1}`)}})
-			store.Upsert(ctx, "full_docs", []redisexp.Entry{{ID: "d2", Value: []byte(`{"after":1}`)}})
-			if _, err := m.Restore(ctx, man.ID, nil); err != nil {
-				t.Fatal(err)
-			}
-			st, _ := readState(ctx, client, prefix+"*")
-			want := []string{prefix + "full_docs:d1", prefix + "other:o1", prefix + "other:o2"}
-			var got []string
-			for k := range st {
-				got = append(got, k)
-			}
-			if diff := cmp.Diff(sortedCopy(want), sortedCopy(got)); diff != "" {
-				t.Fatalf("keys after restore (-want +got):\n%s", diff)
-			}
-		})
-	}
+	eachServerKV(t, func(t *testing.T, client redis.UniversalClient, prefix string, store *redisexp.KVStore) {
+		store.Upsert(ctx, "full_docs", []redisexp.Entry{{ID: "d1", Value: []byte(`{"a":1}`)}})
+		store.Upsert(ctx, "other", []redisexp.Entry{{ID: "o1", Value: []byte(`{"b":1}`)}})
+		exp, _ := redisexp.New(store, redisexp.Options{Namespaces: []string{"full_docs"}})
+		m := newManager(t, exp)
+		man, err := m.Create(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Upsert(ctx, "other", []redisexp.Entry{{ID: "o2", Value: []byte(`{"after":1}`)}})
+		store.Upsert(ctx, "full_docs", []redisexp.Entry{{ID: "d2", Value: []byte(`{"after":1}`)}})
+		if _, err := m.Restore(ctx, man.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := readState(ctx, client, prefix+"*")
+		want := []string{prefix + "full_docs:d1", prefix + "other:o1", prefix + "other:o2"}
+		var got []string
+		for k := range st {
+			got = append(got, k)
+		}
+		if diff := cmp.Diff(sortedCopy(want), sortedCopy(got)); diff != "" {
+			t.Fatalf("keys after restore (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TTLs come back within a second of what they should be, relative to the

@@ -14,6 +14,9 @@
 // integers as written (-0 as 0), a duplicated key at its first place with
 // its last value. What Python could not have read from a UTF-8 file
 // (invalid UTF-8, a lone surrogate escape) is an error, never replaced.
+//
+// EachMember reads the other way: the members of a JSON object as large as
+// a kv_store file, one value in memory at a time.
 package pyjson
 
 import (
