@@ -63,6 +63,7 @@ type archiveWriter struct {
 	files   []File
 	buf     []byte
 	enc     io.WriteCloser // the encryption layer, if any
+	pipe    *sinkPipe
 	// payload counts uncompressed entry bytes; progress, if set, hears of it
 	// every progressStep bytes.
 	payload  int64
@@ -126,12 +127,13 @@ type sinkFunc func([]byte) (int, error)
 func (f sinkFunc) Write(p []byte) (int, error) { return f(p) }
 
 func (a *archiveWriter) countingSink() io.Writer {
-	return sinkFunc(func(p []byte) (int, error) {
+	a.pipe = newSinkPipe(func(p []byte) error {
 		n, err := a.obj.Write(p)
 		a.sum.Write(p[:n])
 		a.size += int64(n)
-		return n, err
+		return err
 	})
+	return a.pipe
 }
 
 // add writes one entry of exactly size bytes read from r and returns its
@@ -205,16 +207,18 @@ func (a *archiveWriter) finish(m *Manifest) (manifest []byte, sum string, err er
 	if err := a.tw.Close(); err != nil {
 		return nil, "", err
 	}
-	if a.zw == nil {
-		return manifest, hex.EncodeToString(a.sum.Sum(nil)), nil
-	}
-	if err := a.zw.Close(); err != nil {
-		return nil, "", err
+	if a.zw != nil {
+		if err := a.zw.Close(); err != nil {
+			return nil, "", err
+		}
 	}
 	if a.enc != nil {
 		if err := a.enc.Close(); err != nil {
 			return nil, "", fmt.Errorf("encrypting: %w", err)
 		}
+	}
+	if err := a.pipe.close(); err != nil {
+		return nil, "", err
 	}
 	return manifest, hex.EncodeToString(a.sum.Sum(nil)), nil
 }
@@ -224,6 +228,7 @@ func (a *archiveWriter) abort() {
 	if a.zw != nil {
 		a.zw.Close()
 	}
+	a.pipe.close()
 }
 
 // copyBuffer is io.CopyBuffer that stops promptly when ctx is done.

@@ -12,10 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ngbak/ngbak"
 	"github.com/ngbak/ngbak/internal/heap"
@@ -29,14 +31,17 @@ import (
 // use the real Qdrant of NGBAK_QDRANT_URL and NGBAK_QDRANT_GRPC. Side by
 // side, in one run:
 //
-//	BenchmarkSnapshot/64MiB/CopyDownload  create a snapshot, GET it into a file, delete it: the plain copy
-//	BenchmarkSnapshot/64MiB/Create        the same through ngbak: Manager.Create in snapshot mode
-//	BenchmarkSnapshot/64MiB/CopyUpload    POST the snapshot file as multipart with priority=snapshot
-//	BenchmarkSnapshot/64MiB/Restore       Manager.Restore (it verifies the archive first)
+//	BenchmarkSnapshot/64MiB/Create   Manager.Create in snapshot mode, in turns with the plain copy:
+//	                                 create a snapshot, GET it into a file, fsync, delete it
+//	BenchmarkSnapshot/64MiB/Verify   Manager.Verify, the first pass of a restore
+//	BenchmarkSnapshot/64MiB/Restore  Manager.Restore (it verifies the archive first), in turns with
+//	                                 the plain upload: POST the snapshot file as multipart with priority=snapshot
 //	... and the same at 256MiB, to show the heap does not grow with the snapshot
 //	BenchmarkLogical/Export, /Restore     100k points of 768 dimensions with payloads
 //
-// Each reports MB/s or points/s and the peak heap (peak-MiB).
+// Each reports MB/s or points/s and the peak heap (peak-MiB); Create and
+// Restore also the medians of both sides in seconds (ngbak-s, plain-s) and
+// the median ratio of the turns (x-plain).
 // NGBAK_BENCH_LEVEL sets the Manager's compression level (default 3).
 
 const childEnv = "NGBAK_QDRANTEMU_CHILD"
@@ -209,33 +214,28 @@ func benchSnapshot(b *testing.B, tg *target, mib int) {
 		snapFile := filepath.Join(b.TempDir(), "plain.snapshot")
 		plainDownload(b, tg, coll, snapFile)
 
-		b.Run("CopyDownload", func(b *testing.B) {
-			for b.Loop() {
-				plainDownload(b, tg, coll, filepath.Join(b.TempDir(), "copy.snapshot"))
-			}
-			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
-		})
+		// Each iteration runs the plain copy and ngbak one right after the
+		// other, so that both meet the same load; the ratio reported is
+		// the median of the iterations' ratios.
 		b.Run("Create", func(b *testing.B) {
 			var peak uint64
+			var st sideBySide
 			for b.Loop() {
-				peak = max(peak, heap.Peak(func() {
-					man, err := m.Create(ctx, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.StopTimer()
-					m.Delete(ctx, man.ID)
-					b.StartTimer()
-				}))
+				st.plain(func() { plainDownload(b, tg, coll, filepath.Join(b.TempDir(), "copy.snapshot")) })
+				st.ngbak(func() {
+					peak = max(peak, heap.Peak(func() {
+						man, err := m.Create(ctx, nil)
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.StopTimer()
+						m.Delete(ctx, man.ID)
+						b.StartTimer()
+					}))
+				})
 			}
-			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
+			st.report(b, size)
 			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
-		})
-		b.Run("CopyUpload", func(b *testing.B) {
-			for b.Loop() {
-				plainUpload(b, tg, coll, snapFile)
-			}
-			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
 		})
 		// Restore verifies the whole archive before it touches the server
 		// (guarantee 1); this is that first pass alone.
@@ -249,19 +249,61 @@ func benchSnapshot(b *testing.B, tg *target, mib int) {
 		})
 		b.Run("Restore", func(b *testing.B) {
 			var peak uint64
+			var st sideBySide
 			for b.Loop() {
-				peak = max(peak, heap.Peak(func() {
-					if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
-						b.Fatal(err)
-					}
-				}))
+				st.plain(func() { plainUpload(b, tg, coll, snapFile) })
+				st.ngbak(func() {
+					peak = max(peak, heap.Peak(func() {
+						if _, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+							b.Fatal(err)
+						}
+					}))
+				})
 			}
-			b.ReportMetric(float64(size)/1e6*float64(b.N)/b.Elapsed().Seconds(), "MB/s")
+			st.report(b, size)
 			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 		})
 		e.Close()
 		tg.client.DeleteCollection(ctx, coll)
 	}
+}
+
+// sideBySide times a plain copy and ngbak's operation in turns.
+type sideBySide struct{ plainTimes, ngbakTimes []time.Duration }
+
+func (s *sideBySide) plain(fn func()) { s.plainTimes = append(s.plainTimes, timed(fn)) }
+func (s *sideBySide) ngbak(fn func()) { s.ngbakTimes = append(s.ngbakTimes, timed(fn)) }
+
+func timed(fn func()) time.Duration {
+	start := time.Now()
+	fn()
+	return time.Since(start)
+}
+
+// report gives ngbak's MB/s, the medians of both in seconds and the median
+// of the ratios of each turn.
+func (s *sideBySide) report(b *testing.B, size int64) {
+	var ratios []float64
+	for i := range s.ngbakTimes {
+		ratios = append(ratios, s.ngbakTimes[i].Seconds()/s.plainTimes[i].Seconds())
+	}
+	b.ReportMetric(float64(size)/1e6/median(s.ngbakTimes).Seconds(), "MB/s")
+	b.ReportMetric(median(s.ngbakTimes).Seconds(), "ngbak-s")
+	b.ReportMetric(median(s.plainTimes).Seconds(), "plain-s")
+	b.ReportMetric(medianOf(ratios), "x-plain")
+	b.ReportMetric(float64(median(s.ngbakTimes).Nanoseconds()), "ns/op")
+}
+
+func median(d []time.Duration) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+func medianOf(f []float64) float64 {
+	f = slices.Clone(f)
+	slices.Sort(f)
+	return f[len(f)/2]
 }
 
 // plainDownload is the baseline: what any client does to copy a snapshot
