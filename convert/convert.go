@@ -104,16 +104,22 @@ func New(target ngbak.Exporter, opts Options) (*Exporter, error) {
 	case *qdrantexp.Exporter:
 		e.check, e.conv = e.checkFilesToQdrant, e.filesToQdrant
 	case *jsonexp.Exporter:
-		// From Redis KV or from Qdrant, by the backend's kind.
+		// From Redis KV, Qdrant or Neo4j, by the backend's kind.
 		e.check = func(b *ngbak.Backend) error {
-			if b.Kind == qdrantexp.Kind {
+			switch b.Kind {
+			case qdrantexp.Kind:
 				return checkQdrantToFiles(t, b)
+			case neo4jexp.Kind:
+				return checkNeo4jToFiles(t, b)
 			}
 			return checkRedisToFiles(t, b)
 		}
 		e.conv = func(ctx context.Context, r *ngbak.Reader) error {
-			if r.Backend().Kind == qdrantexp.Kind {
+			switch r.Backend().Kind {
+			case qdrantexp.Kind:
 				return e.qdrantToFiles(ctx, r)
+			case neo4jexp.Kind:
+				return e.neo4jToFiles(ctx, r)
 			}
 			return e.redisToFiles(ctx, r)
 		}

@@ -52,6 +52,7 @@ package neo4jexp
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -191,6 +192,11 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (_ ngbak.Info, e
 		return info, err
 	}
 	info.Stats["nodes"], info.Stats["relationships"] = nodes, rels
+	if e.opts.Label != "" {
+		// A restore under another label (Options.RestoreAs) and a
+		// conversion need to know the backup's.
+		info.Details, _ = json.Marshal(details{Label: e.opts.Label})
+	}
 	return info, nil
 }
 
