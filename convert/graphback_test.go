@@ -115,6 +115,33 @@ func testNeo4jToFiles(t *testing.T, d neo4j.DriverWithContext) {
 	}
 }
 
+// TestNeo4jToFilesShapes: elements without attributes, an edge stored
+// the other way and a self-loop, and an empty graph, against what networkx
+// 3.6 writes (testdata/small.graphml: nx.Graph() with nodes a, b (flag=True,
+// x=1.5), c, d and edges b-c, c-d (n=-3), d-d, added in that order).
+func TestNeo4jToFilesShapes(t *testing.T) { eachNeo4j(t, testNeo4jToFilesShapes) }
+
+func testNeo4jToFilesShapes(t *testing.T, d neo4j.DriverWithContext) {
+	empty := "<?xml version='1.0' encoding='utf-8'?>\n<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n  <graph edgedefault=\"undirected\" />\n</graphml>\n"
+	for _, c := range []struct{ name, cypher, want string }{
+		{"small", "CREATE (:L:UNKNOWN {id: 'a'}), (b:L:UNKNOWN {id: 'b', x: 1.5, flag: true})-[:RELATED]->(c:L:UNKNOWN {id: 'c'}), (d:L:UNKNOWN {id: 'd'})-[:RELATED {n: -3}]->(c), (d)-[:RELATED]->(d)", readFile(t, "testdata/small.graphml")},
+		{"empty", "", empty},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newGraphEnv(t, d, nil)
+			if c.cypher != "" {
+				query(t, d, strings.ReplaceAll(c.cypher, ":L", ":`"+g.label+"`"), nil)
+			}
+			if err := g.toFiles(t); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.want, readFile(t, filepath.Join(g.staging, graphFile))); diff != "" {
+				t.Errorf("(-networkx +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestNeo4jToFilesRefused: what NetworkX's GraphML cannot hold exactly is
 // an error, and the working dir is as it was.
 func TestNeo4jToFilesRefused(t *testing.T) { eachNeo4j(t, testNeo4jToFilesRefused) }
@@ -132,7 +159,6 @@ func testNeo4jToFilesRefused(t *testing.T, d neo4j.DriverWithContext) {
 		{"empty", "CREATE (:L:UNKNOWN {id: 'a', description: ''})", "an empty string"},
 		{"CR", "CREATE (:L:UNKNOWN {id: 'a', description: 'x\\ry'})", "a carriage return"},
 		{"control", "CREATE (:L:UNKNOWN {id: 'a\\u0001'})", "character U+0001"},
-		{"no attributes", "CREATE (:L:UNKNOWN {id: 'a'}), (:L:UNKNOWN {id: 'b', x: 1.5})-[:RELATED]->(:L:UNKNOWN {id: 'c'})-[:RELATED]->(:L:UNKNOWN {id: 'd'}), (:L:PERSON {id: 'e', entity_type: 'PERSON', v: []})", "property \"v\""},
 		{"schema", "CREATE INDEX FOR (n:L) ON (n.description)", "other than Neo4jStorage's"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
