@@ -29,6 +29,13 @@
 // 5.26 and the calendar versions (Cypher 25) alike, and APOC scripts of
 // older 5.x too. The tests run on 5.26 and 2026.08.
 //
+// A label scope's backup records its label (ngbak.Info.Details, see
+// BackupLabel), and restores only into that label, or, for a staging clone
+// beside the source on the same server, into another by Options.RestoreAs,
+// which rewrites the scripts' label outside literals. ReadGraph reads a
+// backup's graph without a server, for a conversion into another kind of
+// store.
+//
 // Restore first clears the scope (batched DETACH DELETE; in whole-database
 // mode also every constraint and index; and what an interrupted APOC
 // script left), then runs the scripts: statements between :begin and
