@@ -26,12 +26,22 @@
 //
 // and back into a jsonexp working dir: a Redis KV backend as the files
 // JsonKVStorage writes (json.dump(indent=2, ensure_ascii=False)), a
-// logical-mode Qdrant backend as the files nano-vectordb saves. A Neo4j
-// backend does not convert to GraphML (not implemented). Ids are written
-// sorted, since no store keeps insertion order: a file whose ids were
-// sorted comes back byte for byte, any other as the same data in another
-// order. Redis holds no empty namespace, so an empty kv_store file does
-// not come back (nano-graphrag reads a missing file as an empty store).
+// logical-mode Qdrant backend as the files nano-vectordb saves, and a
+// neo4jexp backend of Neo4jStorage's label as the
+// graph_chunk_entity_relation.graphml NetworkXStorage writes
+// (networkx.write_graphml by the standard library's xml.etree writer,
+// which nano-graphrag uses: it pulls in no lxml): an undirected graph,
+// keys d0... in order of first use and written last first, attr.type
+// string, long, double or boolean per value, str(value) as Python writes
+// it, ElementTree's escapes and indentation; the entity-type label is the
+// entity_type attribute's, and the id property the node's id. Ids are
+// written sorted, since no store keeps insertion order (a graph's nodes
+// by id, its edges from their smaller end by their ends, attributes by
+// name): a file in that order comes back byte for byte, any other as the
+// same data in another order; a relationship's direction is NetworkX's
+// graph's, which has none. Redis holds no empty namespace, so an empty
+// kv_store file does not come back (nano-graphrag reads a missing file as
+// an empty store).
 //
 // A conversion is a restore like any other: the archive is verified first,
 // the target store is backed up first (the safety backup is of the target
@@ -46,7 +56,12 @@
 // conversion is spooled first (Qdrant, Neo4j, files) or with a rollback
 // (an entry with a time to live for a file store unless Options.DropTTL, a
 // value that is not JSON, an integer beyond int64, a GraphML graph
-// attribute, default or multigraph key, a named or sparse vector).
+// attribute, default or multigraph key, a named or sparse vector; for
+// GraphML a property networkx's writer has no type for (lists, temporal
+// and spatial values) or would not read back (an empty string, a carriage
+// return in text, a character XML 1.0 lacks), a node label beyond
+// Neo4jStorage's two, a relationship other than RELATED or a second
+// between two nodes, a constraint or index other than Neo4jStorage's).
 package convert
 
 import (
@@ -88,8 +103,9 @@ type Exporter struct {
 
 // New returns target as a Converter. A *redisexp.Exporter of KV stores
 // converts the kv_store_<ns>.json of jsonexp backends, a *qdrantexp.Exporter
-// their vdb_<ns>.json, and a *jsonexp.Exporter converts redisexp KV
-// backends.
+// their vdb_<ns>.json, a *neo4jexp.Exporter their GraphML, and a
+// *jsonexp.Exporter converts redisexp KV, logical-mode qdrantexp and
+// neo4jexp backends.
 func New(target ngbak.Exporter, opts Options) (*Exporter, error) {
 	e := &Exporter{Exporter: target, opts: opts}
 	switch t := target.(type) {
@@ -104,16 +120,22 @@ func New(target ngbak.Exporter, opts Options) (*Exporter, error) {
 	case *qdrantexp.Exporter:
 		e.check, e.conv = e.checkFilesToQdrant, e.filesToQdrant
 	case *jsonexp.Exporter:
-		// From Redis KV or from Qdrant, by the backend's kind.
+		// From Redis KV, Qdrant or Neo4j, by the backend's kind.
 		e.check = func(b *ngbak.Backend) error {
-			if b.Kind == qdrantexp.Kind {
+			switch b.Kind {
+			case qdrantexp.Kind:
 				return checkQdrantToFiles(t, b)
+			case neo4jexp.Kind:
+				return checkNeo4jToFiles(t, b)
 			}
 			return checkRedisToFiles(t, b)
 		}
 		e.conv = func(ctx context.Context, r *ngbak.Reader) error {
-			if r.Backend().Kind == qdrantexp.Kind {
+			switch r.Backend().Kind {
+			case qdrantexp.Kind:
 				return e.qdrantToFiles(ctx, r)
+			case neo4jexp.Kind:
+				return e.neo4jToFiles(ctx, r)
 			}
 			return e.redisToFiles(ctx, r)
 		}

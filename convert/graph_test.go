@@ -40,20 +40,32 @@ func dropLabel(d neo4j.DriverWithContext, label string) {
 }
 
 func neo4jDriver(t testing.TB) neo4j.DriverWithContext {
+	return neo4jDriverAt(t, "NGBAK_NEO4J_URI", "neo4j")
+}
+
+// eachNeo4j runs f on Neo4j 5.26 and on the newest Neo4j, as the neo4jexp
+// suite does.
+func eachNeo4j(t *testing.T, f func(t *testing.T, d neo4j.DriverWithContext)) {
+	for _, s := range []struct{ name, env, lock string }{{"5.26", "NGBAK_NEO4J_URI", "neo4j"}, {"next", "NGBAK_NEO4J_NEXT_URI", "neo4j-next"}} {
+		t.Run(s.name, func(t *testing.T) { f(t, neo4jDriverAt(t, s.env, s.lock)) })
+	}
+}
+
+func neo4jDriverAt(t testing.TB, env, lock string) neo4j.DriverWithContext {
 	t.Helper()
-	uri := os.Getenv("NGBAK_NEO4J_URI")
+	uri := os.Getenv(env)
 	if uri == "" {
 		if os.Getenv("NGBAK_REQUIRE_SERVERS") != "" {
-			t.Fatal("NGBAK_NEO4J_URI is not set")
+			t.Fatalf("%s is not set", env)
 		}
-		t.Skip("NGBAK_NEO4J_URI is not set: run make services")
+		t.Skipf("%s is not set: run make services", env)
 	}
 	auth := neo4j.NoAuth()
 	if u := os.Getenv("NGBAK_NEO4J_USER"); u != "" {
 		auth = neo4j.BasicAuth(u, os.Getenv("NGBAK_NEO4J_PASSWORD"), "")
 	}
 	// Other tests replace the whole database: not while this one runs.
-	testlock.Lock(t, "neo4j")
+	testlock.Lock(t, lock)
 	d, err := neo4j.NewDriverWithContext(uri, auth)
 	if err != nil {
 		t.Fatal(err)
@@ -112,9 +124,10 @@ type graphRel struct {
 // writes it, node for node and relationship for relationship against
 // what Python computed from the same file with the storage's rules, with
 // its constraint and indexes.
-func TestFilesToNeo4j(t *testing.T) {
+func TestFilesToNeo4j(t *testing.T) { eachNeo4j(t, testFilesToNeo4j) }
+
+func testFilesToNeo4j(t *testing.T, d neo4j.DriverWithContext) {
 	ctx := context.Background()
-	d := neo4jDriver(t)
 	label := fmt.Sprintf("GraphRAG_convert_%d", time.Now().UnixNano())
 	t.Cleanup(func() { dropLabel(d, label) })
 	query(t, d, "CREATE (:`"+label+"` {id: 'stale'})", nil)

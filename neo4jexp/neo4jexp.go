@@ -29,6 +29,13 @@
 // 5.26 and the calendar versions (Cypher 25) alike, and APOC scripts of
 // older 5.x too. The tests run on 5.26 and 2026.08.
 //
+// A label scope's backup records its label (ngbak.Info.Details, see
+// BackupLabel), and restores only into that label, or, for a staging clone
+// beside the source on the same server, into another by Options.RestoreAs,
+// which rewrites the scripts' label outside literals. ReadGraph reads a
+// backup's graph without a server, for a conversion into another kind of
+// store.
+//
 // Restore first clears the scope (batched DETACH DELETE; in whole-database
 // mode also every constraint and index; and what an interrupted APOC
 // script left), then runs the scripts: statements between :begin and
@@ -52,6 +59,7 @@ package neo4jexp
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -80,6 +88,15 @@ type Options struct {
 	DeleteCrossing bool
 	// Batch is how many rows one UNWIND statement carries; 0 means 1000.
 	Batch int
+	// RestoreAs restores backups of other labels' scopes under Label,
+	// backup's label -> Label, for a copy beside the source: a staging
+	// clone of production on the same server. The source label is never
+	// touched; the constraints and indexes are created on Label, named
+	// with the source label replaced by Label where their name holds it,
+	// else unnamed, so that the server names them as it names
+	// Neo4jStorage's (a name is unique in the database, and the source's
+	// keep theirs). Without it, a backup of another label is refused.
+	RestoreAs map[string]string
 }
 
 // Exporter backs up a Neo4j database or one label of it. It implements
@@ -122,6 +139,11 @@ func New(driver neo4j.DriverWithContext, opts Options) (*Exporter, error) {
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = 1000
+	}
+	for from, to := range opts.RestoreAs {
+		if to != opts.Label || to == "" || from == "" || from == to {
+			return nil, fmt.Errorf("neo4jexp: Options.RestoreAs restores label %q as %q; it restores other labels under Options.Label (%q), the scope a restore replaces", from, to, opts.Label)
+		}
 	}
 	return &Exporter{driver: driver, opts: opts}, nil
 }
@@ -191,6 +213,11 @@ func (e *Exporter) Export(ctx context.Context, w *ngbak.Writer) (_ ngbak.Info, e
 		return info, err
 	}
 	info.Stats["nodes"], info.Stats["relationships"] = nodes, rels
+	if e.opts.Label != "" {
+		// A restore under another label (Options.RestoreAs) and a
+		// conversion need to know the backup's.
+		info.Details, _ = json.Marshal(details{Label: e.opts.Label})
+	}
 	return info, nil
 }
 
@@ -496,6 +523,14 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) (err error) {
 	if f := r.Backend().Format; f != Format {
 		return fmt.Errorf("neo4jexp: unknown format %q", f)
 	}
+	from, err := e.restoreFrom(r.Backend())
+	if err != nil {
+		return err
+	}
+	var rename func(string) string
+	if from != "" {
+		rename = func(stmt string) string { return relabel(stmt, from, e.opts.Label) }
+	}
 	if err := e.clear(ctx); err != nil {
 		return err
 	}
@@ -507,7 +542,7 @@ func (e *Exporter) Restore(ctx context.Context, r *ngbak.Reader) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := RunScript(ctx, e.driver, e.opts.Database, e.opts.Name+"/"+name, r); err != nil {
+		if err := runScript(ctx, e.driver, e.opts.Database, e.opts.Name+"/"+name, r, rename); err != nil {
 			return err
 		}
 	}
@@ -551,6 +586,9 @@ func (e *Exporter) CheckRestore(ctx context.Context, b *ngbak.Backend) (err erro
 	defer withContext(ctx, &err)
 	if b.Format != Format {
 		return fmt.Errorf("neo4jexp: unknown format %q", b.Format)
+	}
+	if _, err := e.restoreFrom(b); err != nil {
+		return err
 	}
 	if e.opts.Label == "" || e.opts.DeleteCrossing {
 		return nil

@@ -28,9 +28,15 @@ import (
 // what was gathered before it. A gathered transaction that fails names the
 // line of its first batch.
 func RunScript(ctx context.Context, driver neo4j.DriverWithContext, database, file string, r io.Reader) (err error) {
+	return runScript(ctx, driver, database, file, r, nil)
+}
+
+// runScript is RunScript with each statement's text passed through rename,
+// when not nil, after its rows are taken out of it (Options.RestoreAs).
+func runScript(ctx context.Context, driver neo4j.DriverWithContext, database, file string, r io.Reader, rename func(string) string) (err error) {
 	sess := driver.NewSession(ctx, neo4j.SessionConfig{DatabaseName: database, AccessMode: neo4j.AccessModeWrite})
 	defer sess.Close(ctx)
-	s := &scriptRun{ctx: ctx, driver: driver, database: database, sess: sess, params: map[string]any{}}
+	s := &scriptRun{ctx: ctx, driver: driver, database: database, sess: sess, params: map[string]any{}, rename: rename}
 	defer func() {
 		// A gathered statement still running has the session; its error,
 		// after the first, is joined to it.
@@ -85,6 +91,7 @@ type scriptRun struct {
 	wrote    bool                      // the open transaction has run a data statement
 	schema   bool                      // ... or a schema statement
 	params   map[string]any
+	rename   func(string) string
 	gathered gathered
 	// inflight receives the outcome of the gathered statement running,
 	// of inflightRows batches and rows.
@@ -163,6 +170,13 @@ func (s *scriptRun) statement(text string, line int) error {
 	}
 	params := s.params
 	rewritten, rows, ok := parameterize(text)
+	if s.rename != nil {
+		if ok {
+			rewritten = s.rename(rewritten)
+		} else {
+			text = s.rename(text)
+		}
+	}
 	if ok {
 		if kind := mergeKind(rewritten); kind != 0 && s.inTx && s.tx == nil && s.pending == nil && !isSchema {
 			s.pending = &pendingBatch{kind: kind, stmt: rewritten, rows: rows, size: len(text), line: line}

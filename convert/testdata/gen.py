@@ -104,35 +104,55 @@ def sanitize(label):
 def gtext(n):  # XML 1.0 has no place for control characters
     return " ".join(rnd.choice([w for w in words if "\u0001" not in w]) for _ in range(n))
 
-g = nx.Graph()
+# Nodes, their attributes and edges (each from its smaller end) are added
+# in sorted order, as the conversion back from Neo4j writes them, since
+# Neo4j keeps no order: the file comes back byte for byte, but for the edges
+# Neo4jStorage changes (a missing weight or relation_type, a relation_type
+# it sanitizes), which graph_back.graphml has as Neo4j holds them.
 types = ['"PERSON"', '"ORGANIZATION"', '"GEO"', '"EVENT"', '"1ST-TYPE"', '"Ölfeld typ"']
 names = [f'"{gtext(1).upper()} {i}"' for i in range(30)]
+nodes = {}
 for i, n in enumerate(names):
     attrs = {"entity_type": types[i % len(types)], "description": "<SEP>".join(gtext(rnd.randint(3, 60 if i else 3000)) for _ in range(2)),
              "source_id": "<SEP>".join(mdhash(str(k), "chunk-") for k in range(i % 4 + 1))}
     if i % 3 == 0:
         attrs["clusters"] = json.dumps([{"level": 0, "cluster": i % 5}, {"level": 1, "cluster": i % 2}])
+    if i % 5 == 0:
+        attrs["has_vector"] = i % 2 == 0  # as _extraction.py writes it, a boolean
     if i == 5:
         del attrs["entity_type"]  # UNKNOWN
-    g.add_node(n, **attrs)
-for i in range(45):
-    a, b = rnd.sample(names, 2)
-    if g.has_edge(a, b):
+    nodes[n] = dict(sorted(attrs.items()))
+edges = {}
+for i in range(46):
+    a, b = sorted(rnd.sample(names, 2)) if i < 45 else (names[3], names[3])  # and a self-loop
+    if (a, b) in edges:
         continue
-    attrs = {"weight": rnd.choice([1.0, 2.5, 1e-05, 9.0]), "description": gtext(rnd.randint(2, 40)), "source_id": mdhash(str(i), "chunk-"), "order": i % 3 + 1}
-    if i % 4 == 0:
-        attrs["relation_type"] = rnd.choice(["works for", "LOCATED_IN", "9lives"])
-    g.add_edge(a, b, **attrs)
+    attrs = {"weight": rnd.choice([1.0, 2.5, 1e-05, 9.0, 1e16]), "description": gtext(rnd.randint(2, 40)), "source_id": mdhash(str(i), "chunk-"), "order": i % 3 + 1}
+    if i % 10 == 0:
+        attrs["relation_type"] = rnd.choice(["works for", "9lives"])  # sanitized by Neo4jStorage
+    elif i % 10 != 5:  # else none: RELATED
+        attrs["relation_type"] = rnd.choice(["RELATED", "WORKS_FOR", "LOCATED_IN"])
+    if i % 15 == 7:
+        del attrs["weight"]  # 0.0
+    edges[a, b] = dict(sorted(attrs.items()))
+g = nx.Graph()
+for n in sorted(nodes):
+    g.add_node(n, **nodes[n])
+for a, b in sorted(edges):
+    g.add_edge(a, b, **edges[a, b])
 nx.write_graphml(g, "nano/graph_chunk_entity_relation.graphml")
 
 def typed(v):
     return [type(v).__name__, repr(v) if not isinstance(v, str) else v]
 
+def typed_value(tv):
+    return {"str": str, "int": int, "float": float, "bool": lambda s: s == "True"}[tv[0]](tv[1])
+
 h = nx.read_graphml("nano/graph_chunk_entity_relation.graphml")
-nodes = {}
+nodes_neo = {}
 for n, d in h.nodes(data=True):
     et = sanitize(d.get("entity_type", "UNKNOWN").strip('"'))
-    nodes[n] = {"labels": sorted(["LABEL", et]), "props": {"id": typed(n), **{k: typed(v) for k, v in d.items()}}}
+    nodes_neo[n] = {"labels": sorted(["LABEL", et]), "props": {"id": typed(n), **{k: typed(v) for k, v in d.items()}}}
 rels = []
 for s, t, d in h.edges(data=True):
     d = dict(d)
@@ -141,4 +161,14 @@ for s, t, d in h.edges(data=True):
     rels.append({"s": s, "t": t, "props": {k: typed(v) for k, v in d.items()}})
 rels.sort(key=lambda r: (r["s"], r["t"]))
 with open("neo4j.json", "w", encoding="utf-8") as f:
-    json.dump({"nodes": nodes, "relationships": rels}, f, indent=1)
+    json.dump({"nodes": nodes_neo, "relationships": rels}, f, indent=1)
+
+# graph_back.graphml: what NetworkXStorage writes (nx.write_graphml, the
+# writer of the standard library's xml.etree: nano-graphrag pulls no lxml)
+# for the graph neo4j.json holds, in sorted order.
+back = nx.Graph()
+for n in sorted(nodes):
+    back.add_node(n, **{k: typed_value(v) for k, v in sorted(nodes_neo[n]["props"].items()) if k != "id"})
+for r in rels:
+    back.add_edge(r["s"], r["t"], **{k: typed_value(v) for k, v in sorted(r["props"].items())})
+nx.write_graphml(back, "graph_back.graphml")

@@ -25,7 +25,7 @@ func parseInto(s string) (map[string]string, error) {
 	return into, nil
 }
 
-// parsePairs parses A=B[,C=D...] for -qdrant-restore-as.
+// parsePairs parses A=B[,C=D...] for -qdrant-restore-as and -neo4j-restore-as.
 func parsePairs(flagName, s string) (map[string]string, error) {
 	m, err := parseInto(s)
 	if err != nil {

@@ -15,7 +15,7 @@
 // directory; -redis URL the KV namespaces of a Redis (-redis-prefix,
 // -redis-namespaces), or with -redis-raw PATTERN every matching key of any
 // type; -neo4j URI a Neo4j graph (-neo4j-user, -neo4j-password,
-// -neo4j-database, -neo4j-label, -neo4j-delete-crossing); -qdrant URL with -qdrant-grpc HOST:PORT
+// -neo4j-database, -neo4j-label, -neo4j-delete-crossing, -neo4j-restore-as); -qdrant URL with -qdrant-grpc HOST:PORT
 // the collections of a Qdrant (-qdrant-api-key or QDRANT_API_KEY,
 // -qdrant-collections, -qdrant-mode snapshot|logical). create prints the new id as the last line of its output;
 // inspect prints the manifest as JSON; import-legacy FILE converts an
@@ -121,6 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	neo4jPassword := fs.String("neo4j-password", "", "Neo4j password (or NEO4J_PASSWORD)")
 	neo4jDatabase := fs.String("neo4j-database", "", "Neo4j database (default: the server's default)")
 	neo4jLabel := fs.String("neo4j-label", "", "back up only the nodes with this label and the relationships among them")
+	neo4jRestoreAs := fs.String("neo4j-restore-as", "", "restore a backup of another label under -neo4j-label, `FROM=TO` (TO the -neo4j-label)")
 	neo4jDeleteCrossing := fs.Bool("neo4j-delete-crossing", false, "let a restore under -neo4j-label delete relationships to nodes outside the label, which the backup does not hold")
 	qdrantURL := fs.String("qdrant", "", "back up the Qdrant collections at this REST `URL` (needs -qdrant-grpc)")
 	qdrantGRPC := fs.String("qdrant-grpc", "", "the Qdrant gRPC address `HOST:PORT`")
@@ -253,7 +254,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer driver.Close(ctx)
-		exp, err := neo4jexp.New(driver, neo4jexp.Options{Database: *neo4jDatabase, Label: *neo4jLabel, DeleteCrossing: *neo4jDeleteCrossing})
+		restoreAs, err := parsePairs("neo4j-restore-as", *neo4jRestoreAs)
+		if err != nil {
+			return err
+		}
+		exp, err := neo4jexp.New(driver, neo4jexp.Options{Database: *neo4jDatabase, Label: *neo4jLabel, DeleteCrossing: *neo4jDeleteCrossing, RestoreAs: restoreAs})
 		if err != nil {
 			return err
 		}

@@ -230,6 +230,22 @@ func testBackupctlNeo4j(t *testing.T, uri string) {
 	if n := q("MATCH (:" + label + ")-[r:R]->(:" + label + ") RETURN count(r)"); n != 1 {
 		t.Fatalf("%d relationships after restore, want 1", n)
 	}
+	// A clone under another label: refused without -neo4j-restore-as.
+	staging := label + "Staging"
+	defer q("MATCH (n:" + staging + ") DETACH DELETE n")
+	cloneFlags := []string{"-dir", flags[1], "-neo4j", uri, "-neo4j-label", staging}
+	if _, err := ctl(t, append(cloneFlags, "restore", id)...); err == nil || !strings.Contains(err.Error(), "RestoreAs") {
+		t.Fatalf("restore of another label without -neo4j-restore-as: %v", err)
+	}
+	if _, err := ctl(t, append(cloneFlags, "-neo4j-restore-as", label+"="+staging, "restore", id)...); err != nil {
+		t.Fatal(err)
+	}
+	if n := q("MATCH (:" + staging + ")-[r:R]->(:" + staging + ") RETURN count(r)"); n != 1 {
+		t.Fatalf("%d relationships in the clone, want 1", n)
+	}
+	if n := q("MATCH (n:" + label + ") RETURN count(n)"); n != 2 {
+		t.Fatalf("%d nodes in the source label after the clone, want 2", n)
+	}
 }
 
 // The Qdrant flags, against the Qdrant emulator (or a real Qdrant given by
