@@ -151,14 +151,14 @@ func TestVerifyAndRestoreProgressPerBackend(t *testing.T) {
 
 			// The first backend of a parallel restore is spooled: its
 			// events count what its Restore reads, so while it waits
-			// to start it has read nothing, whatever the pass has
-			// spooled for it.
+			// to start it has read nothing, though the pass has spooled
+			// all of it once it reads the last backend.
 			var early []ngbak.Event
 			if c.opts.Parallelism > 1 {
 				goOn := make(chan struct{})
 				mem.restoreStarted, mem.restoreGo = make(chan struct{}), goOn
 				rec.on = func(e ngbak.Event) {
-					if e.Phase == "restore" && e.Backend == "stream" && e.Bytes == size["stream"] {
+					if e.Phase == "restore" && e.Backend == "stream" && e.Bytes >= progressStep && early == nil {
 						early = byBackend(rec.events)["mem"]
 						close(goOn)
 					}
