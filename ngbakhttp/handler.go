@@ -372,6 +372,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := b.Manifest.ID
 	return h.start(w, r, "verify", id, func(ctx context.Context, j *tracker) error {
+		j.setLayout(b.Manifest, nil, nil)
 		if err := h.m.Verify(ctx, id); err != nil {
 			return err
 		}
