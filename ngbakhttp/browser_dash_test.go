@@ -58,6 +58,7 @@ func TestDashboardRestoreInto(t *testing.T) {
 	var options []string
 	var before, after string
 	var disabled bool
+	var progress []string
 	run(t, ctx, "open the restore dialog",
 		chromedp.Navigate(e.url("/#token="+testToken)),
 		chromedp.WaitVisible(rowSel(man.ID, "td.id")),
@@ -86,7 +87,12 @@ func TestDashboardRestoreInto(t *testing.T) {
 		chromedp.SendKeys("#confirm-typed", man.ID),
 		chromedp.Click("#confirm-ok"),
 		chromedp.WaitVisible(`#job[data-kind="restore"][data-state="succeeded"]`),
+		chromedp.Evaluate(backendBytes, &progress),
 	)
+	// The restore phase's events name staging, which restored json.
+	if diff := cmp.Diff(wantBackendBytes(t, e.m, man.ID, "restored restore", "json"), progress); diff != "" {
+		t.Errorf("backends after the restore (-want +got):\n%s", diff)
+	}
 	if diff := cmp.Diff(map[string]string{"kv_store_full_docs.json": `{"doc-1": {"content": "original"}}`}, dirState(t, staging)); diff != "" {
 		t.Errorf("staging after the restore (-want +got):\n%s", diff)
 	}

@@ -29,11 +29,18 @@ type BackendProgress struct {
 }
 
 // setLayout makes the job report the backends of man it restores or
-// verifies (those of only, when set); into maps them onto the exporters
-// that restore them, which the restore phase's events name.
+// verifies (those of only and into, when set); into maps them onto the
+// exporters that restore them, which the restore phase's events name.
 func (t *tracker) setLayout(man *ngbak.Manifest, only []string, into map[string]string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// As ngbak restores: with Into, only the backends of only and Into.
+	if len(into) > 0 {
+		only = slices.Clone(only)
+		for from := range into {
+			only = append(only, from)
+		}
+	}
 	t.targets = map[string]string{}
 	for _, b := range man.Backends {
 		if len(only) == 0 || slices.Contains(only, b.Name) {
