@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -280,10 +281,13 @@ type archiveReader struct {
 	total int64
 	cur   *entryReader
 
-	// read counts payload bytes read; progress, if set, hears of it every
-	// progressStep bytes.
-	read     int64
-	progress func(int64)
+	// progress, if set, hears how many payload bytes of a backend (the
+	// first component of its entries' names) have been read: at its first
+	// entry, every progressStep bytes, and after its last entry.
+	progress func(backend string, n int64)
+	backend  string
+	read     int64 // of backend
+	reported int64 // the last n progress heard of backend
 
 	// Set once next has returned io.EOF.
 	manifest      *Manifest
@@ -426,6 +430,7 @@ func (a *archiveReader) next() (File, io.Reader, error) {
 		return File{}, nil, err
 	}
 	i := len(a.files)
+	a.enter(hdr.Name)
 	if hdr.Name == sumsName {
 		if a.want != nil && i != len(a.want) {
 			return File{}, nil, corrupt("archive ends after %d of %d files; missing %q", i, len(a.want), a.want[i].Path)
@@ -510,6 +515,35 @@ func (a *archiveReader) finish(sumsHdr *tar.Header) error {
 	}
 	a.manifest, a.manifestBytes = m, data
 	return nil
+}
+
+// enter tells progress that the entry name is next: a backend's first
+// entry starts it, at 0, and ends the backend before it. SHA256SUMS and
+// the manifest belong to no backend.
+func (a *archiveReader) enter(name string) {
+	backend := ""
+	if name != sumsName && name != manifestName {
+		backend, _, _ = strings.Cut(name, "/")
+	}
+	if a.progress == nil || backend == a.backend {
+		return
+	}
+	if a.backend != "" && a.reported != a.read {
+		a.progress(a.backend, a.read)
+	}
+	a.backend, a.read, a.reported = backend, 0, 0
+	if backend != "" {
+		a.progress(backend, 0)
+	}
+}
+
+func (a *archiveReader) count(n int) {
+	before := a.read
+	a.read += int64(n)
+	if a.progress != nil && a.backend != "" && a.read/progressStep != before/progressStep {
+		a.reported = a.read
+		a.progress(a.backend, a.read)
+	}
 }
 
 func (a *archiveReader) readSmall(hdr *tar.Header) ([]byte, error) {
@@ -611,11 +645,7 @@ func (e *entryReader) Read(p []byte) (int, error) {
 	n, err := e.a.tr.Read(p)
 	e.h.Write(p[:n])
 	e.left -= int64(n)
-	before := e.a.read
-	e.a.read += int64(n)
-	if e.a.progress != nil && e.a.read/progressStep != before/progressStep {
-		e.a.progress(e.a.read)
-	}
+	e.a.count(n)
 	if err != nil && (err != io.EOF || e.left > 0) {
 		e.err = e.a.streamErr(err)
 		return n, e.err

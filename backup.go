@@ -140,11 +140,31 @@ type Backup struct {
 	Interrupted *Interruption
 }
 
-// Event reports progress. Bytes and Total count the payload (uncompressed)
-// bytes the phase has written or read.
+// Event reports progress. An event without Backend marks a phase as it
+// begins, or the operation's end ("done"). Bytes and Total count payload (uncompressed) bytes, per phase:
+//
+//   - "export": Backend is the backend writing into the archive; Bytes
+//     counts the payload the archive holds so far, of all backends.
+//   - "verify" (of Op "verify", and the first pass of "restore", "plan"
+//     and "import"): Backend is the backend whose entries are being read,
+//     the first component of their names; SHA256SUMS and the manifest
+//     belong to none. Bytes counts how many of its bytes have been read,
+//     Total is its size as the sidecar manifest records it (Backend.Size),
+//     0 for a backup made before sizes were recorded and for an import,
+//     which knows nothing before it has read. Each backend has an event
+//     with Bytes 0 at its first entry, one every few MiB and one after
+//     its last entry, in the archive's order: backends do not interleave.
+//   - "restore" and "rollback": Backend is the exporter restoring (with
+//     RestoreOptions.Into, the one the backend is restored into); Bytes
+//     counts the bytes its Restore has read, Total is the size of the
+//     backend it restores. Each has an event with Bytes 0 as it starts,
+//     one every few MiB and one when its Restore returns; with backends in
+//     parallel their events interleave, each backend's Bytes only grows.
+//   - "done": for Op "create" and "import", Bytes and Total are the
+//     archive's size.
 type Event struct {
-	Op      string // "create", "verify", "restore", "rollback" or "import"
-	ID      string // the backup being made or read
+	Op      string // "create", "verify", "plan", "restore", "rollback" or "import"
+	ID      string // the backup being made or read; "" in an import's verify
 	Phase   string // "export", "verify", "safety-backup", "restore", "rollback" or "done"
 	Backend string // the backend at work, if any
 	Bytes   int64
@@ -687,7 +707,7 @@ func (v *verified) close() {
 // is read against its sidecars alone; with v it is read again as the first
 // pass found it: same sidecars, same object, the files the manifest inside
 // lists.
-func (m *Manager) openStored(ctx context.Context, op, phase, id string, v *verified) (*stored, error) {
+func (m *Manager) openStored(ctx context.Context, id string, v *verified) (*stored, error) {
 	man, manBytes, err := m.readManifest(ctx, id)
 	if err != nil {
 		return nil, err
@@ -757,11 +777,6 @@ func (m *Manager) openStored(ctx context.Context, op, phase, id string, v *verif
 		}
 		return nil, err
 	}
-	var total int64
-	for _, f := range man.files() {
-		total += f.Size
-	}
-	s.ar.progress = func(n int64) { m.emit(ctx, Event{Op: op, ID: id, Phase: phase, Bytes: n, Total: total}) }
 	return s, nil
 }
 
@@ -828,9 +843,17 @@ func (m *Manager) verify(ctx context.Context, op, id string) (*verified, error) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := m.openStored(ctx, op, "verify", id, nil)
+	s, err := m.openStored(ctx, id, nil)
 	if err != nil {
 		return nil, err
+	}
+	// The sidecar says before the read how large each backend is.
+	totals := map[string]int64{}
+	for _, b := range s.man.Backends {
+		totals[b.Name] = b.payloadSize()
+	}
+	s.ar.progress = func(backend string, n int64) {
+		m.emit(ctx, Event{Op: op, ID: id, Phase: "verify", Backend: backend, Bytes: n, Total: totals[backend]})
 	}
 	rs, seeks := s.rc.(io.ReadSeekCloser)
 	s.keep = seeks
@@ -1143,7 +1166,7 @@ func sortByRegistration(exps, plan []Exporter) {
 // in archive order, checking every entry again as it goes. It returns the
 // exporters it has handed data to, including one that failed.
 func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, v *verified) (touched []Exporter, err error) {
-	s, err := m.openStored(ctx, op, op, id, v)
+	s, err := m.openStored(ctx, id, v)
 	if err != nil {
 		return nil, err
 	}
@@ -1163,9 +1186,10 @@ func (m *Manager) apply(ctx context.Context, op, id string, plan []Exporter, v *
 		}
 		e := plan[idx]
 		touched = append(touched, e)
-		m.emit(ctx, Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
+		r.track(func(ev Event) { m.emit(ctx, ev) }, Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
 		bctx, end := m.tel.startBackend(ctx, op, "restore", e)
 		err := e.Restore(bctx, r)
+		r.trackEnd()
 		if err != nil {
 			err = fmt.Errorf("backend %q (%s) failed: %w", e.Name(), e.Kind(), err)
 		} else if r.next < len(b.Files) {
@@ -1231,7 +1255,9 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 	if err != nil {
 		return nil, err
 	}
-	ar.progress = func(n int64) { m.emit(ctx, Event{Op: "import", Phase: "verify", Bytes: n}) }
+	ar.progress = func(backend string, n int64) {
+		m.emit(ctx, Event{Op: "import", Phase: "verify", Backend: backend, Bytes: n})
+	}
 	for err == nil {
 		_, _, err = ar.next()
 	}

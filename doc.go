@@ -17,7 +17,10 @@
 // qdrantexp for Qdrant) and all pass the conformance suite in exportertest.
 // ngbakhttp serves a Manager as an HTTP API and dashboard; legacy converts
 // the old Python system's archives. Progress reaches Options.Progress, and
-// for one operation the function given to WithProgress.
+// for one operation the function given to WithProgress: Verify, and the
+// verify pass of Restore, Plan and Import, tell each backend's bytes read
+// of its size (Backend.Size), and Restore each backend's bytes its
+// exporter has read (see Event).
 //
 // # The archive: format ngbak/1
 //
@@ -25,9 +28,10 @@
 // opens it. Each exporter writes into its own folder. The last two entries
 // are SHA256SUMS (every file's SHA-256, in the format `sha256sum -c` reads,
 // sorted by path) and manifest.json, which lists every backend with its
-// kind, format, the server's version, statistics, the exporter's own
-// details (Info.Details) and every file with its size and SHA-256, and
-// records payload_sha256, the SHA-256 of SHA256SUMS.
+// kind, format, the server's version, statistics, size (the sum of its
+// files' sizes; manifests written before it have none), the exporter's
+// own details (Info.Details) and every file with its size and SHA-256,
+// and records payload_sha256, the SHA-256 of SHA256SUMS.
 // Beside the archive are <id>.ngbak.sha256 (the archive's own SHA-256,
 // for `sha256sum -c`) and <id>.manifest.json (the manifest without the file
 // lists, which can run to hundreds of MiB; sidecars written before held the
@@ -73,7 +77,7 @@
 // With Options.Encryption (package agecrypt: age), the compressed stream is
 // encrypted, the .sha256 sidecar covers the ciphertext, and the sidecar
 // manifest holds only the public part of the manifest: ids, times, backend
-// names, kinds and statistics, no file names, config or labels other than
+// names, kinds, statistics and sizes, no file names, config or labels other than
 // ngbak's own. A Restore that takes a safety backup first checks that
 // Options.Encryption can open what it encrypts (a probe, one scrypt run
 // with a passphrase): encrypting to an offline key only would make the

@@ -240,6 +240,32 @@ type Reader struct {
 	queue   *entryQueue                              // set when backends restore in parallel
 	src     func() (string, int64, io.Reader, error) // NewReader's
 	done    bool
+
+	// progress, if set, hears how many bytes the exporter has read (see
+	// track); reported is the last count it heard.
+	progress       func(n int64)
+	read, reported int64
+}
+
+// track makes r report the bytes its exporter reads as events like ev,
+// against the backend's size: now (0), every progressStep bytes, and at
+// trackEnd.
+func (r *Reader) track(emit func(Event), ev Event) {
+	ev.Total = r.backend.payloadSize()
+	r.progress = func(n int64) {
+		ev.Bytes = n
+		emit(ev)
+	}
+	r.progress(0)
+}
+
+// trackEnd reports what the exporter read in all, once its Restore has
+// returned.
+func (r *Reader) trackEnd() {
+	if r.progress != nil && r.read != r.reported {
+		r.reported = r.read
+		r.progress(r.read)
+	}
 }
 
 // Backend returns what the manifest records about this exporter's part of
@@ -273,7 +299,14 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.cur == nil {
 		return 0, errors.New("ngbak: Read before Next")
 	}
-	return r.cur.Read(p)
+	n, err := r.cur.Read(p)
+	before := r.read
+	r.read += int64(n)
+	if r.progress != nil && r.read/progressStep != before/progressStep {
+		r.reported = r.read
+		r.progress(r.read)
+	}
+	return n, err
 }
 
 // partSize is the size at which a PartWriter closes a part.

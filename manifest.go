@@ -64,6 +64,11 @@ type Backend struct {
 	ServerVersion string `json:"server_version,omitempty"`
 	// Stats holds counts such as nodes, relationships, points or keys.
 	Stats map[string]int64 `json:"stats,omitempty"`
+	// Size is the sum of the sizes of Files: the payload bytes of the
+	// backend, in the sidecar manifest too (which lists no files), so that
+	// Verify and Restore can report a backend's progress against its total
+	// before they read it. Backups made before it was recorded have 0.
+	Size int64 `json:"size,omitempty"`
 	// Details is the exporter's own record of the store (Info.Details).
 	// An encrypted backup's public manifest leaves it out.
 	Details json.RawMessage `json:"details,omitempty"`
@@ -212,7 +217,9 @@ func (m *Manifest) validate() error {
 		if b.Kind == "" {
 			return fmt.Errorf("backend %q has no kind", b.Name)
 		}
+		var size int64
 		for _, f := range b.Files {
+			size += f.Size
 			if err := checkPath(f.Path); err != nil {
 				return fmt.Errorf("backend %q: %v", b.Name, err)
 			}
@@ -230,8 +237,26 @@ func (m *Manifest) validate() error {
 				return fmt.Errorf("file %q: sha256 %q is not a SHA-256 hex digest", f.Path, f.SHA256)
 			}
 		}
+		// A summary lists no files; a manifest from before Size was
+		// recorded has none.
+		if b.Size < 0 || len(b.Files) > 0 && b.Size != 0 && b.Size != size {
+			return fmt.Errorf("backend %q: size %d, its files hold %d bytes", b.Name, b.Size, size)
+		}
 	}
 	return nil
+}
+
+// payloadSize is the backend's Size, or for a manifest from before it was
+// recorded the sum of its files (0 if it lists none).
+func (b *Backend) payloadSize() int64 {
+	if b.Size != 0 {
+		return b.Size
+	}
+	var n int64
+	for _, f := range b.Files {
+		n += f.Size
+	}
+	return n
 }
 
 // files returns every file of the manifest in archive order.
@@ -255,7 +280,7 @@ func (m *Manifest) Backend(name string) (*Backend, bool) {
 
 // public returns what the sidecar manifest of an encrypted backup shows:
 // the id, the times, the library, the compression and encryption, and each
-// backend's name, kind, format and statistics. Not the files (their names
+// backend's name, kind, format, statistics and size. Not the files (their names
 // can tell what the stores hold), the payload digest, the server versions,
 // the app, the caller's labels or the config.
 func (m *Manifest) public() *Manifest {
@@ -272,7 +297,7 @@ func (m *Manifest) public() *Manifest {
 		}
 	}
 	for _, b := range m.Backends {
-		p.Backends = append(p.Backends, Backend{Name: b.Name, Kind: b.Kind, Format: b.Format, Stats: b.Stats, Files: []File{}})
+		p.Backends = append(p.Backends, Backend{Name: b.Name, Kind: b.Kind, Format: b.Format, Stats: b.Stats, Size: b.Size, Files: []File{}})
 	}
 	return p
 }

@@ -292,10 +292,12 @@ func (m *Manager) exportOne(ctx context.Context, ev *syncEmit, op, id string, aw
 	if files == nil {
 		files = []File{}
 	}
-	return Backend{
+	b = Backend{
 		Name: e.Name(), Kind: e.Kind(), Format: info.Format, ServerVersion: info.ServerVersion,
 		Stats: info.Stats, Details: info.Details, Files: files,
-	}, nil
+	}
+	b.Size = b.payloadSize()
+	return b, nil
 }
 
 // entryQueue hands a backend the entries the restore pass has spooled for
@@ -352,13 +354,6 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 	s.ar.ctx = ctx
 	defer func() { s.ar.ctx = outer }()
 	ev := &syncEmit{m: m, ctx: ctx}
-	if progress := s.ar.progress; progress != nil {
-		s.ar.progress = func(n int64) {
-			ev.mu.Lock()
-			defer ev.mu.Unlock()
-			progress(n)
-		}
-	}
 	slots := make(chan struct{}, m.parallelism(len(plan)))
 	var (
 		wg       sync.WaitGroup
@@ -390,10 +385,14 @@ func (m *Manager) applyParallel(ctx context.Context, op, id string, plan []Expor
 			return ctx.Err()
 		}
 		defer func() { <-slots }()
-		ev.emit(Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
+		// The bytes the exporter reads, not those spooled for it: the
+		// spool runs ahead of the restore.
+		r.track(ev.emit, Event{Op: op, ID: id, Phase: op, Backend: e.Name()})
 		bctx, end := m.tel.startBackend(ctx, op, "restore", e)
 		defer func() { end(r.backend, err) }()
-		if err := e.Restore(bctx, r); err != nil {
+		err = e.Restore(bctx, r)
+		r.trackEnd()
+		if err != nil {
 			return fmt.Errorf("backend %q (%s) failed: %w", e.Name(), e.Kind(), err)
 		}
 		if r.next < len(r.backend.Files) {

@@ -2,6 +2,7 @@ package ngbakhttp_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,6 +58,7 @@ func TestDashboardRestoreInto(t *testing.T) {
 	var options []string
 	var before, after string
 	var disabled bool
+	var progress []string
 	run(t, ctx, "open the restore dialog",
 		chromedp.Navigate(e.url("/#token="+testToken)),
 		chromedp.WaitVisible(rowSel(man.ID, "td.id")),
@@ -85,7 +87,12 @@ func TestDashboardRestoreInto(t *testing.T) {
 		chromedp.SendKeys("#confirm-typed", man.ID),
 		chromedp.Click("#confirm-ok"),
 		chromedp.WaitVisible(`#job[data-kind="restore"][data-state="succeeded"]`),
+		chromedp.Evaluate(backendBytes, &progress),
 	)
+	// The restore phase's events name staging, which restored json.
+	if diff := cmp.Diff(wantBackendBytes(t, e.m, man.ID, "restored restore", "json"), progress); diff != "" {
+		t.Errorf("backends after the restore (-want +got):\n%s", diff)
+	}
 	if diff := cmp.Diff(map[string]string{"kv_store_full_docs.json": `{"doc-1": {"content": "original"}}`}, dirState(t, staging)); diff != "" {
 		t.Errorf("staging after the restore (-want +got):\n%s", diff)
 	}
@@ -172,29 +179,86 @@ func TestDashboardBackendProgress(t *testing.T) {
 	<-g.started
 	ctx := newBrowser(t)
 	var states []string
+	var gateText string
 	backends := `[...document.querySelectorAll("#job-backends li")].map(l => l.dataset.backend + " " + l.dataset.state)`
 	run(t, ctx, "follow the restore",
 		chromedp.Navigate(e.url("/#token="+testToken)),
 		chromedp.WaitVisible(rowSel(man.ID, "td.id")),
 		chromedp.Evaluate(`follow({id: "`+j.ID+`", kind: "restore", state: "running"}); true`, nil),
-		chromedp.WaitVisible(`#job-backends li[data-backend="gate"][data-state="restoring"]`),
+		chromedp.WaitVisible(`#job-backends li[data-backend="gate"][data-state="restoring"][data-total="2"]`),
 		chromedp.Evaluate(backends, &states),
+		chromedp.Text(`#job-backends li[data-backend="gate"]`, &gateText),
 	)
 	// json may be restoring or waiting for its turn: the events do not
 	// tell when its restore ends, so it must not say restored yet.
 	// The list is in the manifest's order (which parallel exports vary),
-	// notes left out.
+	// notes left out. gate's Restore has read its 2 bytes and waits: a
+	// backend's bytes are told every few MiB and when its Restore returns.
 	slices.Sort(states)
 	if len(states) != 2 || states[0] != "gate restoring" || states[1] == "json restored" {
 		t.Fatalf("during the restore: %v", states)
 	}
+	if gateText != "gate: restoring, restore 0 B of 2 B" {
+		t.Fatalf("gate during the restore: %q", gateText)
+	}
 	open()
 	run(t, ctx, "the restore ends",
 		chromedp.WaitVisible(`#job[data-kind="restore"][data-state="succeeded"]`),
-		chromedp.Evaluate(backends, &states),
+		chromedp.Evaluate(backendBytes, &states),
 	)
 	slices.Sort(states)
-	if diff := cmp.Diff([]string{"gate restored", "json restored"}, states); diff != "" {
+	if diff := cmp.Diff(wantBackendBytes(t, e.m, man.ID, "restored restore", "json", "gate"), states); diff != "" {
 		t.Fatalf("after the restore (-want +got):\n%s", diff)
+	}
+}
+
+// backendBytes lists each backend of the job box with its state and
+// bytes, as wantBackendBytes does.
+const backendBytes = `[...document.querySelectorAll("#job-backends li")].map(l =>
+	[l.dataset.backend, l.dataset.state, l.dataset.phase, l.dataset.bytes, l.dataset.total, l.querySelector("progress")?.value].join(" "))`
+
+// wantBackendBytes is what backendBytes says of the named backends of a
+// backup once a job read all their bytes, sorted.
+func wantBackendBytes(t *testing.T, m *ngbak.Manager, id, statePhase string, names ...string) []string {
+	t.Helper()
+	b, err := m.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, name := range names {
+		be, ok := b.Manifest.Backend(name)
+		if !ok || be.Size == 0 {
+			t.Fatalf("backup %s: backend %q has no size", id, name)
+		}
+		out = append(out, fmt.Sprintf("%s %s %d %d %d", name, statePhase, be.Size, be.Size, be.Size))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Issue 15: a verify shows each backend's bytes read of its size.
+func TestDashboardVerifyProgress(t *testing.T) {
+	g := &gate{started: make(chan struct{}), open: make(chan struct{})}
+	e := newEnv(t, ngbakhttp.Options{}, g)
+	man, err := e.m.Create(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+	var states []string
+	var png []byte
+	run(t, ctx, "verify",
+		chromedp.Navigate(e.url("/#token="+testToken)),
+		chromedp.WaitVisible(rowSel(man.ID, "td.id")),
+		chromedp.Click(rowSel(man.ID, `button[data-op="verify"]`)),
+		chromedp.WaitVisible(`#job[data-kind="verify"][data-state="succeeded"]`),
+		chromedp.Evaluate(backendBytes, &states),
+		chromedp.FullScreenshot(&png, 90),
+	)
+	artifact(t, "dashboard-verify-progress.png", png)
+	slices.Sort(states)
+	if diff := cmp.Diff(wantBackendBytes(t, e.m, man.ID, "verified verify", "json", "gate"), states); diff != "" {
+		t.Fatalf("after the verify (-want +got):\n%s", diff)
 	}
 }

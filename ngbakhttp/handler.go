@@ -48,7 +48,9 @@
 // of the manifest inside it, never under a name the client chose.
 //
 // One job (backup, restore or verify) runs at a time per handler; starting
-// another while one runs is 409 busy. Jobs live in a JobStore: in memory by
+// another while one runs is 409 busy. A restore or verify job lists its
+// backends in Job.Progress, each with its state and its bytes of its size
+// in the phase at work (BackendProgress), which the dashboard shows. Jobs live in a JobStore: in memory by
 // default, RedisJobs for services that run several instances.
 package ngbakhttp
 
@@ -372,6 +374,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := b.Manifest.ID
 	return h.start(w, r, "verify", id, func(ctx context.Context, j *tracker) error {
+		j.setLayout(b.Manifest, nil, nil)
 		if err := h.m.Verify(ctx, id); err != nil {
 			return err
 		}

@@ -38,15 +38,16 @@ type Job struct {
 	// backends in parallel (ngbak.Options.Parallelism), several run at
 	// once and Backend is only the one heard from last.
 	Backends []string `json:"backends,omitempty"`
-	// BytesDone and BytesTotal count payload bytes of the phase; total 0
-	// when not known (an export's size is known only at its end).
+	// BytesDone and BytesTotal are those of the Manager's last event
+	// (ngbak.Event): in the verify and restore phases, those of Backend;
+	// total 0 when not known (an export's size is known only at its end).
 	BytesDone  int64 `json:"bytes_done"`
 	BytesTotal int64 `json:"bytes_total"`
 	// ItemsDone and ItemsTotal count backends.
 	ItemsDone  int64 `json:"items_done"`
 	ItemsTotal int64 `json:"items_total"`
-	// Progress is each backend of a restore (see BackendProgress for
-	// what can be told).
+	// Progress is each backend of a restore or a verify, with its bytes
+	// (see BackendProgress for what can be told).
 	Progress   []BackendProgress `json:"progress,omitempty"`
 	CreatedAt  time.Time         `json:"created_at"`
 	StartedAt  *time.Time        `json:"started_at,omitempty"`
@@ -218,9 +219,11 @@ type tracker struct {
 	seen    map[string]bool
 	warned  bool // a progress update failed and was logged
 
-	// layout and targets follow a restore's backends (progress.go).
+	// layout, targets and bytes follow a restore's or a verify's
+	// backends (progress.go).
 	layout  []string
 	targets map[string]string
+	bytes   map[string]BackendProgress
 
 	pending *Job          // the newest update not yet written
 	wake    chan struct{} // buffered 1: there is a pending update
@@ -282,6 +285,7 @@ func (t *tracker) event(e ngbak.Event) {
 		t.seen[e.Backend] = true
 		j.ItemsDone = int64(len(t.seen)) - 1 // the one that starts is not done yet
 	}
+	t.countLocked(e)
 	t.progressLocked(false)
 	if phaseChange || time.Since(t.written) > 200*time.Millisecond {
 		t.writeLocked()

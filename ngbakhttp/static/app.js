@@ -388,12 +388,24 @@ function showJob(j) {
   if (j.state === "succeeded" && j.size) status = "Done: " + size(j.size);
   if (j.state === "succeeded" && j.kind === "verify") status = "Every hash matches (" + size(j.size) + ").";
   $("job-status").textContent = status;
-  // Each backend of a restore: what the events tell of it (see
-  // ngbakhttp.BackendProgress: when one backend's restore ends is not told).
+  // Each backend of a restore or verify: its state and its bytes in the
+  // phase that counted them (see ngbakhttp.BackendProgress: a backend is
+  // done only when the whole job is).
   $("job-backends").replaceChildren(...(j.progress || []).map((x) => {
-    const li = el("li", x.name + ": " + x.state, "backend " + x.state);
+    let text = x.name + ": " + x.state;
+    if (x.phase) text += ", " + x.phase + " " + size(x.bytes) + (x.total ? " of " + size(x.total) : "");
+    const li = el("li", text, "backend " + x.state);
     li.dataset.backend = x.name;
     li.dataset.state = x.state;
+    li.dataset.phase = x.phase || "";
+    li.dataset.bytes = x.bytes;
+    li.dataset.total = x.total;
+    if (x.total > 0) {
+      const bar = document.createElement("progress");
+      bar.max = x.total;
+      bar.value = Math.min(x.bytes, x.total);
+      li.append(bar);
+    }
     return li;
   }));
   $("create").disabled = !(j.state === "succeeded" || j.state === "failed");
