@@ -191,3 +191,24 @@ func TestCommitFailsAfterVisible(t *testing.T) {
 		})
 	}
 }
+
+// A restore marker whose Commit fails after it became visible is removed
+// with the restore's error: left behind, it would make every later Create
+// and Restore refuse as busy.
+func TestMarkerCommitFailsAfterVisible(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "b")
+	mem := newMem("mem", map[string]string{"a": "1"})
+	env := newEnv(t, ngbak.Options{Storage: lateFailing{ngbak.Dir(dir), ".restore.json"}}, mem)
+	man := env.create(t)
+	if _, err := env.m.Restore(ctx, man.ID, nil); err == nil || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("Restore: %v", err)
+	}
+	if mem.restores != 0 {
+		t.Errorf("store touched %d times", mem.restores)
+	}
+	if got, err := env.m.Interrupted(ctx); err != nil || len(got) != 0 {
+		t.Errorf("Interrupted after the failed marker: %v, %v; want none", got, err)
+	}
+	env.create(t)
+}

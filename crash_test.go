@@ -440,9 +440,16 @@ func crashSuiteOn(t *testing.T, bucket string, dedup bool) {
 	}
 	only := os.Getenv("NGBAK_CRASH_ONLY")
 	fx := newCrashFixture(t, seed)
-	total := 0
+	total, violated := 0, 0
 	for _, op := range []string{"create", "restore", "restore-unsafe", "import", "delete", "prune"} {
 		t.Run(op, func(t *testing.T) {
+			// A violation stops its operation's runs (checkAfterCrash
+			// fails fatally): the summary counts the operations it stopped.
+			defer func() {
+				if t.Failed() {
+					violated++
+				}
+			}()
 			base := crashSpec{Op: op, ID: map[string]string{"restore": fx.a, "restore-unsafe": fx.a, "delete": fx.a}[op], Archive: fx.archive, Dedup: dedup}
 			run := func(at int64) (spec crashSpec, steps int64, killed bool) {
 				dir := t.TempDir()
@@ -487,7 +494,7 @@ func crashSuiteOn(t *testing.T, bucket string, dedup bool) {
 			t.Logf("%s: %d steps, %d kill points tried", op, steps, len(points))
 		})
 	}
-	t.Logf("%d kill points in all", total)
+	t.Logf("%d kill points in all, invariant violations in %d of 6 operations", total, violated)
 }
 
 // checkAfterCrash holds a fresh Manager to the suite's invariants.
