@@ -696,6 +696,62 @@ func TestRestorePinsVerifiedArchive(t *testing.T) {
 	}
 }
 
+// markerRace is a storage on which another process commits its restore
+// marker just before this one's, as when both checked for markers before
+// either wrote one.
+type markerRace struct {
+	ngbak.Storage
+	name string // the other's marker
+	data []byte
+}
+
+func (s *markerRace) Create(ctx context.Context, name string) (ngbak.ObjectWriter, error) {
+	if strings.HasSuffix(name, ".restore.json") && s.name != "" {
+		w, err := s.Storage.Create(ctx, s.name)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(s.data); err != nil {
+			return nil, err
+		}
+		if err := w.Commit(); err != nil {
+			return nil, err
+		}
+		s.name = ""
+	}
+	return s.Storage.Create(ctx, name)
+}
+
+// Two restores that begin at once, in two processes, both find the
+// other's marker next to their own: each backs off (ErrBusy) with no store
+// touched and its own marker removed, rather than both replacing the
+// stores.
+func TestSimultaneousRestoresBackOff(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "backups")
+	store := &markerRace{Storage: ngbak.Dir(dir)}
+	mem := newMem("mem", map[string]string{"a": "1"})
+	env := newEnv(t, ngbak.Options{Storage: store}, mem)
+	man := env.create(t)
+	mem.set("a", "2")
+	other := ngbak.NewID(time.Now())
+	store.name = other + ".restore.json"
+	store.data = fmt.Appendf(nil, `{"format": "ngbak-restore/1", "id": %q, "backup": %q, "safety_id": %q, "backends": ["mem"], "started_at": %q}`,
+		other, man.ID, other, time.Now().UTC().Format(time.RFC3339Nano))
+	_, err := env.m.Restore(ctx, man.ID, nil)
+	if !errors.Is(err, ngbak.ErrBusy) || !strings.Contains(err.Error(), "nothing was restored") {
+		t.Fatalf("Restore beside another process's marker: %v, want ErrBusy and nothing restored", err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "2"}, mem.snapshot()); diff != "" || mem.restores != 0 {
+		t.Errorf("store after backing off, %d restores (-want +got):\n%s", mem.restores, diff)
+	}
+	want := []string{man.ID + ".manifest.json", man.ID + ".ngbak", man.ID + ".ngbak.sha256", other + ".restore.json"}
+	slices.Sort(want)
+	if diff := cmp.Diff(want, files(t, dir)); diff != "" {
+		t.Errorf("files after backing off (-want +got):\n%s", diff)
+	}
+}
+
 // noSeekStorage serves objects through readers that cannot seek, as a
 // Storage of one's own may.
 type noSeekStorage struct{ ngbak.Storage }
