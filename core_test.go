@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -153,6 +154,7 @@ func TestSafetyBackupHeld(t *testing.T) {
 	env := newEnv(t, ngbak.Options{}, bad)
 	man := env.create(t)
 	mem.set("a", "2")
+	newer := env.create(t)
 	goOn := make(chan struct{})
 	mem.restoreStarted, mem.restoreGo = make(chan struct{}), goOn
 	other, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(env.dir), TempDir: t.TempDir()})
@@ -174,6 +176,29 @@ func TestSafetyBackupHeld(t *testing.T) {
 	}
 	if err := other.Delete(ctx, safety[0]); !errors.Is(err, ngbak.ErrBusy) {
 		t.Errorf("another Manager's Delete of the safety backup during its restore: %v, want ErrBusy", err)
+	}
+	// A policy that keeps only the newest backup keeps the one being
+	// restored too, and says why, rather than failing on its Delete.
+	ds, err := other.Prune(ctx, ngbak.RetentionPolicy{Last: 1}, false)
+	if err != nil {
+		t.Errorf("Prune during a restore: %v", err)
+	}
+	type decision struct {
+		ID      string
+		Keep    bool
+		Reasons []string
+	}
+	var got []decision
+	for _, d := range ds {
+		got = append(got, decision{d.Backup.Manifest.ID, d.Keep, d.Reasons})
+	}
+	want := []decision{
+		{safety[0], true, []string{"safety", "in use"}},
+		{newer.ID, true, []string{"last"}},
+		{man.ID, true, []string{"in use"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Prune's decisions during a restore (-want +got):\n%s", diff)
 	}
 	mem.mu.Lock()
 	mem.restoreStarted, mem.restoreGo = nil, nil // the rollback does not wait
@@ -270,15 +295,28 @@ func TestCreateRestoreExclusive(t *testing.T) {
 	mem := newMem("mem", map[string]string{"a": "1"})
 	inCreate, leaveCreate := make(chan struct{}), make(chan struct{})
 	var pauseCreate bool
+	// inVerify, once set, is closed when a restore starts verifying, which
+	// then waits for leaveVerify.
+	var inVerify, leaveVerify chan struct{}
 	env := newEnv(t, ngbak.Options{BeforeCreate: func(ctx context.Context) error {
 		if pauseCreate {
 			close(inCreate)
 			<-leaveCreate
 		}
 		return nil
+	}, Progress: func(e ngbak.Event) {
+		if e.Op == "restore" && e.Phase == "verify" && inVerify != nil {
+			close(inVerify)
+			inVerify = nil
+			<-leaveVerify
+		}
 	}}, mem)
 	man := env.create(t)
-	other, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(env.dir), TempDir: t.TempDir()})
+	otherHooks := 0
+	other, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(env.dir), TempDir: t.TempDir(), BeforeCreate: func(ctx context.Context) error {
+		otherHooks++
+		return nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,6 +337,9 @@ func TestCreateRestoreExclusive(t *testing.T) {
 	}
 	if _, err := other.Create(ctx, nil); !errors.Is(err, ngbak.ErrBusy) {
 		t.Errorf("another Manager's Create during a restore: %v, want ErrBusy", err)
+	}
+	if otherHooks != 0 {
+		t.Errorf("another Manager's refused Create ran BeforeCreate: it must refuse before the application pauses its writes")
 	}
 	if _, err := env.m.Restore(ctx, man.ID, nil); !errors.Is(err, ngbak.ErrBusy) {
 		t.Errorf("Restore during a restore: %v, want ErrBusy", err)
@@ -331,6 +372,23 @@ func TestCreateRestoreExclusive(t *testing.T) {
 	// Both free again.
 	env.create(t)
 	if _, err := env.m.Restore(ctx, man.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restore that is still verifying, before its marker is written,
+	// excludes a Create all the same.
+	inVerify, leaveVerify = make(chan struct{}), make(chan struct{})
+	started := inVerify
+	go func() {
+		_, err := env.m.Restore(ctx, man.ID, nil)
+		done <- err
+	}()
+	<-started
+	if _, err := env.m.Create(ctx, nil); !errors.Is(err, ngbak.ErrBusy) {
+		t.Errorf("Create while a restore verifies: %v, want ErrBusy", err)
+	}
+	close(leaveVerify)
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }
@@ -635,6 +693,122 @@ func TestRestorePinsVerifiedArchive(t *testing.T) {
 				t.Errorf("store touched %d times", mem.restores-before)
 			}
 		})
+	}
+}
+
+// markerRace is a storage on which another process commits its restore
+// marker just before this one's, as when both checked for markers before
+// either wrote one.
+type markerRace struct {
+	ngbak.Storage
+	name string // the other's marker
+	data []byte
+}
+
+func (s *markerRace) Create(ctx context.Context, name string) (ngbak.ObjectWriter, error) {
+	if strings.HasSuffix(name, ".restore.json") && s.name != "" {
+		w, err := s.Storage.Create(ctx, s.name)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(s.data); err != nil {
+			return nil, err
+		}
+		if err := w.Commit(); err != nil {
+			return nil, err
+		}
+		s.name = ""
+	}
+	return s.Storage.Create(ctx, name)
+}
+
+// Two restores that begin at once, in two processes, both find the
+// other's marker next to their own: each backs off (ErrBusy) with no store
+// touched and its own marker removed, rather than both replacing the
+// stores.
+func TestSimultaneousRestoresBackOff(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "backups")
+	store := &markerRace{Storage: ngbak.Dir(dir)}
+	mem := newMem("mem", map[string]string{"a": "1"})
+	env := newEnv(t, ngbak.Options{Storage: store}, mem)
+	man := env.create(t)
+	mem.set("a", "2")
+	other := ngbak.NewID(time.Now())
+	store.name = other + ".restore.json"
+	store.data = fmt.Appendf(nil, `{"format": "ngbak-restore/1", "id": %q, "backup": %q, "safety_id": %q, "backends": ["mem"], "started_at": %q}`,
+		other, man.ID, other, time.Now().UTC().Format(time.RFC3339Nano))
+	_, err := env.m.Restore(ctx, man.ID, nil)
+	if !errors.Is(err, ngbak.ErrBusy) || !strings.Contains(err.Error(), "nothing was restored") {
+		t.Fatalf("Restore beside another process's marker: %v, want ErrBusy and nothing restored", err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "2"}, mem.snapshot()); diff != "" || mem.restores != 0 {
+		t.Errorf("store after backing off, %d restores (-want +got):\n%s", mem.restores, diff)
+	}
+	want := []string{man.ID + ".manifest.json", man.ID + ".ngbak", man.ID + ".ngbak.sha256", other + ".restore.json"}
+	slices.Sort(want)
+	if diff := cmp.Diff(want, files(t, dir)); diff != "" {
+		t.Errorf("files after backing off (-want +got):\n%s", diff)
+	}
+}
+
+// noSeekStorage serves objects through readers that cannot seek, as a
+// Storage of one's own may.
+type noSeekStorage struct{ ngbak.Storage }
+
+func (s noSeekStorage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	rc, err := s.Storage.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return struct{ io.ReadCloser }{rc}, nil
+}
+
+// Where the archive's reader cannot seek, a restore's second pass opens it
+// again by name, and only if Stat still describes what the first pass
+// verified: an archive replaced in between is refused before a store is
+// touched.
+func TestRestoreReopensOnlyTheVerifiedArchive(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem("mem", map[string]string{"a": "1"})
+	var between func()
+	dir := filepath.Join(t.TempDir(), "backups")
+	env := newEnv(t, ngbak.Options{Storage: noSeekStorage{ngbak.Dir(dir)}, BeforeRestore: func(ctx context.Context) error {
+		if between != nil {
+			between()
+		}
+		return nil
+	}}, mem)
+	env.dir = dir
+	man := env.create(t)
+	mem.set("a", "2")
+	other := env.create(t)
+	mem.set("a", "3")
+	if _, err := env.m.Restore(ctx, other.ID, nil); err != nil {
+		t.Fatalf("Restore through a reader that cannot seek: %v", err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "2"}, mem.snapshot()); diff != "" {
+		t.Errorf("restored (-want +got):\n%s", diff)
+	}
+
+	// Another process puts a different archive in its place.
+	between = func() {
+		data := mustRead(t, env.archivePath(other.ID))
+		tmp := env.archivePath(man.ID) + ".new"
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, env.archivePath(man.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := mem.restores
+	_, err := env.m.Restore(ctx, man.ID, nil)
+	if err == nil || !strings.Contains(err.Error(), "changed since") || strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("Restore with the archive replaced after verification: %v; want it refused before a store is touched", err)
+	}
+	if mem.restores != before {
+		t.Errorf("store touched %d times", mem.restores-before)
 	}
 }
 

@@ -42,6 +42,7 @@ func TestRedactionOfGraphRAGConfig(t *testing.T) {
   "env": {"NEO4J_AUTH": "neo4j/neo4j-pw", "ENCRYPTION_KEY": "enc-key", "AUTHOR": "Ada"},
   "headers": {"Authorization": "Bearer bearer-token", "Accept": "application/json"},
   "header_lines": ["Authorization: Bearer bearer-line", "Accept: text/plain"],
+  "header_values": ["Bearer bearer-value", "text/plain"],
   "encryption_key": "enc-key-2",
   "webhook": "https://ghp_usertoken@hooks.example.com/notify",
   "docs_url": "https://example.com/docs?page=2"
@@ -71,6 +72,7 @@ func TestRedactionOfGraphRAGConfig(t *testing.T) {
 	want["env"].(map[string]any)["ENCRYPTION_KEY"] = ngbak.Redacted
 	want["headers"].(map[string]any)["Authorization"] = ngbak.Redacted
 	want["header_lines"] = []any{"Authorization: " + ngbak.Redacted, "Accept: text/plain"}
+	want["header_values"] = []any{"Bearer " + ngbak.Redacted, "text/plain"}
 	want["encryption_key"] = ngbak.Redacted
 	want["webhook"] = "https://xxxxx@hooks.example.com/notify"
 	if diff := cmp.Diff(want, got); diff != "" {
