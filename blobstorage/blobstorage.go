@@ -30,6 +30,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ngbak/ngbak"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -168,19 +170,40 @@ func (w *writer) Abort() error {
 // Range requests with it, and a Restore reads the archive it verified a
 // second time through it); a seek makes the driver open the object again
 // by name, so the reader checks that it is still the object it opened
-// first, by size and modification time, and fails if not. Drivers give no
-// ETag or generation for a reader in general, so an object replaced within
-// the modification time's resolution by one of the same size goes
-// unnoticed here; ngbak's hashes still catch it as it is read.
+// first, and fails if not: on S3 every request carries If-Match with the
+// ETag the object had when it was opened, elsewhere the size and
+// modification time are compared (an object replaced there within the
+// time's resolution by one of the same size goes unnoticed by the reader,
+// and ngbak's hashes catch it as it is read).
 func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	if s.dir != nil {
 		return s.dir.Open(ctx, name)
 	}
-	r, err := s.b.NewReader(ctx, s.prefix+name, nil)
+	attrs, err := s.b.Attributes(ctx, s.prefix+name)
 	if err != nil {
 		return nil, wrap(name, err)
 	}
+	opts := &blob.ReaderOptions{BeforeRead: func(as func(any) bool) error {
+		var in *s3.GetObjectInput
+		if attrs.ETag != "" && as(&in) {
+			in.IfMatch = aws.String(attrs.ETag)
+		}
+		return nil
+	}}
+	r, err := s.b.NewReader(ctx, s.prefix+name, opts)
+	if err != nil {
+		return nil, readError(name, err)
+	}
 	return &reader{r: r, name: name, size: r.Size(), modTime: r.ModTime()}, nil
+}
+
+// readError is wrap for reads, where a failed precondition is If-Match's:
+// the object is not the one opened.
+func readError(name string, err error) error {
+	if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+		return fmt.Errorf("blobstorage: %s changed since it was opened (its ETag is not the one it had): %w", name, err)
+	}
+	return wrap(name, err)
 }
 
 // reader is a blob.Reader pinned to the object it first opened. It does
@@ -205,6 +228,9 @@ func (r *reader) Read(p []byte) (int, error) {
 	if serr := r.same(); serr != nil {
 		return 0, serr
 	}
+	if err != nil && err != io.EOF {
+		return n, readError(r.name, err)
+	}
 	return n, err
 }
 
@@ -215,10 +241,10 @@ func (r *reader) Close() error { return r.r.Close() }
 func (r *reader) Seek(offset int64, whence int) (int64, error) {
 	pos, err := r.r.Seek(offset, whence)
 	if err != nil {
-		return pos, wrap(r.name, err)
+		return pos, readError(r.name, err)
 	}
 	if _, err := r.r.Read(nil); err != nil && err != io.EOF {
-		return pos, wrap(r.name, err)
+		return pos, readError(r.name, err)
 	}
 	return pos, r.same()
 }
