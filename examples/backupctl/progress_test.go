@@ -45,7 +45,7 @@ func TestProgress(t *testing.T) {
 	}
 	tty.Close()
 	term := string(<-drawn)
-	for _, want := range []string{"[1] create export json", "verify verify", "restore safety-backup", "restore restore json", "export export", "100%", "|", "MB"} {
+	for _, want := range []string{"[1] create export json", "verify verify json", "restore safety-backup", "restore restore json", "export export", "100%", "|", "MB"} {
 		if !strings.Contains(term, want) {
 			t.Errorf("the terminal shows no %q:\n%q", want, tail(term))
 		}
@@ -61,7 +61,7 @@ func TestProgress(t *testing.T) {
 	if err := run(context.Background(), append(flags, "verify", id), io.Discard, &plain); err != nil {
 		t.Fatal(err)
 	}
-	if s := plain.String(); strings.ContainsAny(s, "\r█") || !strings.Contains(s, "[1] verify verify") || !strings.Contains(s, "MiB in ") || !strings.Contains(s, "verify "+id+": done") {
+	if s := plain.String(); strings.ContainsAny(s, "\r█") || !strings.Contains(s, "[1] verify verify json") || !strings.Contains(s, "MiB in ") || !strings.Contains(s, "verify "+id+": done") {
 		t.Fatalf("plain progress:\n%q", s)
 	}
 }
