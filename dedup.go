@@ -204,10 +204,13 @@ func newDedupStorage(s Storage, opts Options) (*dedupStorage, error) {
 	}
 	d := &dedupStorage{inner: s, enc: opts.Encryption, level: opts.CompressionLevel, avgBits: bits, min: uint(avg / 4), max: uint(avg * 8)}
 	var err error
-	if d.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(d.level)), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20)); err != nil {
+	// One encoder per worker: EncodeAll waits for a free one. A chunk is
+	// checked against its id, a SHA-256: zstd's checksum would add nothing
+	// but its cost.
+	if d.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(d.level)), zstd.WithEncoderConcurrency(chunkWorkers()), zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(false)); err != nil {
 		return nil, err
 	}
-	if d.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(4), zstd.WithDecoderMaxMemory(maxChunkBound), zstd.WithDecoderMaxWindow(8<<20)); err != nil {
+	if d.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(4), zstd.WithDecoderMaxMemory(maxChunkBound), zstd.WithDecoderMaxWindow(8<<20), zstd.IgnoreChecksum(true)); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -548,6 +551,9 @@ func (d *dedupStorage) newWriter(ctx context.Context, id string) (_ *dedupWriter
 	if w.chunks, w.mode, err = d.layout(ctx); err != nil {
 		return nil, err
 	}
+	if cf, ok := w.chunks.(chunkFolder); ok {
+		cf.removeStalePartials()
+	}
 	if w.index, err = d.inner.Create(ctx, archiveName(id)); err != nil {
 		return nil, err
 	}
@@ -616,6 +622,15 @@ func (w *dedupWriter) Commit() error {
 	if err := w.list.close(); err != nil {
 		w.Abort()
 		return err
+	}
+	// The chunks, stored or found, get their names durably before the list
+	// that relies on them does: once for all of them (the folder's sync
+	// covers the names another process gave the chunks this one found).
+	if fs, ok := w.chunks.(chunkFolder); ok {
+		if err := fs.syncFolder(); err != nil {
+			w.Abort()
+			return err
+		}
 	}
 	// The repository's records are written by the first Create to commit,
 	// so that one cancelled leaves nothing.
@@ -695,7 +710,7 @@ func (w *dedupWriter) run(pr io.Reader) error {
 	}
 	ch := chunker.NewWithBoundaries(src, pol, w.d.min, w.d.max)
 	ch.SetAverageBits(w.d.avgBits)
-	workers := min(runtime.GOMAXPROCS(0), 4)
+	workers := chunkWorkers()
 	g, ctx := errgroup.WithContext(w.ctx)
 	g.SetLimit(workers)
 	bufs := make(chan []byte, workers+1)
@@ -769,6 +784,10 @@ func (w *dedupWriter) run(pr io.Reader) error {
 	w.sum = h.Sum(nil)
 	return err
 }
+
+// chunkWorkers is how many chunks a Create hashes, compresses and stores
+// at a time.
+func chunkWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
 
 // storeChunk writes a chunk unless the storage holds it. Another writer of
 // the same chunk, in this process or another, makes Dir's Create ErrBusy:
