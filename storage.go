@@ -65,10 +65,11 @@ func Dir(path string) Storage { return dirStorage{dir: path} }
 
 type dirStorage struct {
 	dir string
-	// lazySync leaves the folder's sync after each commit to the caller
-	// (syncFolder): the deduplicating layout's chunks folder, where a
-	// Create commits thousands of objects and needs them durable only
-	// before its chunk list commits.
+	// lazySync leaves the folder's sync after each commit, and the
+	// removal of stale partial files before each Create, to the caller
+	// (chunkFolder): the deduplicating layout's chunks folder, where a
+	// Create commits thousands of objects and needs their names durable
+	// only before its chunk list commits.
 	lazySync bool
 }
 
