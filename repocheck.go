@@ -124,8 +124,7 @@ func (d *dedupStorage) check(ctx context.Context, opts CheckOptions) (*Repositor
 		data, err := d.readChunk(ctx, k, c)
 		if err == nil {
 			putBuf(data)
-		}
-		if err != nil {
+		} else {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
 			}
