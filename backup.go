@@ -614,6 +614,12 @@ func (m *Manager) readSmall(ctx context.Context, name string) ([]byte, error) {
 // visible at once, then its archive and sum. A backup being restored or
 // verified is not deleted (ErrBusy).
 func (m *Manager) Delete(ctx context.Context, id string) error {
+	return m.delete(ctx, id, m.store)
+}
+
+// delete is Delete, removing the objects from store: the Manager's, or for
+// Prune on the deduplicating layout a sweepBatch.
+func (m *Manager) delete(ctx context.Context, id string, store Storage) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
@@ -627,12 +633,12 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if held[id] {
 		return fmt.Errorf("ngbak: delete %s: %w: it is being restored or verified, or belongs to a restore that is running or was interrupted (see Manager.Interrupted)", id, ErrBusy)
 	}
-	if err := m.store.Remove(ctx, manifestFile(id)); err != nil {
+	if err := store.Remove(ctx, manifestFile(id)); err != nil {
 		return fmt.Errorf("ngbak: delete %s: %w", id, err)
 	}
 	var errs []error
 	for _, name := range []string{archiveName(id), sumName(id)} {
-		if err := m.store.Remove(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := store.Remove(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
 			errs = append(errs, err)
 		}
 	}

@@ -39,12 +39,17 @@ const (
 	leaseMagic    = "ngbak-dedup-lease/1 "
 	defaultAvg    = 512 << 10
 	maxChunkBound = 64 << 20 // the largest chunk a reader accepts
-	// leaseRefresh is how often a running Create or sweep renews its
-	// lease; one not renewed for stalePartialAge is a crashed process's.
-	leaseRefresh = 10 * time.Minute
 	// sweepWait is how long a Create waits for a sweep in another process
 	// to end before it gives up with ErrBusy.
 	sweepWait = 2 * time.Minute
+)
+
+// leaseRefresh is how often a running Create or sweep renews its lease;
+// one not renewed for leaseExpiry is a crashed process's. Variables for
+// the tests, which shorten them.
+var (
+	leaseRefresh = 10 * time.Minute
+	leaseExpiry  = stalePartialAge
 )
 
 // dedupOwnName reports the names of the objects the layout writes.
@@ -204,10 +209,13 @@ func newDedupStorage(s Storage, opts Options) (*dedupStorage, error) {
 	}
 	d := &dedupStorage{inner: s, enc: opts.Encryption, level: opts.CompressionLevel, avgBits: bits, min: uint(avg / 4), max: uint(avg * 8)}
 	var err error
-	if d.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(d.level)), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20)); err != nil {
+	// One encoder per worker: EncodeAll waits for a free one. A chunk is
+	// checked against its id, a SHA-256: zstd's checksum would add nothing
+	// but its cost.
+	if d.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(d.level)), zstd.WithEncoderConcurrency(chunkWorkers()), zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(false)); err != nil {
 		return nil, err
 	}
-	if d.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(4), zstd.WithDecoderMaxMemory(maxChunkBound), zstd.WithDecoderMaxWindow(8<<20)); err != nil {
+	if d.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(4), zstd.WithDecoderMaxMemory(maxChunkBound), zstd.WithDecoderMaxWindow(8<<20), zstd.IgnoreChecksum(true)); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -246,6 +254,14 @@ func (d *dedupStorage) Remove(ctx context.Context, name string) error {
 		return d.inner.Remove(ctx, name)
 	}
 	cands := map[[32]byte]struct{}{}
+	if err := d.removeList(ctx, name, cands); err != nil {
+		return err
+	}
+	return d.sweepFreed(ctx, name, cands)
+}
+
+// removeList removes a chunk list, adding the chunks it held to cands.
+func (d *dedupStorage) removeList(ctx context.Context, name string, cands map[[32]byte]struct{}) error {
 	readErr := d.eachRef(ctx, name, func(c chunkRef) error {
 		cands[c.ID] = struct{}{}
 		return nil
@@ -260,15 +276,49 @@ func (d *dedupStorage) Remove(ctx context.Context, name string) error {
 		// The list is gone all the same: CheckRepository finds what it held.
 		return fmt.Errorf("%s removed, but its chunks were not freed, since it could not be read: %w", name, readErr)
 	}
+	return nil
+}
+
+// sweepFreed sweeps the chunks of the lists what names removed.
+func (d *dedupStorage) sweepFreed(ctx context.Context, what string, cands map[[32]byte]struct{}) error {
 	if len(cands) == 0 {
 		return nil
 	}
 	if _, skipped, err := d.sweep(ctx, cands); err != nil {
-		return fmt.Errorf("%s removed; freeing its chunks: %w", name, err)
+		return fmt.Errorf("%s removed; freeing its chunks: %w", what, err)
 	} else if skipped != "" {
-		d.logger().Info("chunks left for a later sweep", "backup", name, "why", skipped)
+		d.logger().Info("chunks left for a later sweep", "backup", what, "why", skipped)
 	}
 	return nil
+}
+
+// sweepBatch is the layout for Prune: its Remove of an archive removes the
+// chunk list and only notes the chunks it held, and sweep then frees them
+// all at once, reading every other list once for all the backups deleted
+// rather than once for each.
+type sweepBatch struct {
+	*dedupStorage
+	cands map[[32]byte]struct{}
+	names []string
+}
+
+func (d *dedupStorage) newSweepBatch() *sweepBatch {
+	return &sweepBatch{dedupStorage: d, cands: map[[32]byte]struct{}{}}
+}
+
+func (b *sweepBatch) Remove(ctx context.Context, name string) error {
+	if _, ok := isArchive(name); !ok {
+		return b.inner.Remove(ctx, name)
+	}
+	if err := b.removeList(ctx, name, b.cands); err != nil {
+		return err
+	}
+	b.names = append(b.names, name)
+	return nil
+}
+
+func (b *sweepBatch) sweep(ctx context.Context) error {
+	return b.sweepFreed(ctx, strings.Join(b.names, ", "), b.cands)
 }
 
 func (d *dedupStorage) logger() *slog.Logger {
@@ -385,11 +435,11 @@ func (l *lease) release(ctx context.Context) error {
 }
 
 // liveLeases returns the names of the leases with suffix in objs that are
-// younger than stalePartialAge, but for own.
+// younger than leaseExpiry, but for own.
 func liveLeases(objs []ObjectInfo, suffix, own string) []string {
 	var out []string
 	for _, o := range objs {
-		if id, ok := strings.CutSuffix(o.Name, suffix); ok && ownID(id) && o.Name != own && time.Since(o.ModTime) < stalePartialAge {
+		if id, ok := strings.CutSuffix(o.Name, suffix); ok && ownID(id) && o.Name != own && time.Since(o.ModTime) < leaseExpiry {
 			out = append(out, o.Name)
 		}
 	}
@@ -452,7 +502,7 @@ func (d *dedupStorage) sweep(ctx context.Context, cands map[[32]byte]struct{}) (
 	// Leases of processes that died are ngbak's to clean.
 	for _, o := range objs {
 		for _, suffix := range []string{leaseSuffix, sweepSuffix} {
-			if id, ok := strings.CutSuffix(o.Name, suffix); ok && ownID(id) && time.Since(o.ModTime) > stalePartialAge {
+			if id, ok := strings.CutSuffix(o.Name, suffix); ok && ownID(id) && time.Since(o.ModTime) > leaseExpiry {
 				if err := d.inner.Remove(ctx, o.Name); err != nil && !errors.Is(err, ErrNotFound) {
 					return removed, "", fmt.Errorf("removing the stale %s: %w", o.Name, err)
 				}
@@ -548,6 +598,9 @@ func (d *dedupStorage) newWriter(ctx context.Context, id string) (_ *dedupWriter
 	if w.chunks, w.mode, err = d.layout(ctx); err != nil {
 		return nil, err
 	}
+	if cf, ok := w.chunks.(chunkFolder); ok {
+		cf.removeStalePartials()
+	}
 	if w.index, err = d.inner.Create(ctx, archiveName(id)); err != nil {
 		return nil, err
 	}
@@ -616,6 +669,15 @@ func (w *dedupWriter) Commit() error {
 	if err := w.list.close(); err != nil {
 		w.Abort()
 		return err
+	}
+	// The chunks, stored or found, get their names durably before the list
+	// that relies on them does: once for all of them (the folder's sync
+	// covers the names another process gave the chunks this one found).
+	if fs, ok := w.chunks.(chunkFolder); ok {
+		if err := fs.syncFolder(); err != nil {
+			w.Abort()
+			return err
+		}
 	}
 	// The repository's records are written by the first Create to commit,
 	// so that one cancelled leaves nothing.
@@ -695,7 +757,7 @@ func (w *dedupWriter) run(pr io.Reader) error {
 	}
 	ch := chunker.NewWithBoundaries(src, pol, w.d.min, w.d.max)
 	ch.SetAverageBits(w.d.avgBits)
-	workers := min(runtime.GOMAXPROCS(0), 4)
+	workers := chunkWorkers()
 	g, ctx := errgroup.WithContext(w.ctx)
 	g.SetLimit(workers)
 	bufs := make(chan []byte, workers+1)
@@ -770,12 +832,21 @@ func (w *dedupWriter) run(pr io.Reader) error {
 	return err
 }
 
+// chunkWorkers is how many chunks a Create hashes, compresses and stores
+// at a time.
+func chunkWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
 // storeChunk writes a chunk unless the storage holds it. Another writer of
 // the same chunk, in this process or another, makes Dir's Create ErrBusy:
 // it is waited for.
 func (d *dedupStorage) storeChunk(ctx context.Context, chunks Storage, k *dedupKey, ref chunkRef, data []byte) (stored bool, err error) {
 	name := ref.name()
 	var sealed []byte
+	defer func() {
+		if sealed != nil {
+			putBuf(sealed)
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		_, err := chunks.Stat(ctx, name)
 		if err == nil {
@@ -816,6 +887,7 @@ type dedupReader struct {
 	order  chan chan fetched
 	done   chan struct{}
 	cur    []byte
+	held   []byte // the buffer cur is in, back to bufPool once read
 	err    error
 	// the archive made on the fly for Read
 	pr *io.PipeReader
@@ -917,14 +989,32 @@ func (d *dedupStorage) readChunk(ctx context.Context, k *dedupKey, ref chunkRef)
 	defer rc.Close()
 	// zstd never grows data by more than a little; this bounds a forged
 	// object's cost.
-	var buf bytes.Buffer
-	buf.Grow(int(ref.Size/2) + 1<<10)
+	buf := bytes.NewBuffer(getBuf(int(ref.Size/2) + 1<<10))
 	_, err = buf.ReadFrom(io.LimitReader(rc, ref.Size+ref.Size/8+1<<10))
 	data := buf.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
+	defer putBuf(data)
 	return d.unseal(k, ref, data)
+}
+
+// bufPool recycles the buffers chunks are read, sealed and unsealed in: a
+// backup moves its size twice through them, which would otherwise be as
+// much garbage. It holds no more than the chunks in flight.
+var bufPool sync.Pool
+
+// getBuf returns an empty buffer of at least n bytes' capacity.
+func getBuf(n int) []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBuf(b []byte) {
+	b = b[:0]
+	bufPool.Put(&b)
 }
 
 // tarStream reads the tar stream. Closing the reader stops it.
@@ -953,7 +1043,10 @@ func (r *dedupReader) readTar(p []byte) (int, error) {
 			r.err = f.err
 			continue
 		}
-		r.cur = f.data
+		if r.held != nil {
+			putBuf(r.held)
+		}
+		r.cur, r.held = f.data, f.data
 	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]

@@ -525,3 +525,145 @@ func TestDedupFailedCreateLeavesNothing(t *testing.T) {
 		t.Errorf("a failed Create left %v", left)
 	}
 }
+
+// TestDedupPruneSweepsOnce: Prune frees the chunks of every backup it
+// deletes in one sweep, which reads each chunk list once: the deleted
+// ones as they go, the others once for all of them, not once per backup
+// deleted.
+func TestDedupPruneSweepsOnce(t *testing.T) {
+	ctx := context.Background()
+	counting := &countingStorage{Storage: ngbak.Dir(filepath.Join(t.TempDir(), "backups"))}
+	mem := newMem("kv", records(2000, 11, "doc"))
+	e := dedupEnv(t, ngbak.Options{Storage: counting}, mem)
+	var ids []string
+	for i := range 4 {
+		// Each backup has chunks of its own, so that no sweep can stop
+		// early for want of candidates.
+		for k, v := range records(500, uint64(20+i), fmt.Sprintf("b%d", i)) {
+			mem.set(k, v)
+		}
+		ids = append(ids, e.create(t).ID)
+	}
+	before := len(chunkObjects(t, counting))
+	counting.mu.Lock()
+	counting.opened = nil
+	counting.mu.Unlock()
+	ds, err := e.m.Prune(ctx, ngbak.RetentionPolicy{Last: 1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := 0
+	for _, d := range ds {
+		if !d.Keep {
+			deleted++
+		}
+	}
+	lists := 0
+	for _, name := range counting.opened {
+		if strings.HasSuffix(name, ".ngbak") {
+			lists++
+		}
+	}
+	if deleted != 3 || lists != 4 {
+		t.Errorf("Prune deleted %d backups and read chunk lists %d times, want 3 and 4 (each deleted list once, the one kept once): %v", deleted, lists, counting.opened)
+	}
+	if after := len(chunkObjects(t, counting)); after >= before {
+		t.Errorf("Prune freed no chunk: %d before, %d after", before, after)
+	}
+	rep, err := e.m.CheckRepository(ctx, ngbak.CheckOptions{ReadData: true})
+	if err != nil || len(rep.Unused) != 0 || rep.Lists != 1 {
+		t.Fatalf("CheckRepository after Prune: %v %+v", err, rep)
+	}
+	if err := e.m.Verify(ctx, ids[3]); err != nil {
+		t.Fatalf("the backup kept: %v", err)
+	}
+}
+
+// chunkObjects lists the chunks of a flat layout.
+func chunkObjects(t *testing.T, s ngbak.Storage) []string {
+	t.Helper()
+	objs, err := s.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, o := range objs {
+		if strings.HasPrefix(o.Name, "chunk-") {
+			out = append(out, o.Name)
+		}
+	}
+	return out
+}
+
+// TestDedupLeaseRenewed: a Create that runs longer than a lease lasts
+// keeps renewing its own, so that a sweep in another Manager all that
+// time sees a Create running and leaves the chunks it relies on.
+func TestDedupLeaseRenewed(t *testing.T) {
+	const expiry = 300 * time.Millisecond
+	defer ngbak.SetLeaseTimes(20*time.Millisecond, expiry)()
+	ctx := context.Background()
+	data := records(5000, 6, "doc")
+	e := dedupEnv(t, ngbak.Options{}, newMem("kv", data))
+	a := e.create(t)
+	gate := &gateExporter{Exporter: newMem("kv", data), reached: make(chan struct{}), open: make(chan struct{})}
+	other, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(e.dir), Dedup: &ngbak.DedupOptions{AverageChunkSize: 64 << 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Register(gate)
+	done := make(chan error, 1)
+	var man *ngbak.Manifest
+	go func() {
+		var err error
+		man, err = other.Create(ctx, nil)
+		done <- err
+	}()
+	<-gate.reached
+	// The Create found every chunk stored (a's) and relies on them; it
+	// outlives its first lease several times over before a's deletion
+	// sweeps.
+	time.Sleep(4 * expiry)
+	leases := 0
+	for _, f := range files(t, e.dir) {
+		if strings.HasSuffix(f, ".lease") {
+			leases++
+		}
+	}
+	if leases == 0 {
+		t.Errorf("no lease while a Create runs: %v", files(t, e.dir))
+	}
+	if err := e.m.Delete(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.open)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Verify(ctx, man.ID); err != nil {
+		t.Fatalf("a Create that outlived its first lease lost chunks to a sweep: %v", err)
+	}
+}
+
+// TestDedupStaleChunkPartial: a chunk's partial file that a crash left in
+// the chunks folder goes with the next Create once it is old, though Dir's
+// Create no longer looks for them there at each chunk.
+func TestDedupStaleChunkPartial(t *testing.T) {
+	e := dedupEnv(t, ngbak.Options{}, newMem("kv", records(100, 8, "doc")))
+	e.create(t)
+	stale := filepath.Join(e.dir, "chunks", "chunk-"+strings.Repeat("ab", 32)+".partial")
+	fresh := filepath.Join(e.dir, "chunks", "chunk-"+strings.Repeat("cd", 32)+".partial")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("half a chunk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	e.create(t)
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale partial chunk is still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh partial chunk (a writer's) was removed: %v", err)
+	}
+}

@@ -183,16 +183,18 @@ func (d *dedupStorage) readKey(ctx context.Context) (*dedupKey, error) {
 
 // seal compresses a chunk and, with a key, encrypts it.
 func (d *dedupStorage) seal(k *dedupKey, id [32]byte, data []byte) []byte {
-	z := d.zenc.EncodeAll(data, make([]byte, 0, len(data)/2+64))
+	z := d.zenc.EncodeAll(data, getBuf(len(data)/2+64))
 	if k == nil {
 		return z
 	}
-	out := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(z)+k.aead.Overhead())
+	defer putBuf(z)
+	out := getBuf(k.aead.NonceSize() + len(z) + k.aead.Overhead())[:k.aead.NonceSize()]
 	rand.Read(out)
 	return k.aead.Seal(out, out, z, id[:])
 }
 
-// unseal opens a stored chunk and checks it against its reference.
+// unseal opens a stored chunk and checks it against its reference. The
+// plaintext is in a buffer of bufPool's.
 func (d *dedupStorage) unseal(k *dedupKey, ref chunkRef, data []byte) ([]byte, error) {
 	if k != nil {
 		ns := k.aead.NonceSize()
@@ -205,7 +207,7 @@ func (d *dedupStorage) unseal(k *dedupKey, ref chunkRef, data []byte) ([]byte, e
 		}
 		data = z
 	}
-	plain, err := d.zdec.DecodeAll(data, make([]byte, 0, ref.Size))
+	plain, err := d.zdec.DecodeAll(data, getBuf(int(ref.Size)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: chunk %s: %v", ErrChecksum, ref.name(), err)
 	}

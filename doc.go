@@ -228,11 +228,26 @@
 // need a key that decrypts the master key: age recipients alone cannot
 // Create on an encrypted deduplicated storage (ErrKey).
 //
+// On Dir a chunk's data is synced before it gets its name, as every
+// object's is, but the chunks folder is synced once, before the chunk list
+// commits, not after each chunk: after a crash a chunk is whole under its
+// name or absent, and a list is committed only once every chunk it names
+// is durably named (the folder's sync covers the chunks found written by
+// another process too).
+//
 // Delete removes the chunk list, then sweeps the chunks that list held and
 // no other list in the storage holds (an orphaned list of a Create in flight
 // counts): its cost is reading every chunk list, a few dozen bytes per chunk
 // (about 1/7000 of the data at the default size), and memory for the deleted
-// backup's chunk ids only. A Create in another process may at any time find
+// backup's chunk ids only. Prune removes the lists of all the backups it
+// deletes and then sweeps once for all of them, so that the other lists are
+// read once per Prune, not once per backup deleted; its memory is the
+// deleted backups' chunk ids. That cost still grows with the repository
+// (every list is read), a choice over a persisted index of references,
+// which would make it grow with the deleted backups only but would be one
+// more object to keep consistent with the lists through crashes and the
+// lease protocol below: reading the lists is a few megabytes per backup of
+// tens of gigabytes, and the lists are the truth. A Create in another process may at any time find
 // a chunk stored and rely on it without writing it, so the two follow a
 // protocol of two flags: a Create writes a lease (<time id>.lease, renewed
 // every ten minutes) before it looks for sweeps and waits while one runs;

@@ -163,16 +163,29 @@ func (m *Manager) Prune(ctx context.Context, policy RetentionPolicy, dryRun bool
 	if dryRun {
 		return ds, nil
 	}
+	// On the deduplicating layout the chunks of every backup deleted are
+	// swept once, at the end.
+	store := m.store
+	var batch *sweepBatch
+	if d, ok := m.store.(*dedupStorage); ok {
+		batch = d.newSweepBatch()
+		store = batch
+	}
 	var errs []error
 	for _, d := range ds {
 		if d.Keep {
 			continue
 		}
-		if err := m.Delete(ctx, d.Backup.Manifest.ID); err != nil {
+		if err := m.delete(ctx, d.Backup.Manifest.ID, store); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		m.log.Info("pruned backup", "id", d.Backup.Manifest.ID)
+	}
+	if batch != nil {
+		if err := batch.sweep(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("ngbak: prune: %w", err))
+		}
 	}
 	return ds, errors.Join(errs...)
 }

@@ -121,7 +121,10 @@ func (d *dedupStorage) check(ctx context.Context, opts CheckOptions) (*Repositor
 			}
 			k = key
 		}
-		if _, err := d.readChunk(ctx, k, c); err != nil {
+		data, err := d.readChunk(ctx, k, c)
+		if err == nil {
+			putBuf(data)
+		} else {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
 			}

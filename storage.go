@@ -61,9 +61,17 @@ type ObjectInfo struct {
 // Manager's own names that are an hour old and that it can lock, so a
 // writer that goes quiet for hours, in this process or another, keeps its
 // file (without flock, as on Windows, the age alone decides).
-func Dir(path string) Storage { return dirStorage{path} }
+func Dir(path string) Storage { return dirStorage{dir: path} }
 
-type dirStorage struct{ dir string }
+type dirStorage struct {
+	dir string
+	// lazySync leaves the folder's sync after each commit, and the
+	// removal of stale partial files before each Create, to the caller
+	// (chunkFolder): the deduplicating layout's chunks folder, where a
+	// Create commits thousands of objects and needs their names durable
+	// only before its chunk list commits.
+	lazySync bool
+}
 
 const partialSuffix = ".partial"
 
@@ -87,7 +95,9 @@ func (d dirStorage) Create(ctx context.Context, name string) (ObjectWriter, erro
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return nil, err
 	}
-	d.removeStalePartials()
+	if !d.lazySync {
+		d.removeStalePartials()
+	}
 	f, err := os.OpenFile(final+partialSuffix, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		// Another writer, here or in another process, is writing that
@@ -104,7 +114,7 @@ func (d dirStorage) Create(ctx context.Context, name string) (ObjectWriter, erro
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("ngbak: locking %s: %w", f.Name(), err)
 	}
-	return &dirWriter{f: f, final: final, dir: d.dir}, nil
+	return &dirWriter{f: f, final: final, dir: d.dir, lazySync: d.lazySync}, nil
 }
 
 func (d dirStorage) removeStalePartials() {
@@ -142,10 +152,11 @@ func removeUnlocked(path string) {
 }
 
 type dirWriter struct {
-	f     *os.File
-	final string
-	dir   string
-	done  bool
+	f        *os.File
+	final    string
+	dir      string
+	lazySync bool
+	done     bool
 }
 
 func (w *dirWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
@@ -184,6 +195,9 @@ func (w *dirWriter) Commit() (err error) {
 	}
 	if err := os.Remove(w.f.Name()); err != nil {
 		return err
+	}
+	if w.lazySync {
+		return nil
 	}
 	return syncDir(w.dir)
 }
