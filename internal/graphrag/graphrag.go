@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/qdrant/go-client/qdrant"
@@ -469,5 +470,25 @@ func (s *Stores) upsertPoints(from, to int, update []int) error {
 			return err
 		}
 	}
-	return nil
+	return s.waitGreen()
+}
+
+// waitGreen waits for the collection's optimizers to finish (status
+// green): a collection at rest, as one is between a GraphRAG's updates,
+// and not one whose segments are still being rewritten under a backup.
+func (s *Stores) waitGreen() error {
+	for {
+		info, err := s.Qdrant.GetCollectionInfo(s.Ctx, s.Collection)
+		if err != nil {
+			return err
+		}
+		if info.GetStatus() == qdrant.CollectionStatus_Green {
+			return nil
+		}
+		select {
+		case <-s.Ctx.Done():
+			return s.Ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
