@@ -526,24 +526,6 @@ func (e *env) plainRedisSet(in string) error {
 	return err
 }
 
-func (e *env) deleteRedis() error {
-	var cursor uint64
-	for {
-		keys, next, err := e.Redis.Scan(e.Ctx, cursor, redisPrefix+"*", 1000).Result()
-		if err != nil {
-			return err
-		}
-		if len(keys) > 0 {
-			if err := e.Redis.Unlink(e.Ctx, keys...).Err(); err != nil {
-				return err
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
-	}
-}
-
 func (e *env) plainAPOC(out string) error {
 	f, err := os.Create(out)
 	if err != nil {
