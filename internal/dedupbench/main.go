@@ -54,7 +54,7 @@ import (
 
 // smallMiB is the tar stream of graphrag.Small with both Qdrant modes, as
 // measured, to scale -size by.
-const smallMiB = 450
+const smallMiB = 311
 
 type store struct {
 	name string
