@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test tools services services-stop lint bench bench-e2e fuzz
+.PHONY: test tools services services-stop lint bench bench-e2e bench-dedup fuzz
 
 test: tools
 	@./scripts/services.sh start
@@ -42,6 +42,10 @@ bench:
 # SIZE=large or SIZE=small,large for ten times the data.
 bench-e2e:
 	@set -a; . ./.services.env; set +a; go run ./internal/e2ebench -size $${SIZE:-small}
+
+# The deduplicating layout on the four stores; SIZE in MiB of a full backup's tar stream.
+bench-dedup:
+	@set -a; . ./.services.env; set +a; go run ./internal/dedupbench -size $${SIZE:-64}
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzReadArchive -fuzztime 60s .

@@ -214,6 +214,24 @@
 // sha256sum -c and Import accept; Import chunks an archive into the
 // repository.
 //
+// What a backup adds depends on the order the exporters write records in,
+// which internal/dedupbench measures per store (numbers in the README).
+// Every exporter's order is stable between two backups of unchanged data,
+// which then add next to nothing: jsonexp copies files, qdrantexp scrolls
+// by point id, Neo4j scans nodes and relationships in id order (an ORDER BY
+// would cost a server-side sort and change nothing), Redis's SCAN follows
+// its hash table. New records at the end of a stream add their own size
+// and a few chunks where the stream and its tar headers grew (new Qdrant
+// ids, new documents in a nano-graphrag file; new Neo4j nodes take freed
+// ids, so they come in one run where the deleted ones were). Redis is the exception: SCAN returns keys in the order of their
+// hashes, so new keys land all over the stream and each one changes the
+// chunk it falls in (and a table resize regroups all keys in runs of a few
+// dozen), which no order at no extra memory avoids: GraphRAG keys are
+// content hashes, so even a sort by key would scatter them. Updates in
+// place change a chunk or two each, so scattered updates cost in
+// proportion to the chunk size (AverageChunkSize 64 KiB for them); Qdrant's
+// snapshot mode writes updated points to a new segment and adds least.
+//
 // With Options.Encryption no plaintext and no key reaches the storage, and
 // deduplication still works. A random 32-byte master key is stored only as
 // the Encryption's ciphertext (ngbak-dedup.key, made by the first Create);

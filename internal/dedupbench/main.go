@@ -1,146 +1,64 @@
 // Command dedupbench measures the deduplicating layout (ngbak.Options.Dedup)
-// against the goals of issue 16 on a generated nano-graphrag working dir:
-// full documents and text chunks (KV JSON), a vector store (NanoVectorDB's
-// vdb_*.json, base64 float32 rows) and a GraphML graph. In one run it
-// times a plain Create, Verify and Restore of the dataset beside the same
-// on the layout (with the peak heap); it measures the bytes a second
-// backup adds after 1% new documents (with their chunks, vectors and
-// nodes) and a third after 0.1% of the records were updated at random,
-// for each chunk size given; and it times deleting a backup (Prune's step).
+// against the goals of issue 16 on one GraphRAG held by the four stores of
+// the test servers (internal/graphrag's dataset: a nano-graphrag working
+// folder, Redis, Neo4j, and Qdrant backed up twice, in logical and in
+// snapshot mode). In one run it measures, for each chunk size given and
+// each store in a repository of its own (so that one sees which store
+// deduplicates badly):
 //
-//	go run ./internal/dedupbench -size 256 -avg 64,256,512
+//   - a full backup's bytes in storage;
+//   - what a second backup of unchanged data adds (the exporters' order is
+//     stable when it adds next to nothing);
+//   - what a backup adds after 1% new records (keys, entities and
+//     relationships, points, documents), and the time of that Create;
+//   - what one adds after 0.1% of the records were updated at random;
+//   - the time of Delete of a backup (Prune's step).
+//
+// Then it times Create, Verify and Restore of all the stores in one
+// Manager, plain and deduplicated alternately, -runs rounds, and prints the
+// medians and peak heaps.
+//
+//	set -a; . ./.services.env; set +a
+//	go run ./internal/dedupbench -size 1024 -avg 64,256,512
+//
+// -size is the approximate size of a full backup's tar stream in MiB
+// (Qdrant's points count twice, once per mode); -size 64 takes a few
+// minutes. The Neo4j database is replaced (the program takes the
+// machine-wide lock of the tests that do so); in Redis only keys under
+// "ngbak-dedup:" of database -redis-db, and in Qdrant only the collection
+// ngbak_dedup are touched.
 package main
 
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io/fs"
 	"log"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/graphrag"
 	"github.com/ngbak/ngbak/internal/heap"
 	"github.com/ngbak/ngbak/jsonexp"
+	"github.com/ngbak/ngbak/neo4jexp"
+	"github.com/ngbak/ngbak/qdrantexp"
+	"github.com/ngbak/ngbak/redisexp"
 )
 
-var words = strings.Fields("graph entity relation community chunk vector embedding node edge summary document keyword source target weight report claim description degree cluster level title rank")
+// smallMiB is the tar stream of graphrag.Small with both Qdrant modes, as
+// measured, to scale -size by.
+const smallMiB = 311
 
-// dataset describes the generated working dir: docs documents, each of
-// four text chunks, each chunk with a vector and a graph node.
-type dataset struct {
-	docs    int
-	updated map[int]bool // records (chunk index) updated to version 1
-	dim     int
-}
-
-func text(rng *rand.Rand, n int) string {
-	var b strings.Builder
-	for b.Len() < n {
-		b.WriteString(words[rng.IntN(len(words))])
-		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(rng.IntN(100000)))
-		b.WriteByte(' ')
-	}
-	return b.String()[:n]
-}
-
-func recRand(i, version int) *rand.Rand { return rand.New(rand.NewPCG(uint64(i), uint64(version)+1)) }
-
-func (d *dataset) version(i int) int {
-	if d.updated[i] {
-		return 1
-	}
-	return 0
-}
-
-// write writes the working dir as nano-graphrag does: json.dump of each
-// store, keys in insertion order (new documents at the end).
-func (d *dataset) write(dir string) error {
-	chunks := d.docs * 4
-	if err := writeFile(filepath.Join(dir, "kv_store_full_docs.json"), func(w *bufio.Writer) {
-		w.WriteString("{")
-		for i := range d.docs {
-			if i > 0 {
-				w.WriteString(", ")
-			}
-			fmt.Fprintf(w, `"doc-%08d": {"content": "%s"}`, i, text(recRand(i, 100), 3000))
-		}
-		w.WriteString("}")
-	}); err != nil {
-		return err
-	}
-	if err := writeFile(filepath.Join(dir, "kv_store_text_chunks.json"), func(w *bufio.Writer) {
-		w.WriteString("{")
-		for c := range chunks {
-			if c > 0 {
-				w.WriteString(", ")
-			}
-			fmt.Fprintf(w, `"chunk-%08d": {"tokens": 250, "content": "%s", "chunk_order_index": %d, "full_doc_id": "doc-%08d"}`, c, text(recRand(c, d.version(c)), 900), c%4, c/4)
-		}
-		w.WriteString("}")
-	}); err != nil {
-		return err
-	}
-	if err := writeFile(filepath.Join(dir, "vdb_chunks.json"), func(w *bufio.Writer) {
-		fmt.Fprintf(w, `{"embedding_dim": %d, "data": [`, d.dim)
-		for c := range chunks {
-			if c > 0 {
-				w.WriteString(", ")
-			}
-			fmt.Fprintf(w, `{"__id__": "chunk-%08d", "__created_at__": %d}`, c, 1760000000+c)
-		}
-		w.WriteString(`], "matrix": "`)
-		// base64 of the float32 matrix, streamed in rows of a multiple of
-		// three bytes' worth of groups.
-		enc := base64.NewEncoder(base64.StdEncoding, w)
-		row := make([]byte, 4*d.dim)
-		for c := range chunks {
-			rng := recRand(c, 1000+d.version(c))
-			for j := range d.dim {
-				binary.LittleEndian.PutUint32(row[4*j:], math.Float32bits(float32(rng.NormFloat64())))
-			}
-			enc.Write(row)
-		}
-		enc.Close()
-		w.WriteString(`"}`)
-	}); err != nil {
-		return err
-	}
-	return writeFile(filepath.Join(dir, "graph_chunk_entity_relation.graphml"), func(w *bufio.Writer) {
-		w.WriteString(`<?xml version='1.0' encoding='utf-8'?>` + "\n" + `<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph edgedefault="undirected">` + "\n")
-		for c := range chunks {
-			rng := recRand(c, 2000+d.version(c))
-			fmt.Fprintf(w, `<node id="&quot;ENTITY %08d&quot;"><data key="d0">&quot;CONCEPT&quot;</data><data key="d1">%s</data><data key="d2">chunk-%08d</data></node>`+"\n", c, text(rng, 300), c)
-		}
-		for c := 1; c < chunks; c++ {
-			fmt.Fprintf(w, `<edge source="&quot;ENTITY %08d&quot;" target="&quot;ENTITY %08d&quot;"><data key="d3">1.0</data></edge>`+"\n", c-1, c)
-		}
-		w.WriteString("</graph></graphml>\n")
-	})
-}
-
-func writeFile(path string, fn func(*bufio.Writer)) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	fn(w)
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+type store struct {
+	name string
+	exp  ngbak.Exporter
 }
 
 func dirSize(dir string) (n int, size int64) {
@@ -156,16 +74,14 @@ func dirSize(dir string) (n int, size int64) {
 	return n, size
 }
 
-func manager(store, tmp, work string, dedup *ngbak.DedupOptions) *ngbak.Manager {
-	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(store), TempDir: tmp, Dedup: dedup})
+func manager(dir, tmp string, dedup *ngbak.DedupOptions, exps ...ngbak.Exporter) *ngbak.Manager {
+	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(dir), TempDir: tmp, Dedup: dedup})
 	if err != nil {
 		log.Fatal(err)
 	}
-	exp, err := jsonexp.New(jsonexp.Options{Dir: work})
-	if err != nil {
+	if err := m.Register(exps...); err != nil {
 		log.Fatal(err)
 	}
-	m.Register(exp)
 	return m
 }
 
@@ -182,12 +98,63 @@ func timed(fn func() error) (time.Duration, uint64) {
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
+// streamSize is the tar stream of a deduplicated backup: its chunk list's
+// end line's total.
+func streamSize(dir, id string) int64 {
+	f, err := os.Open(filepath.Join(dir, id+".ngbak"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	var last string
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		last = sc.Text()
+	}
+	fields := strings.Fields(last)
+	n, err := strconv.ParseInt(fields[len(fields)-1], 10, 64)
+	if err != nil || fields[0] != "end" {
+		log.Fatalf("%s: no end line: %q", id, last)
+	}
+	return n
+}
+
+// repo is one store's deduplicated repository at one chunk size.
+type repo struct {
+	avg   string
+	store store
+	dir   string
+	m     *ngbak.Manager
+	// bytes in storage after each state, the tar stream of the full
+	// backup, and chunks after the full backup.
+	size        []int64
+	stream      int64
+	chunks      int
+	create, del time.Duration
+	appendedID  string
+}
+
+func (r *repo) backup(ctx context.Context) *ngbak.Manifest {
+	var man *ngbak.Manifest
+	r.create, _ = timed(func() (err error) { man, err = r.m.Create(ctx, nil); return err })
+	_, s := dirSize(r.dir)
+	r.size = append(r.size, s)
+	if len(r.size) == 1 {
+		r.stream = streamSize(r.dir, man.ID)
+		r.chunks, _ = dirSize(filepath.Join(r.dir, "chunks"))
+	}
+	return man
+}
+
 func main() {
-	sizeMiB := flag.Int("size", 256, "approximate dataset size in MiB")
+	sizeMiB := flag.Int("size", 64, "approximate tar stream of a full backup, in MiB")
 	avgs := flag.String("avg", "64,256,512", "average chunk sizes to try, in KiB")
 	root := flag.String("dir", "", "work folder (default: a temporary one, removed after)")
-	runs := flag.Int("runs", 3, "runs of each timed operation (the median is shown)")
+	runs := flag.Int("runs", 3, "rounds of the timed Create, Verify and Restore (the median is shown)")
+	redisDB := flag.Int("redis-db", 11, "Redis database of the keys (one of its own, so that other keys do not resize its table)")
+	only := flag.String("stores", "", "stores to measure, comma-separated (default all: files,redis,neo4j,qdrant-logical,qdrant-snapshot)")
+	noTiming := flag.Bool("no-timing", false, "skip the timed plain and deduplicated Create, Verify and Restore")
 	flag.Parse()
+	log.SetFlags(log.Ltime)
 	ctx := context.Background()
 	if *root == "" {
 		d, err := os.MkdirTemp("", "dedupbench-")
@@ -197,118 +164,181 @@ func main() {
 		defer os.RemoveAll(d)
 		*root = d
 	}
-	work, tmp := filepath.Join(*root, "work"), filepath.Join(*root, "tmp")
-	os.MkdirAll(work, 0o755)
+	tmp := filepath.Join(*root, "tmp")
 	os.MkdirAll(tmp, 0o755)
-	// A document with its four chunks, vectors and nodes is about 11 KiB.
-	ds := &dataset{docs: *sizeMiB << 20 / (11 << 10), updated: map[int]bool{}, dim: 384}
-	if err := ds.write(work); err != nil {
+
+	st, err := graphrag.Connect(ctx, *redisDB)
+	if err != nil {
 		log.Fatal(err)
 	}
-	_, dataBytes := dirSize(work)
-	fmt.Printf("dataset: %d documents, %d records, %.0f MiB in %s\n", ds.docs, ds.docs*4, mib(dataBytes), work)
-
-	// Plain and deduplicated Create, Verify and Restore of the same state,
-	// alternated, medians of runs.
-	type op struct{ create, verify, restore []time.Duration }
-	var plainT, dedupT op
-	var plainPeak, dedupPeak uint64
-	var plainSize int64
-	for r := range *runs {
-		for _, dedup := range []bool{false, true} {
-			store := filepath.Join(*root, fmt.Sprintf("store-%v-%d", dedup, r))
-			var opts *ngbak.DedupOptions
-			if dedup {
-				opts = &ngbak.DedupOptions{}
-			}
-			m := manager(store, tmp, work, opts)
-			var man *ngbak.Manifest
-			tc, pc := timed(func() (err error) { man, err = m.Create(ctx, nil); return err })
-			tv, pv := timed(func() error { return m.Verify(ctx, man.ID) })
-			tr, pr := timed(func() error {
-				_, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
-				return err
-			})
-			t := &plainT
-			peak := &plainPeak
-			if dedup {
-				t, peak = &dedupT, &dedupPeak
-			} else {
-				_, plainSize = dirSize(store)
-			}
-			t.create, t.verify, t.restore = append(t.create, tc), append(t.verify, tv), append(t.restore, tr)
-			*peak = max(*peak, pc, pv, pr)
-			os.RemoveAll(store)
-		}
+	st.RedisPrefix, st.Collection, st.Dim, st.JSONDir = "ngbak-dedup:", "ngbak_dedup", 1536, filepath.Join(*root, "workdir")
+	log.Print("waiting for the neo4j lock")
+	unlock, err := graphrag.Lock("neo4j")
+	if err != nil {
+		log.Fatal(err)
 	}
-	fmt.Printf("\nfull backup, median of %d (plain | dedup | ratio):\n", *runs)
-	for _, row := range []struct {
-		name string
-		p, d []time.Duration
-	}{{"Create", plainT.create, dedupT.create}, {"Verify", plainT.verify, dedupT.verify}, {"Restore", plainT.restore, dedupT.restore}} {
-		p, d := median(row.p), median(row.d)
-		fmt.Printf("  %-8s %8s | %8s | %.2fx\n", row.name, p.Round(time.Millisecond), d.Round(time.Millisecond), float64(d)/float64(p))
-	}
-	fmt.Printf("  peak heap: plain %.1f MiB, dedup %.1f MiB; plain archive %.1f MiB\n", mib(int64(plainPeak)), mib(int64(dedupPeak)), mib(plainSize))
+	defer unlock()
 
-	fmt.Printf("\nincremental (bytes added to storage, as %% of a plain full archive of %.1f MiB):\n", mib(plainSize))
-	fmt.Printf("  %-9s %-10s %-12s %-14s %-14s %-12s %s\n", "avg", "full", "chunks", "+1% appended", "+0.1% updated", "Create+1%", "Delete")
+	jexp, err := jsonexp.New(jsonexp.Options{Dir: st.JSONDir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	nexp, err := neo4jexp.New(st.Neo4j, neo4jexp.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	qcfg := qdrantexp.Config{URL: st.QdrantURL, GRPC: st.QdrantGRPC}
+	qlog, err := qdrantexp.New(qcfg, qdrantexp.Options{Name: "qdrant-logical", Mode: qdrantexp.Logical, Collections: []string{st.Collection}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer qlog.Close()
+	qsnap, err := qdrantexp.New(qcfg, qdrantexp.Options{Name: "qdrant-snapshot", Collections: []string{st.Collection}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer qsnap.Close()
+	stores := []store{{"files", jexp}, {"redis", redisexp.NewRaw(st.Redis, redisexp.RawOptions{Pattern: st.RedisPrefix + "*"})},
+		{"neo4j", nexp}, {"qdrant-logical", qlog}, {"qdrant-snapshot", qsnap}}
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		stores = slices.DeleteFunc(stores, func(s store) bool { return !slices.Contains(want, s.name) })
+	}
+
+	sc := graphrag.Small.Times(float64(*sizeMiB) / smallMiB)
+	log.Printf("seeding %+v", sc)
+	if err := st.Seed(sc); err != nil {
+		log.Fatal(err)
+	}
+
+	var repos []*repo
 	for _, a := range strings.Split(*avgs, ",") {
 		kib, err := strconv.Atoi(a)
 		if err != nil {
 			log.Fatal(err)
 		}
-		ds.docs, ds.updated = *sizeMiB<<20/(11<<10), map[int]bool{}
-		if err := ds.write(work); err != nil {
-			log.Fatal(err)
+		for _, s := range stores {
+			dir := filepath.Join(*root, "avg-"+a, s.name)
+			repos = append(repos, &repo{avg: a, store: s, dir: dir, m: manager(dir, tmp, &ngbak.DedupOptions{AverageChunkSize: kib << 10}, s.exp)})
 		}
-		store := filepath.Join(*root, "store-avg-"+a)
-		m := manager(store, tmp, work, &ngbak.DedupOptions{AverageChunkSize: kib << 10})
-		if _, err := m.Create(ctx, nil); err != nil {
-			log.Fatal(err)
+	}
+	// The states, each backed up into every repository: full, unchanged,
+	// 1% appended, 0.1% updated.
+	grown := sc.Times(1.01)
+	states := []struct {
+		name   string
+		change func() error
+	}{
+		{"full", nil},
+		{"unchanged", nil},
+		{"+1% appended", func() error { return st.Append(sc, grown) }},
+		{"0.1% updated", func() error { return st.Update(grown, 0.001, 42) }},
+	}
+	appendCreate := map[*repo]time.Duration{}
+	for i, state := range states {
+		if state.change != nil {
+			if err := state.change(); err != nil {
+				log.Fatalf("%s: %v", state.name, err)
+			}
 		}
-		n0, s0 := dirSize(store)
-		// 1% new documents, at the end of every store.
-		ds.docs += ds.docs / 100
-		if err := ds.write(work); err != nil {
-			log.Fatal(err)
+		for _, r := range repos {
+			man := r.backup(ctx)
+			if i == 2 {
+				r.appendedID, appendCreate[r] = man.ID, r.create
+			}
 		}
-		var b *ngbak.Manifest
-		tc, _ := timed(func() (err error) { b, err = m.Create(ctx, nil); return err })
-		_, s1 := dirSize(store)
-		// 0.1% of the records updated, scattered.
-		rng := rand.New(rand.NewPCG(42, 0))
-		for range ds.docs * 4 / 1000 {
-			ds.updated[rng.IntN(ds.docs*4)] = true
+		log.Printf("state %q backed up", state.name)
+	}
+	for _, r := range repos {
+		r.del, _ = timed(func() error { return r.m.Delete(ctx, r.appendedID) })
+		rep, err := r.m.CheckRepository(ctx, ngbak.CheckOptions{})
+		if err != nil || len(rep.Unused) > 0 || len(rep.Missing) > 0 {
+			log.Fatalf("%s: check: %v %+v", r.dir, err, rep)
 		}
-		if err := ds.write(work); err != nil {
-			log.Fatal(err)
+	}
+
+	fmt.Printf("\ndataset: %+v\n", sc)
+	fmt.Printf("\nbytes a backup adds to storage, as %% of the full backup's in the same repository (one repository per store and chunk size):\n\n")
+	fmt.Println("| avg | store | tar stream | full backup | chunks | unchanged | +1% appended | 0.1% updated | Create +1% | Delete |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	pct := func(n, of int64) string { return fmt.Sprintf("%.1f MiB %.2f%%", mib(n), 100*float64(n)/float64(of)) }
+	var byAvg []string
+	sums := map[string][]int64{}
+	for _, r := range repos {
+		full := r.size[0]
+		fmt.Printf("| %s KiB | %s | %.1f MiB | %.1f MiB | %d | %s | %s | %s | %s | %s |\n", r.avg, r.store.name, mib(r.stream), mib(full), r.chunks,
+			pct(r.size[1]-r.size[0], full), pct(r.size[2]-r.size[1], full), pct(r.size[3]-r.size[2], full),
+			appendCreate[r].Round(time.Millisecond), r.del.Round(time.Millisecond))
+		if sums[r.avg] == nil {
+			byAvg = append(byAvg, r.avg)
+			sums[r.avg] = make([]int64, 5)
 		}
-		if _, err := m.Create(ctx, nil); err != nil {
-			log.Fatal(err)
+		s := sums[r.avg]
+		s[0], s[1], s[2], s[3], s[4] = s[0]+r.size[0], s[1]+r.size[1]-r.size[0], s[2]+r.size[2]-r.size[1], s[3]+r.size[3]-r.size[2], s[4]+r.stream
+	}
+	for _, a := range byAvg {
+		s := sums[a]
+		fmt.Printf("| %s KiB | **all** | %.1f MiB | %.1f MiB | | %s | %s | %s | | |\n", a, mib(s[4]), mib(s[0]), pct(s[1], s[0]), pct(s[2], s[0]), pct(s[3], s[0]))
+	}
+	for _, r := range repos {
+		os.RemoveAll(r.dir)
+	}
+	if *noTiming {
+		return
+	}
+
+	// Plain and deduplicated Create, Verify and Restore of all the stores
+	// in one Manager, alternated, medians of runs.
+	var exps []ngbak.Exporter
+	for _, s := range stores {
+		exps = append(exps, s.exp)
+	}
+	type op struct {
+		d    [3][]time.Duration
+		peak [3]uint64
+	}
+	var res [2]op
+	var plainSize int64
+	for r := range *runs {
+		for i, dedup := range []bool{false, true} {
+			dir := filepath.Join(*root, fmt.Sprintf("timing-%v-%d", dedup, r))
+			var opts *ngbak.DedupOptions
+			if dedup {
+				opts = &ngbak.DedupOptions{}
+			}
+			m := manager(dir, tmp, opts, exps...)
+			var man *ngbak.Manifest
+			steps := []func() error{
+				func() (err error) { man, err = m.Create(ctx, nil); return err },
+				func() error { return m.Verify(ctx, man.ID) },
+				func() error {
+					_, err := m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
+					return err
+				},
+			}
+			for k, fn := range steps {
+				d, p := timed(fn)
+				res[i].d[k] = append(res[i].d[k], d)
+				res[i].peak[k] = max(res[i].peak[k], p)
+				log.Printf("round %d dedup=%v step %d: %s", r+1, dedup, k, d.Round(time.Millisecond))
+			}
+			if !dedup {
+				_, plainSize = dirSize(dir)
+			}
+			os.RemoveAll(dir)
 		}
-		_, s2 := dirSize(store)
-		td, _ := timed(func() error { return m.Delete(ctx, b.ID) })
-		rep, err := m.CheckRepository(ctx, ngbak.CheckOptions{})
-		if err != nil || len(rep.Unused) > 0 {
-			log.Fatalf("check: %v %+v", err, rep)
-		}
-		pct := func(n int64) string {
-			return fmt.Sprintf("%.1f MiB %.2f%%", mib(n), 100*float64(n)/float64(plainSize))
-		}
-		fmt.Printf("  %-9s %-10s %-12d %-14s %-14s %-12s %s\n", a+" KiB", fmt.Sprintf("%.1f MiB", mib(s0)), n0, pct(s1-s0), pct(s2-s1), tc.Round(time.Millisecond), td.Round(time.Millisecond))
-		os.RemoveAll(store)
+	}
+	fmt.Printf("\nall stores in one Manager, median of %d rounds, plain and deduplicated (512 KiB) alternately; plain archive %.1f MiB:\n\n", *runs, mib(plainSize))
+	fmt.Println("| step | plain | dedup | dedup / plain | peak heap plain | peak heap dedup |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	for k, name := range []string{"Create", "Verify", "Restore"} {
+		p, d := median(res[0].d[k]), median(res[1].d[k])
+		fmt.Printf("| %s | %.2f s | %.2f s | %.2fx | %.1f MiB | %.1f MiB |\n", name, p.Seconds(), d.Seconds(), d.Seconds()/p.Seconds(), mib(int64(res[0].peak[k])), mib(int64(res[1].peak[k])))
 	}
 }
 
 func median(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
+	s := slices.Clone(d)
+	slices.Sort(s)
 	return s[len(s)/2]
 }

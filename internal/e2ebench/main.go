@@ -26,7 +26,6 @@ import (
 	"io"
 	"log"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,14 +34,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
-	"github.com/qdrant/go-client/qdrant"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ngbak/ngbak"
+	"github.com/ngbak/ngbak/internal/graphrag"
 	"github.com/ngbak/ngbak/internal/heap"
 	"github.com/ngbak/ngbak/jsonexp"
 	"github.com/ngbak/ngbak/neo4jexp"
@@ -57,28 +55,20 @@ const (
 )
 
 type scale struct {
-	name                         string
-	kv, entities, rels, points   int
-	docs, chunks, graphMLEntries int
+	name string
+	graphrag.Scale
 }
 
-var scales = map[string]scale{
-	"small": {name: "small", kv: 30_000, entities: 20_000, rels: 40_000, points: 20_000, docs: 500, chunks: 5_000, graphMLEntries: 5_000},
-	"large": {name: "large", kv: 300_000, entities: 200_000, rels: 400_000, points: 200_000, docs: 5_000, chunks: 50_000, graphMLEntries: 50_000},
-}
+var scales = map[string]scale{"small": {"small", graphrag.Small}, "large": {"large", graphrag.Small.Times(10)}}
 
 var trace bool
 
 type env struct {
-	ctx     context.Context
-	tmp     string
-	rdb     *redis.Client
-	neo     neo4j.DriverWithContext
-	qc      *qdrant.Client
-	qcfg    qdrantexp.Config
-	level   int
-	jsonDir string
-	runs    int
+	*graphrag.Stores
+	tmp   string
+	qcfg  qdrantexp.Config
+	level int
+	runs  int
 }
 
 func main() {
@@ -115,66 +105,23 @@ func main() {
 }
 
 func connect(level int) (*env, error) {
-	need := func(k string) (string, error) {
-		v := os.Getenv(k)
-		if v == "" {
-			return "", fmt.Errorf("%s is not set: run make services, then set -a; . ./.services.env; set +a", k)
-		}
-		return v, nil
-	}
-	e := &env{ctx: context.Background(), level: level}
-	redisURL, err := need("NGBAK_REDIS_URL")
+	st, err := graphrag.Connect(context.Background(), -1)
 	if err != nil {
 		return nil, err
 	}
-	neoURI, err := need("NGBAK_NEO4J_URI")
-	if err != nil {
-		return nil, err
-	}
-	qURL, err := need("NGBAK_QDRANT_URL")
-	if err != nil {
-		return nil, err
-	}
-	qGRPC, err := need("NGBAK_QDRANT_GRPC")
-	if err != nil {
-		return nil, err
-	}
-	ropts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		return nil, err
-	}
-	e.rdb = redis.NewClient(ropts)
-	if e.neo, err = neo4j.NewDriverWithContext(neoURI, neo4j.NoAuth()); err != nil {
-		return nil, err
-	}
-	host, port, err := net.SplitHostPort(qGRPC)
-	if err != nil {
-		return nil, err
-	}
-	p, _ := strconv.Atoi(port)
-	if e.qc, err = qdrant.NewClient(&qdrant.Config{Host: host, Port: p, SkipCompatibilityCheck: true}); err != nil {
-		return nil, err
-	}
-	e.qcfg = qdrantexp.Config{URL: qURL, GRPC: qGRPC}
+	st.RedisPrefix, st.Collection, st.Dim = redisPrefix, collection, dim
+	e := &env{Stores: st, level: level, qcfg: qdrantexp.Config{URL: st.QdrantURL, GRPC: st.QdrantGRPC}}
 	if e.tmp, err = os.MkdirTemp("", "ngbak-e2e-"); err != nil {
 		return nil, err
 	}
-	e.jsonDir = filepath.Join(e.tmp, "workdir")
+	e.JSONDir = filepath.Join(e.tmp, "workdir")
 	return e, nil
 }
 
 // lock takes the machine-wide lock internal/testlock's tests take.
 func lock(name string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "ngbak-test-"+name+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, err
-	}
 	log.Printf("waiting for the %s lock", name)
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
+	return graphrag.Lock(name)
 }
 
 // A row is one step of the table.
@@ -281,15 +228,15 @@ func (e *env) manager(level, parallelism int, exps ...ngbak.Exporter) (*ngbak.Ma
 
 func (e *env) measure(sc scale) ([]row, error) {
 	log.Printf("%s: seeding", sc.name)
-	if err := e.seed(sc); err != nil {
+	if err := e.Seed(sc.Scale); err != nil {
 		return nil, fmt.Errorf("seeding: %w", err)
 	}
-	jexp, err := jsonexp.New(jsonexp.Options{Dir: e.jsonDir})
+	jexp, err := jsonexp.New(jsonexp.Options{Dir: e.JSONDir})
 	if err != nil {
 		return nil, err
 	}
-	rexp := redisexp.NewRaw(e.rdb, redisexp.RawOptions{Pattern: redisPrefix + "*"})
-	nexp, err := neo4jexp.New(e.neo, neo4jexp.Options{})
+	rexp := redisexp.NewRaw(e.Redis, redisexp.RawOptions{Pattern: redisPrefix + "*"})
+	nexp, err := neo4jexp.New(e.Neo4j, neo4jexp.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -326,20 +273,20 @@ func (e *env) measure(sc scale) ([]row, error) {
 	}
 	deleteAll := func(m *ngbak.Manager) func() error {
 		return func() error {
-			bs, err := m.List(e.ctx)
+			bs, err := m.List(e.Ctx)
 			for _, b := range bs {
 				if err == nil {
-					err = m.Delete(e.ctx, b.Manifest.ID)
+					err = m.Delete(e.Ctx, b.Manifest.ID)
 				}
 			}
 			return err
 		}
 	}
 	create := func(m *ngbak.Manager) func() error {
-		return func() error { _, err := m.Create(e.ctx, nil); return err }
+		return func() error { _, err := m.Create(e.Ctx, nil); return err }
 	}
 	newest := func(m *ngbak.Manager) (*ngbak.Backup, error) {
-		bs, err := m.List(e.ctx)
+		bs, err := m.List(e.Ctx)
 		if err != nil || len(bs) == 0 {
 			return nil, fmt.Errorf("no backup: %v", err)
 		}
@@ -358,7 +305,7 @@ func (e *env) measure(sc scale) ([]row, error) {
 				}
 				id = b.Manifest.ID
 			}
-			_, err := m.Restore(e.ctx, id, opts)
+			_, err := m.Restore(e.Ctx, id, opts)
 			return err
 		}
 	}
@@ -369,9 +316,9 @@ func (e *env) measure(sc scale) ([]row, error) {
 		"qdrant": func() error { return e.plainSnapshot(filepath.Join(e.tmp, "plain.snapshot")) },
 	}
 	plainRestore := map[string]step{
-		"files":  {before: func() error { return os.RemoveAll(e.jsonDir) }, run: func() error { return e.plainUntar(filepath.Join(e.tmp, "plain.tar.zst")) }},
-		"redis":  {before: e.deleteRedis, run: func() error { return e.plainRedisSet(filepath.Join(e.tmp, "plain.redis")) }},
-		"neo4j":  {before: e.wipeNeo4j, run: func() error { return e.loadNeo4j(sc) }},
+		"files":  {before: func() error { return os.RemoveAll(e.JSONDir) }, run: func() error { return e.plainUntar(filepath.Join(e.tmp, "plain.tar.zst")) }},
+		"redis":  {before: e.DeleteRedis, run: func() error { return e.plainRedisSet(filepath.Join(e.tmp, "plain.redis")) }},
+		"neo4j":  {before: e.WipeNeo4j, run: func() error { return e.LoadNeo4j(graphrag.Scale{}, sc.Scale) }},
 		"qdrant": {run: func() error { return e.plainUpload(filepath.Join(e.tmp, "plain.snapshot")) }},
 	}
 	var creates, restores []step
@@ -389,7 +336,7 @@ func (e *env) measure(sc scale) ([]row, error) {
 	verify := []step{{name: "Verify, ngbak all", run: func() error {
 		b, err := newest(all)
 		if err == nil {
-			err = all.Verify(e.ctx, b.Manifest.ID)
+			err = all.Verify(e.Ctx, b.Manifest.ID)
 		}
 		return err
 	}}}
@@ -423,9 +370,9 @@ func (e *env) measure(sc scale) ([]row, error) {
 			if op == "Create" {
 				switch {
 				case strings.HasSuffix(what, " alone"):
-					r.archive = archiveSize(e.ctx, own[strings.TrimSuffix(strings.TrimPrefix(what, "ngbak "), " alone")])
+					r.archive = archiveSize(e.Ctx, own[strings.TrimSuffix(strings.TrimPrefix(what, "ngbak "), " alone")])
 				case strings.HasPrefix(what, "ngbak all"):
-					r.archive = archiveSize(e.ctx, all)
+					r.archive = archiveSize(e.Ctx, all)
 				}
 			}
 			rows = append(rows, r)
@@ -466,7 +413,7 @@ func rate(store string, sc scale, d time.Duration) string {
 	if store != "neo4j" {
 		return ""
 	}
-	return fmt.Sprintf("; %.0f nodes/s, %.0f rels/s", float64(sc.entities)/d.Seconds(), float64(sc.rels)/d.Seconds())
+	return fmt.Sprintf("; %.0f nodes/s, %.0f rels/s", float64(sc.Entities)/d.Seconds(), float64(sc.Rels)/d.Seconds())
 }
 
 func printTable(w io.Writer, rows []row) {
@@ -490,7 +437,7 @@ func printTable(w io.Writer, rows []row) {
 // The plain baselines.
 
 func (e *env) plainTar(out string) error {
-	cmd := exec.Command("tar", "--zstd", "-cf", out, "-C", e.jsonDir, ".")
+	cmd := exec.Command("tar", "--zstd", "-cf", out, "-C", e.JSONDir, ".")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("tar: %v: %s", err, b)
 	}
@@ -498,10 +445,10 @@ func (e *env) plainTar(out string) error {
 }
 
 func (e *env) plainUntar(in string) error {
-	if err := os.MkdirAll(e.jsonDir, 0o755); err != nil {
+	if err := os.MkdirAll(e.JSONDir, 0o755); err != nil {
 		return err
 	}
-	if b, err := exec.Command("tar", "--zstd", "-xf", in, "-C", e.jsonDir).CombinedOutput(); err != nil {
+	if b, err := exec.Command("tar", "--zstd", "-xf", in, "-C", e.JSONDir).CombinedOutput(); err != nil {
 		return fmt.Errorf("tar: %v: %s", err, b)
 	}
 	return nil
@@ -527,16 +474,16 @@ func (e *env) plainRedisScan(out string) error {
 	var cursor uint64
 	var hdr [4]byte
 	for {
-		keys, next, err := e.rdb.Scan(e.ctx, cursor, redisPrefix+"*", 1000).Result()
+		keys, next, err := e.Redis.Scan(e.Ctx, cursor, redisPrefix+"*", 1000).Result()
 		if err != nil {
 			return err
 		}
-		pipe := e.rdb.Pipeline()
+		pipe := e.Redis.Pipeline()
 		cmds := make([]*redis.StringCmd, len(keys))
 		for i, k := range keys {
-			cmds[i] = pipe.Dump(e.ctx, k)
+			cmds[i] = pipe.Dump(e.Ctx, k)
 		}
-		if _, err := pipe.Exec(e.ctx); err != nil && len(keys) > 0 {
+		if _, err := pipe.Exec(e.Ctx); err != nil && len(keys) > 0 {
 			return err
 		}
 		for i, k := range keys {
@@ -560,7 +507,7 @@ func (e *env) plainRedisSet(in string) error {
 	if err != nil {
 		return err
 	}
-	pipe := e.rdb.Pipeline()
+	pipe := e.Redis.Pipeline()
 	n := 0
 	for len(data) > 0 {
 		var kv [2]string
@@ -568,33 +515,15 @@ func (e *env) plainRedisSet(in string) error {
 			l := int(data[0])<<24 | int(data[1])<<16 | int(data[2])<<8 | int(data[3])
 			kv[i], data = string(data[4:4+l]), data[4+l:]
 		}
-		pipe.RestoreReplace(e.ctx, kv[0], 0, kv[1])
+		pipe.RestoreReplace(e.Ctx, kv[0], 0, kv[1])
 		if n++; n%1000 == 0 {
-			if _, err := pipe.Exec(e.ctx); err != nil {
+			if _, err := pipe.Exec(e.Ctx); err != nil {
 				return err
 			}
 		}
 	}
-	_, err = pipe.Exec(e.ctx)
+	_, err = pipe.Exec(e.Ctx)
 	return err
-}
-
-func (e *env) deleteRedis() error {
-	var cursor uint64
-	for {
-		keys, next, err := e.rdb.Scan(e.ctx, cursor, redisPrefix+"*", 1000).Result()
-		if err != nil {
-			return err
-		}
-		if len(keys) > 0 {
-			if err := e.rdb.Unlink(e.ctx, keys...).Err(); err != nil {
-				return err
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
-	}
 }
 
 func (e *env) plainAPOC(out string) error {
@@ -603,13 +532,13 @@ func (e *env) plainAPOC(out string) error {
 		return err
 	}
 	defer f.Close()
-	sess := e.neo.NewSession(e.ctx, neo4j.SessionConfig{})
-	defer sess.Close(e.ctx)
-	res, err := sess.Run(e.ctx, "CALL apoc.export.cypher.all(null, {format: 'cypher-shell', stream: true, batchSize: 10000}) YIELD cypherStatements RETURN cypherStatements", nil)
+	sess := e.Neo4j.NewSession(e.Ctx, neo4j.SessionConfig{})
+	defer sess.Close(e.Ctx)
+	res, err := sess.Run(e.Ctx, "CALL apoc.export.cypher.all(null, {format: 'cypher-shell', stream: true, batchSize: 10000}) YIELD cypherStatements RETURN cypherStatements", nil)
 	if err != nil {
 		return err
 	}
-	for res.Next(e.ctx) {
+	for res.Next(e.Ctx) {
 		s, _ := res.Record().Values[0].(string)
 		if _, err := io.WriteString(f, s); err != nil {
 			return err
@@ -622,12 +551,12 @@ func (e *env) plainAPOC(out string) error {
 }
 
 func (e *env) plainSnapshot(out string) error {
-	desc, err := e.qc.CreateSnapshot(e.ctx, collection)
+	desc, err := e.Qdrant.CreateSnapshot(e.Ctx, collection)
 	if err != nil {
 		return err
 	}
-	defer e.qc.DeleteSnapshot(e.ctx, collection, desc.Name)
-	req, _ := http.NewRequestWithContext(e.ctx, "GET", e.qcfg.URL+"/collections/"+collection+"/snapshots/"+desc.Name, nil)
+	defer e.Qdrant.DeleteSnapshot(e.Ctx, collection, desc.Name)
+	req, _ := http.NewRequestWithContext(e.Ctx, "GET", e.qcfg.URL+"/collections/"+collection+"/snapshots/"+desc.Name, nil)
 	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -664,7 +593,7 @@ func (e *env) plainUpload(in string) error {
 	h := bytes.Clone(head.Bytes())
 	head.Reset()
 	mw.Close()
-	req, _ := http.NewRequestWithContext(e.ctx, "POST", e.qcfg.URL+"/collections/"+collection+"/snapshots/upload?wait=true&priority=snapshot",
+	req, _ := http.NewRequestWithContext(e.Ctx, "POST", e.qcfg.URL+"/collections/"+collection+"/snapshots/upload?wait=true&priority=snapshot",
 		io.MultiReader(bytes.NewReader(h), f, bytes.NewReader(head.Bytes())))
 	req.ContentLength = int64(len(h)) + fi.Size() + int64(head.Len())
 	req.Header.Set("Content-Type", mw.FormDataContentType())
