@@ -79,7 +79,7 @@ func (f *failAtEnd) Read(p []byte) (int, error) {
 }
 
 // archivedFile reads one file out of a stored backup's archive.
-func archivedFile(t *testing.T, m *ngbak.Manager, id, name string) []byte {
+func archivedFile(t testing.TB, m *ngbak.Manager, id, name string) []byte {
 	t.Helper()
 	rc, err := m.Open(context.Background(), id)
 	if err != nil {
