@@ -183,15 +183,7 @@ func TestSafetyBackupHeld(t *testing.T) {
 	if err != nil {
 		t.Errorf("Prune during a restore: %v", err)
 	}
-	type decision struct {
-		ID      string
-		Keep    bool
-		Reasons []string
-	}
-	var got []decision
-	for _, d := range ds {
-		got = append(got, decision{d.Backup.Manifest.ID, d.Keep, d.Reasons})
-	}
+	got := decisionsOf(ds)
 	want := []decision{
 		{safety[0], true, []string{"safety", "in use"}},
 		{newer.ID, true, []string{"last"}},
@@ -249,15 +241,7 @@ func testSafetyRetention(t *testing.T, opts ngbak.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type decision struct {
-		ID      string
-		Keep    bool
-		Reasons []string
-	}
-	var got []decision
-	for _, d := range ds {
-		got = append(got, decision{d.Backup.Manifest.ID, d.Keep, d.Reasons})
-	}
+	got := decisionsOf(ds)
 	want := []decision{
 		{later.ID, true, []string{"daily"}},
 		{res.SafetyID, true, []string{"safety"}},
@@ -869,4 +853,19 @@ func TestDirSecondWriterBusy(t *testing.T) {
 	if _, err := store.Create(ctx, "20200101T000000.000Z-aaaaaa.ngbak"); !errors.Is(err, ngbak.ErrBusy) {
 		t.Fatalf("second writer of one name: %v, want ErrBusy", err)
 	}
+}
+
+// decision is what Prune decided for a backup, as tests compare it.
+type decision struct {
+	ID      string
+	Keep    bool
+	Reasons []string
+}
+
+func decisionsOf(ds []ngbak.Decision) []decision {
+	var out []decision
+	for _, d := range ds {
+		out = append(out, decision{d.Backup.Manifest.ID, d.Keep, d.Reasons})
+	}
+	return out
 }

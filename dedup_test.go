@@ -310,13 +310,10 @@ func (g *gateExporter) Export(ctx context.Context, w *ngbak.Writer) (ngbak.Info,
 	return info, err
 }
 
-// TestDedupDeleteDuringCreate: a Create in another Manager relies on the
-// chunks of a backup that is deleted while it runs; they stay.
-func TestDedupDeleteDuringCreate(t *testing.T) {
-	ctx := context.Background()
-	data := records(5000, 6, "doc")
-	e := dedupEnv(t, ngbak.Options{}, newMem("kv", data))
-	a := e.create(t)
+// createBeside starts a Create of data in another Manager on e's storage
+// and returns once its export began; finish lets the export go on and
+// returns the backup.
+func createBeside(t *testing.T, e *testEnv, data map[string]string) (finish func() *ngbak.Manifest) {
 	gate := &gateExporter{Exporter: newMem("kv", data), reached: make(chan struct{}), open: make(chan struct{})}
 	other, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(e.dir), Dedup: &ngbak.DedupOptions{AverageChunkSize: 64 << 10}})
 	if err != nil {
@@ -327,17 +324,31 @@ func TestDedupDeleteDuringCreate(t *testing.T) {
 	var man *ngbak.Manifest
 	go func() {
 		var err error
-		man, err = other.Create(ctx, nil)
+		man, err = other.Create(context.Background(), nil)
 		done <- err
 	}()
 	<-gate.reached
+	return func() *ngbak.Manifest {
+		close(gate.open)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return man
+	}
+}
+
+// TestDedupDeleteDuringCreate: a Create in another Manager relies on the
+// chunks of a backup that is deleted while it runs; they stay.
+func TestDedupDeleteDuringCreate(t *testing.T) {
+	ctx := context.Background()
+	data := records(5000, 6, "doc")
+	e := dedupEnv(t, ngbak.Options{}, newMem("kv", data))
+	a := e.create(t)
+	finish := createBeside(t, e, data)
 	if err := e.m.Delete(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	close(gate.open)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	man := finish()
 	if err := e.m.Verify(ctx, man.ID); err != nil {
 		t.Fatalf("the backup made while its chunks' other backup was deleted: %v", err)
 	}
@@ -608,20 +619,7 @@ func TestDedupLeaseRenewed(t *testing.T) {
 	data := records(5000, 6, "doc")
 	e := dedupEnv(t, ngbak.Options{}, newMem("kv", data))
 	a := e.create(t)
-	gate := &gateExporter{Exporter: newMem("kv", data), reached: make(chan struct{}), open: make(chan struct{})}
-	other, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(e.dir), Dedup: &ngbak.DedupOptions{AverageChunkSize: 64 << 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other.Register(gate)
-	done := make(chan error, 1)
-	var man *ngbak.Manifest
-	go func() {
-		var err error
-		man, err = other.Create(ctx, nil)
-		done <- err
-	}()
-	<-gate.reached
+	finish := createBeside(t, e, data)
 	// The Create found every chunk stored (a's) and relies on them; it
 	// outlives its first lease several times over before a's deletion
 	// sweeps.
@@ -638,10 +636,7 @@ func TestDedupLeaseRenewed(t *testing.T) {
 	if err := e.m.Delete(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	close(gate.open)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	man := finish()
 	if err := e.m.Verify(ctx, man.ID); err != nil {
 		t.Fatalf("a Create that outlived its first lease lost chunks to a sweep: %v", err)
 	}

@@ -1,31 +1,18 @@
 package ngbakhttp_test
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/ngbak/ngbak/ngbakhttp"
 )
 
 // Issue 13 in the dashboard: a restore that died half way is shown on the
 // rows of its backup and its safety backup, and Roll back on the safety
 // backup's row puts the store back as it was before that restore.
 func TestDashboardInterruptedRollBack(t *testing.T) {
-	e := newEnv(t, ngbakhttp.Options{})
-	safety := e.backup() // the state before the restore that died
-	store := filepath.Join(e.work, "kv_store_full_docs.json")
-	os.WriteFile(store, []byte(`{"doc-1": {"content": "half restored"}}`), 0o644)
-	// What Restore records before it touches a store, left by a crash.
-	marker := fmt.Sprintf(`{"format": "ngbak-restore/1", "id": %q, "backup": %q, "safety_id": %q, "backends": ["json"], "started_at": %q}`,
-		safety.BackupID, safety.BackupID, safety.BackupID, time.Now().UTC().Format(time.RFC3339Nano))
-	if err := os.WriteFile(filepath.Join(e.storage, safety.BackupID+".restore.json"), []byte(marker), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	e, safety, store := interruptedFixture(t)
 	ctx := newBrowser(t)
 	var note, title string
 	run(t, ctx, "open the dashboard",

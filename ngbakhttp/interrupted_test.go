@@ -14,12 +14,12 @@ import (
 	"github.com/ngbak/ngbak/ngbakhttp"
 )
 
-// A restore that died half way shows in the listing, and the API rolls it
-// back from its safety backup as a job.
-func TestInterruptedRollBack(t *testing.T) {
-	e := newEnv(t, ngbakhttp.Options{})
-	safety := e.backup() // the state before the restore that died
-	store := filepath.Join(e.work, "kv_store_full_docs.json")
+// interruptedFixture is a service with a backup, a store changed since
+// and the marker a restore of that backup that died half way leaves.
+func interruptedFixture(t *testing.T) (e *env, safety ngbakhttp.Job, store string) {
+	e = newEnv(t, ngbakhttp.Options{})
+	safety = e.backup() // the state before the restore that died
+	store = filepath.Join(e.work, "kv_store_full_docs.json")
 	os.WriteFile(store, []byte(`{"doc-1": {"content": "half restored"}}`), 0o644)
 	// What Restore records before it touches a store, left by a crash.
 	marker := fmt.Sprintf(`{"format": "ngbak-restore/1", "id": %q, "backup": %q, "safety_id": %q, "backends": ["json"], "started_at": %q}`,
@@ -27,6 +27,13 @@ func TestInterruptedRollBack(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(e.storage, safety.BackupID+".restore.json"), []byte(marker), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return e, safety, store
+}
+
+// A restore that died half way shows in the listing, and the API rolls it
+// back from its safety backup as a job.
+func TestInterruptedRollBack(t *testing.T) {
+	e, safety, store := interruptedFixture(t)
 	var list []struct {
 		ID          string              `json:"id"`
 		Interrupted *ngbak.Interruption `json:"interrupted"`
