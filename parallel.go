@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"slices"
@@ -310,6 +311,36 @@ type entryQueue struct {
 	err    error
 }
 
+// spooledEntry reads an entry back from its spool and fails instead of
+// ending if the spool no longer holds what was verified: an exporter may
+// hand its bytes on as they come (qdrantexp's snapshot upload completes
+// only on a clean end), so a temporary file changed meanwhile must not end
+// as if it were the archive's entry.
+type spooledEntry struct {
+	r     io.Reader
+	h     hash.Hash
+	f     File
+	spool string
+	err   error
+}
+
+func (e *spooledEntry) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.r.Read(p)
+	e.h.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(e.h.Sum(nil)); got != e.f.SHA256 {
+			err = fmt.Errorf("%w: %s: the spooled copy in %s has sha256 %s, the manifest says %s", ErrChecksum, e.f.Path, e.spool, got, e.f.SHA256)
+		}
+	}
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
 type queuedEntry struct {
 	f    File
 	body io.Reader
@@ -495,7 +526,7 @@ func (m *Manager) spoolBackend(ctx context.Context, ar *archiveReader, b *Backen
 		if err != nil {
 			return fmt.Errorf("spooling %s for backend %q: %w", f.Path, b.Name, err)
 		}
-		q.entries <- queuedEntry{f: f, body: io.NewSectionReader(sp.file, sp.size, n)}
+		q.entries <- queuedEntry{f: f, body: &spooledEntry{r: io.NewSectionReader(sp.file, sp.size, n), h: sha256.New(), f: f, spool: sp.file.Name()}}
 		sp.size += n
 	}
 	return nil

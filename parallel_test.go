@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -356,5 +357,57 @@ func TestParallelRestoreOneKindAtATime(t *testing.T) {
 		if got := most.Load(); got != tc.most {
 			t.Errorf("kinds %v: %d restores ran at once, want %d", tc.kinds, got, tc.most)
 		}
+	}
+}
+
+// A backend restored from its spool reads the bytes that were verified or
+// fails: a spool changed after it was written ends in ErrChecksum, not in
+// a clean end of the entry (an exporter may be handing the bytes on as they
+// come, as qdrantexp's snapshot upload does).
+func TestParallelRestoreSpoolChanged(t *testing.T) {
+	a := newMem("a", map[string]string{"k1": "backup"})
+	b := newMem("b", map[string]string{"x": "backup"})
+	b.kind = "mem2" // backends of one kind restore one after the other
+	env := newEnv(t, ngbak.Options{}, a, b)
+	man := env.create(t)
+	a.set("k1", "since")
+	before := a.snapshot()
+	a.restoreStarted, a.restoreGo = make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := env.m.Restore(context.Background(), man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
+		done <- err
+	}()
+	<-a.restoreStarted
+	// a comes first in the archive: its entry is spooled whole before it
+	// is queued for a's Restore, which waits.
+	size := man.Backends[0].Files[0].Size
+	var spool string
+	for deadline := time.Now().Add(10 * time.Second); spool == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		matches, _ := filepath.Glob(filepath.Join(env.tempDir, "ngbak-spool-restore-*"))
+		for _, p := range matches {
+			if fi, err := os.Stat(p); err == nil && fi.Size() == size {
+				spool = p
+			}
+		}
+	}
+	if spool == "" {
+		t.Fatal("no complete spool of a")
+	}
+	data, err := os.ReadFile(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte(`"backup"`))
+	data[i+1] = 'c' // still a record, another value
+	if err := os.WriteFile(spool, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	close(a.restoreGo)
+	if err := <-done; !errors.Is(err, ngbak.ErrChecksum) {
+		t.Fatalf("Restore from a changed spool: %v, want ErrChecksum", err)
+	}
+	if diff := cmp.Diff(before, a.snapshot()); diff != "" {
+		t.Errorf("a restored from a changed spool (-want +got):\n%s", diff)
 	}
 }

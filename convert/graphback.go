@@ -88,6 +88,14 @@ func (e *Exporter) neo4jToFiles(ctx context.Context, r *ngbak.Reader) error {
 	if err != nil {
 		return err
 	}
+	// What the reader handed on must be all the backup counted: a batch
+	// skipped anywhere would otherwise leave nodes or edges out unseen.
+	stats := r.Backend().Stats
+	for what, got := range map[string]int{"nodes": len(gb.nodes), "relationships": len(gb.edges)} {
+		if want, ok := stats[what]; ok && want != int64(got) {
+			return fmt.Errorf("read %d %s from the backup, its manifest counts %d", got, what, want)
+		}
+	}
 	if err := gb.checkSchema(); err != nil {
 		return err
 	}
