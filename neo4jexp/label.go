@@ -62,9 +62,20 @@ var schemaHead = regexp.MustCompile("(?is)^(CREATE\\s+(?:OR\\s+REPLACE\\s+)?(?:(
 func relabel(stmt, from, to string) string {
 	var b strings.Builder
 	changed := false
+	// Inside a relationship's brackets, -[r:TYPE]-, a name after a colon
+	// is a type, which may be spelt as the label is.
+	inRelationship := false
 	for i := 0; i < len(stmt); {
 		c := stmt[i]
 		switch {
+		case c == '[' && i > 0 && stmt[i-1] == '-':
+			inRelationship = true
+			b.WriteByte(c)
+			i++
+		case c == ']' && inRelationship:
+			inRelationship = false
+			b.WriteByte(c)
+			i++
 		case c == '\'' || c == '"':
 			j := i + 1
 			for j < len(stmt) && stmt[j] != c {
@@ -107,7 +118,7 @@ func relabel(stmt, from, to string) string {
 				}
 				name = stmt[i:j]
 			}
-			if name == from && j > i {
+			if name == from && j > i && !inRelationship {
 				b.Write(appendName(nil, to))
 				changed = true
 			} else {

@@ -189,6 +189,9 @@ func TestRelabel(t *testing.T) {
 		{"CREATE VECTOR INDEX v FOR (n:A) ON (n.`A`) OPTIONS {indexConfig: {`vector.similarity_function`: ':A'}}", "CREATE VECTOR INDEX FOR (n:`B x`) ON (n.`A`) OPTIONS {indexConfig: {`vector.similarity_function`: ':A'}}"},
 		{"CREATE INDEX `ngbak_import_id` FOR (n:`NGBAK IMPORT`) ON (n.x)", "CREATE INDEX `ngbak_import_id` FOR (n:`NGBAK IMPORT`) ON (n.x)"},
 		{"MATCH (n:`AB`:`A``B`) // n:`A`\nRETURN n {a: n:A} /* :A */", "MATCH (n:`AB`:`A``B`) // n:`A`\nRETURN n {a: n:`B x`} /* :A */"},
+		// A relationship type spelt as the label stays.
+		{"UNWIND $ngbak_rows AS row MATCH (start:`NGBAK IMPORT`{`ngbak import id`: row.start}) MATCH (end:A) CREATE (start)-[r:`A`]->(end) SET r += row.properties", "UNWIND $ngbak_rows AS row MATCH (start:`NGBAK IMPORT`{`ngbak import id`: row.start}) MATCH (end:`B x`) CREATE (start)-[r:`A`]->(end) SET r += row.properties"},
+		{"MATCH (a:A)<-[:A]-(b:A)", "MATCH (a:`B x`)<-[:A]-(b:`B x`)"},
 	} {
 		if got := relabel(c[0], "A", "B x"); got != c[1] {
 			t.Errorf("relabel(%q):\n got %q\nwant %q", c[0], got, c[1])
