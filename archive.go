@@ -92,12 +92,14 @@ func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time, enc Encryp
 	if enc != nil {
 		ew, err := enc.Encrypt(sink)
 		if err != nil {
+			a.pipe.close()
 			return nil, fmt.Errorf("encrypting: %w", err)
 		}
 		a.enc, sink = ew, ew
 	}
 	zw, err := zstd.NewWriter(sink, encoderOptions(level)...)
 	if err != nil {
+		a.pipe.close()
 		return nil, err
 	}
 	a.zw = zw
