@@ -179,20 +179,23 @@ func (s *Storage) Open(ctx context.Context, name string) (io.ReadCloser, error) 
 	if s.dir != nil {
 		return s.dir.Open(ctx, name)
 	}
-	attrs, err := s.b.Attributes(ctx, s.prefix+name)
-	if err != nil {
-		return nil, wrap(name, err)
-	}
+	// The first request's answer gives the ETag that every later one,
+	// after a seek, must match.
+	var etag string
 	opts := &blob.ReaderOptions{BeforeRead: func(as func(any) bool) error {
 		var in *s3.GetObjectInput
-		if attrs.ETag != "" && as(&in) {
-			in.IfMatch = aws.String(attrs.ETag)
+		if etag != "" && as(&in) {
+			in.IfMatch = aws.String(etag)
 		}
 		return nil
 	}}
 	r, err := s.b.NewReader(ctx, s.prefix+name, opts)
 	if err != nil {
 		return nil, readError(name, err)
+	}
+	var out s3.GetObjectOutput
+	if r.As(&out) && out.ETag != nil {
+		etag = *out.ETag
 	}
 	return &reader{r: r, name: name, size: r.Size(), modTime: r.ModTime()}, nil
 }
