@@ -148,6 +148,9 @@ func (d *dedupStorage) storageFor(mode string) (Storage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the chunks' namespace: %w", err)
 		}
+		if cf, ok := c.(chunkFolder); ok {
+			return cf.deferSync(), nil
+		}
 		return c, nil
 	}
 	return nil, corrupt("%s holds %.40q", dedupLayoutName, mode)

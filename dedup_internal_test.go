@@ -45,6 +45,10 @@ func (r recDir) Sub(name string) (Storage, error) {
 	return recDir{s.(dirStorage), r.ev, "chunk "}, nil
 }
 
+func (r recDir) deferSync() Storage {
+	return recDir{r.dirStorage.deferSync().(dirStorage), r.ev, r.label}
+}
+
 func (r recDir) syncFolder() error {
 	r.ev.add("sync " + r.label)
 	return r.dirStorage.syncFolder()
@@ -112,5 +116,41 @@ func TestDedupChunkFolderSyncedBeforeList(t *testing.T) {
 	var got bytes.Buffer
 	if _, err := got.ReadFrom(rc.(tarSource).tarStream()); err != nil || !bytes.Equal(got.Bytes(), data) {
 		t.Errorf("read back %d bytes, %v; want the %d written", got.Len(), err, len(data))
+	}
+}
+
+// hidingSub passes Sub on, as a wrapper must, but wraps what it returns, so
+// the layout cannot see the Dir below it.
+type hidingSub struct{ Storage }
+
+func (h hidingSub) Sub(name string) (Storage, error) {
+	s, err := h.Storage.(subStorage).Sub(name)
+	return hidingSub{s}, err
+}
+
+// TestDedupChunkFolderBehindWrapper: the layout leaves the chunks folder's
+// sync to itself only where it sees a Dir; through a wrapper the chunks
+// are committed as any Dir object, each with its folder synced.
+func TestDedupChunkFolderBehindWrapper(t *testing.T) {
+	dir := dirStorage{dir: filepath.Join(t.TempDir(), "backups")}
+	for _, tc := range []struct {
+		name  string
+		inner Storage
+		lazy  bool
+	}{{"Dir", dir, true}, {"wrapped", hidingSub{dir}, false}} {
+		d, err := newDedupStorage(tc.inner, Options{Dedup: &DedupOptions{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks, err := d.storageFor(layoutSub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := chunks.(hidingSub); ok {
+			chunks = h.Storage
+		}
+		if got := chunks.(dirStorage).lazySync; got != tc.lazy {
+			t.Errorf("%s: the chunks folder leaves its sync to the layout: %v, want %v", tc.name, got, tc.lazy)
+		}
 	}
 }
