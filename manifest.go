@@ -68,6 +68,9 @@ type Backend struct {
 	// backend, in the sidecar manifest too (which lists no files), so that
 	// Verify and Restore can report a backend's progress against its total
 	// before they read it. Backups made before it was recorded have 0.
+	// Readers are strict about a manifest's fields (a field they do not
+	// know is ErrCorrupt), so ngbak builds from before this field refuse
+	// backups that carry it; the other way round reads.
 	Size int64 `json:"size,omitempty"`
 	// Details is the exporter's own record of the store (Info.Details).
 	// An encrypted backup's public manifest leaves it out.
