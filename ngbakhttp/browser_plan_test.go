@@ -131,7 +131,8 @@ func TestDashboardRestorePlan(t *testing.T) {
 	)
 	<-g.started
 	run(t, ctx, "the running restore",
-		chromedp.Poll(`document.getElementById("job-status").textContent.includes("gate")`, nil),
+		// The verify phase names the backends too: wait for the restore's.
+		chromedp.Poll(`document.getElementById("job-status").textContent.startsWith("Phase restore, ") && document.getElementById("job-status").textContent.includes("gate")`, nil),
 		chromedp.Text("#job-status", &status),
 		chromedp.FullScreenshot(&png, 90),
 	)

@@ -932,7 +932,8 @@ func TestAcrossVersions(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { to.client.DeleteCollection(context.Background(), coll) })
-		if _, err := to.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll,
+		wait := true
+		if _, err := to.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: coll, Wait: &wait,
 			Points: []*qdrant.PointStruct{{Id: qdrant.NewIDNum(7), Vectors: qdrant.NewVectors(1, 2)}}}); err != nil {
 			t.Fatal(err)
 		}

@@ -38,7 +38,8 @@ func TestCloneIntoStaging(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tg.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: prod, Points: []*qdrant.PointStruct{pointFor("after", "written after the backup")}}); err != nil {
+		wait := true // else the point may land after prodNow is read
+		if _, err := tg.client.Upsert(ctx, &qdrant.UpsertPoints{CollectionName: prod, Wait: &wait, Points: []*qdrant.PointStruct{pointFor("after", "written after the backup")}}); err != nil {
 			t.Fatal(err)
 		}
 		prodNow := mustState(t, tg, prod)
