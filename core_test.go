@@ -638,16 +638,7 @@ func TestRestorePinsVerifiedArchive(t *testing.T) {
 	mem.set("a", "3")
 
 	// Another process puts a different archive in its place.
-	between = func() {
-		data := mustRead(t, env.archivePath(other.ID))
-		tmp := env.archivePath(man.ID) + ".new"
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, env.archivePath(man.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	between = func() { replaceArchive(t, env, man.ID, other.ID) }
 	if _, err := env.m.Restore(ctx, man.ID, nil); err != nil {
 		t.Fatalf("Restore with the archive replaced after verification: %v", err)
 	}
@@ -776,16 +767,7 @@ func TestRestoreReopensOnlyTheVerifiedArchive(t *testing.T) {
 	}
 
 	// Another process puts a different archive in its place.
-	between = func() {
-		data := mustRead(t, env.archivePath(other.ID))
-		tmp := env.archivePath(man.ID) + ".new"
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, env.archivePath(man.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	between = func() { replaceArchive(t, env, man.ID, other.ID) }
 	before := mem.restores
 	_, err := env.m.Restore(ctx, man.ID, nil)
 	if err == nil || !strings.Contains(err.Error(), "changed since") || strings.Contains(err.Error(), "rolled back") {
@@ -868,4 +850,17 @@ func decisionsOf(ds []ngbak.Decision) []decision {
 		out = append(out, decision{d.Backup.Manifest.ID, d.Keep, d.Reasons})
 	}
 	return out
+}
+
+// replaceArchive puts the archive of from in the place of id's, as another
+// process renaming a file over it would.
+func replaceArchive(t *testing.T, env *testEnv, id, from string) {
+	data := mustRead(t, env.archivePath(from))
+	tmp := env.archivePath(id) + ".new"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, env.archivePath(id)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ngbak/ngbak"
@@ -94,5 +97,32 @@ func TestStorageFull(t *testing.T) {
 	full.limit = 1 << 62
 	if man := env.create(t); !slices.Equal(man.Backends[0].Files[0:1], first.Backends[0].Files[0:1]) {
 		t.Fatalf("after the failures a Create holds %v, the first %v", man.Backends[0].Files, first.Backends[0].Files)
+	}
+}
+
+// brokenEncryption cannot start an encrypted stream.
+type brokenEncryption struct{}
+
+func (brokenEncryption) Name() string { return "broken" }
+func (brokenEncryption) Encrypt(io.Writer) (io.WriteCloser, error) {
+	return nil, errors.New("no key")
+}
+func (brokenEncryption) Decrypt(r io.Reader) (io.Reader, error) { return r, nil }
+
+// TestBrokenEncryptionLeavesNoGoroutine: a Create whose encryption cannot
+// start fails with its error and leaves no goroutine of the archive
+// writer behind (the sink's starts before the encryption).
+func TestBrokenEncryptionLeavesNoGoroutine(t *testing.T) {
+	env := newEnv(t, ngbak.Options{Encryption: brokenEncryption{}}, newMem("mem", map[string]string{"a": "1"}))
+	before := runtime.NumGoroutine()
+	for range 20 {
+		if _, err := env.m.Create(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "no key") {
+			t.Fatalf("Create with a broken encryption: %v", err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before+5; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after 20 failed Creates, %d before", runtime.NumGoroutine(), before)
+		}
 	}
 }
