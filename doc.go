@@ -70,7 +70,9 @@
 // back from the safety backup.
 //
 // Memory per backend is its exporter's own (an 8 MiB part for Writer.Parts)
-// and one 256 KiB copy buffer; the archive's encoder and decoder are shared.
+// and one 256 KiB copy buffer; the archive's encoder and decoder are shared,
+// and the compressed stream goes to storage through four 256 KiB buffers
+// hashed and written by a goroutine of their own.
 // The temporary files take at most the payload of the backends that wait:
 // plan that much room in Options.TempDir, or set Parallelism to 1.
 //
