@@ -58,7 +58,7 @@ type archiveWriter struct {
 	obj     ObjectWriter
 	sum     hash.Hash
 	size    int64
-	zw      *zstd.Encoder
+	zw      *streamCompressor
 	tw      *tar.Writer
 	modTime time.Time
 	files   []File
@@ -97,7 +97,7 @@ func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time, enc Encryp
 		}
 		a.enc, sink = ew, ew
 	}
-	zw, err := zstd.NewWriter(sink, encoderOptions(level)...)
+	zw, err := newStreamCompressor(sink, level)
 	if err != nil {
 		a.pipe.close()
 		return nil, err
@@ -229,7 +229,7 @@ func (a *archiveWriter) finish(m *Manifest) (manifest []byte, sum string, err er
 // abort stops the encoder's goroutines; the caller aborts the object.
 func (a *archiveWriter) abort() {
 	if a.zw != nil {
-		a.zw.Close()
+		a.zw.abort()
 	}
 	a.pipe.close()
 }

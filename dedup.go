@@ -1076,12 +1076,12 @@ func (r *dedupReader) compress(w io.Writer) error {
 		}
 		w = enc
 	}
-	zw, err := zstd.NewWriter(w, encoderOptions(r.d.level)...)
+	zw, err := newStreamCompressor(w, r.d.level)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(zw, r.tarStream()); err != nil {
-		zw.Close()
+		zw.abort()
 		return err
 	}
 	if err := zw.Close(); err != nil {

@@ -1,7 +1,9 @@
 package ngbak_test
 
 import (
+	"bytes"
 	"context"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,14 @@ func TestInteropWithStandardTools(t *testing.T) {
 		}
 	}
 	dir := workdir(t)
+	// An hnswlib index of random bytes, as float vectors are, goes into
+	// raw zstd blocks (the stream is frames of both kinds): the tools read
+	// them too.
+	vectors := make([]byte, 3<<20+5)
+	rand.NewChaCha8([32]byte{3}).Read(vectors)
+	if err := os.WriteFile(filepath.Join(dir, "vdb_entities_hnsw.index"), vectors, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := newEnv(t, ngbak.Options{}, newJSON(t, dir), newMem("mem", map[string]string{"a": "1"}))
 	man := env.create(t)
 	run := func(dir string, name string, args ...string) string {
@@ -33,6 +43,13 @@ func TestInteropWithStandardTools(t *testing.T) {
 			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 		}
 		return string(out)
+	}
+	archive, err := os.ReadFile(filepath.Join(env.dir, man.ID+".ngbak"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rawFrame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38}; !bytes.Contains(archive, rawFrame) {
+		t.Fatal("the archive holds no frame of raw blocks")
 	}
 	listed := strings.Fields(run(env.dir, "tar", "--zstd", "-tf", man.ID+".ngbak"))
 	var want []string
