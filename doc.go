@@ -25,7 +25,8 @@
 // # The archive: format ngbak/1
 //
 // <id>.ngbak is a POSIX tar stream compressed with zstd; `tar --zstd -xf`
-// opens it. Each exporter writes into its own folder. The last two entries
+// opens it. The zstd stream is a sequence of frames: what does not compress
+// (float vectors) is stored in raw blocks, tried megabyte by megabyte. Each exporter writes into its own folder. The last two entries
 // are SHA256SUMS (every file's SHA-256, in the format `sha256sum -c` reads,
 // sorted by path) and manifest.json, which lists every backend with its
 // kind, format, the server's version, statistics, size (the sum of its
