@@ -47,29 +47,49 @@ tools() {
   fi
 }
 
-# free_port prints a loopback port nobody listens on.
+# free_port prints a loopback port nobody listens on and this run has not
+# handed out before (a server started earlier may not have bound all its
+# ports yet). It picks below the kernel's ephemeral range, where outgoing
+# connections take their local ports: a port free when checked there can
+# be taken by a connection before the server binds it (seen in CI, MinIO:
+# "Specified port is already in use"). Servers that still fail to bind are
+# started again on new ports (start_minio, qdrant).
 free_port() {
-  local p
+  local p lo=32768 span
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  span=$((lo - 10000))
+  [ "$span" -ge 1000 ] || span=20000
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$(((RANDOM * 32768 + RANDOM) % span + 10000))
+    grep -qx "$p" "$state/ports" 2>/dev/null && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p" >>"$state/ports"
       echo "$p"
       return
     fi
   done
 }
 
-# redis NAME PORT [ARGS...] starts a throwaway redis-server without persistence.
+# redis NAME [ARGS...] starts a throwaway redis-server without persistence
+# on a free port, which it puts in $redis_port (a cluster node's bus port
+# too is chosen here, not left at port+10000, inside the ephemeral range).
 redis() {
-  local name=$1 port=$2
-  shift 2
-  mkdir -p "$state/$name"
-  "${redis_bin:-redis-server}" --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
-    --dir "$state/$name" --logfile "$state/$name/log" \
-    --daemonize yes --pidfile "$state/$name.pid" "$@"
-  for _ in $(seq 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
-    sleep 0.1
+  local name=$1 try bus=()
+  shift
+  for try in 1 2 3; do
+    redis_port=$(free_port)
+    case " $* " in *" --cluster-enabled yes "*) bus=(--cluster-port "$(free_port)") ;; esac
+    rm -rf "${state:?}/$name"
+    mkdir -p "$state/$name"
+    "${redis_bin:-redis-server}" --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+      --dir "$state/$name" --logfile "$state/$name/log" \
+      --daemonize yes --pidfile "$state/$name.pid" "${bus[@]}" "$@"
+    for _ in $(seq 100); do
+      redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0
+      sleep 0.1
+    done
+    grep -qi 'address already in use' "$state/$name/log" || break
+    echo "redis $name: a port was taken before it could bind it (try $try of 3)" >&2
   done
   echo "redis $name did not start; its log:" >&2
   cat "$state/$name/log" >&2
@@ -77,25 +97,21 @@ redis() {
 }
 
 start_redis() {
-  local port
-  port=$(free_port)
-  redis single "$port"
-  echo "NGBAK_REDIS_URL=redis://127.0.0.1:$port/0" >>"$env_file"
+  redis single
+  echo "NGBAK_REDIS_URL=redis://127.0.0.1:$redis_port/0" >>"$env_file"
 
   # Two plain servers, for go-redis's client-side sharding (redis.Ring).
   local ring=() i
   for i in 1 2; do
-    port=$(free_port)
-    redis "ring$i" "$port"
-    ring+=("127.0.0.1:$port")
+    redis "ring$i"
+    ring+=("127.0.0.1:$redis_port")
   done
   echo "NGBAK_REDIS_RING=$(IFS=,; echo "${ring[*]}")" >>"$env_file"
 
   local addrs=()
   for i in 1 2 3; do
-    port=$(free_port)
-    redis "cluster$i" "$port" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000
-    addrs+=("127.0.0.1:$port")
+    redis "cluster$i" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000
+    addrs+=("127.0.0.1:$redis_port")
   done
   redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$state/cluster-create.log" 2>&1 || {
     cat "$state/cluster-create.log" >&2
@@ -120,10 +136,9 @@ start_redis() {
     chmod +x "$r8"
     rm -rf "$tmp"
   fi
-  port=$(free_port)
-  redis_bin=$r8 redis redis8 "$port"
+  redis_bin=$r8 redis redis8
   {
-    echo "NGBAK_REDIS8_URL=redis://127.0.0.1:$port/0"
+    echo "NGBAK_REDIS8_URL=redis://127.0.0.1:$redis_port/0"
     echo "NGBAK_REDIS8_BIN=$r8" # for the tests that start and kill a server of their own
   } >>"$env_file"
 }
@@ -131,30 +146,39 @@ start_redis() {
 # qdrant NAME BINARY URLVAR GRPCVAR starts a Qdrant server with its storage
 # in a throwaway folder and its ports on loopback.
 qdrant() {
-  local name=$1 bin=$2 urlvar=$3 grpcvar=$4 http grpc dir
-  http=$(free_port)
-  grpc=$(free_port)
+  local name=$1 bin=$2 urlvar=$3 grpcvar=$4 http grpc dir try pid
   dir=$state/$name
-  mkdir -p "$dir"
-  # Qdrant reads ./config from its working directory: an empty one has none.
-  (cd "$dir" && QDRANT__SERVICE__HOST=127.0.0.1 QDRANT__SERVICE__HTTP_PORT=$http QDRANT__SERVICE__GRPC_PORT=$grpc \
-    QDRANT__STORAGE__STORAGE_PATH=$dir/storage QDRANT__STORAGE__SNAPSHOTS_PATH=$dir/snapshots \
-    QDRANT__STORAGE__TEMP_PATH=$dir/tmp QDRANT__TELEMETRY_DISABLED=true \
-    exec "$bin" --disable-telemetry >"$dir/log" 2>&1) &
-  echo $! >"$state/$name.pid"
-  for _ in $(seq 150); do
-    curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
-    sleep 0.2
+  for try in 1 2 3; do
+    http=$(free_port)
+    grpc=$(free_port)
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    # Qdrant reads ./config from its working directory: an empty one has none.
+    (cd "$dir" && QDRANT__SERVICE__HOST=127.0.0.1 QDRANT__SERVICE__HTTP_PORT=$http QDRANT__SERVICE__GRPC_PORT=$grpc \
+      QDRANT__STORAGE__STORAGE_PATH=$dir/storage QDRANT__STORAGE__SNAPSHOTS_PATH=$dir/snapshots \
+      QDRANT__STORAGE__TEMP_PATH=$dir/tmp QDRANT__TELEMETRY_DISABLED=true \
+      exec "$bin" --disable-telemetry >"$dir/log" 2>&1) &
+    pid=$!
+    echo $pid >"$state/$name.pid"
+    for _ in $(seq 150); do
+      curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.2
+    done
+    if curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1; then
+      {
+        echo "$urlvar=http://127.0.0.1:$http"
+        echo "$grpcvar=127.0.0.1:$grpc"
+      } >>"$env_file"
+      return 0
+    fi
+    kill $pid 2>/dev/null || true
+    grep -qi 'address already in use' "$dir/log" || break
+    echo "qdrant $name: a port was taken before it could bind it (try $try of 3)" >&2
   done
-  curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 || {
-    echo "qdrant $name did not start; its log:" >&2
-    tail -30 "$dir/log" >&2
-    return 1
-  }
-  {
-    echo "$urlvar=http://127.0.0.1:$http"
-    echo "$grpcvar=127.0.0.1:$grpc"
-  } >>"$env_file"
+  echo "qdrant $name did not start; its log:" >&2
+  tail -30 "$dir/log" >&2
+  return 1
 }
 
 # qdrant_bin VERSION prints the path of the real Qdrant server of that
@@ -204,19 +228,27 @@ start_neo4j() {
         return 1
       }
     fi
-    port=$(free_port)
-    mkdir -p "$state/$name"
-    "$java" -Xmx2g -cp "$dir/target/classes:$dir/target/lib/*:$plugins/*" ngbak.TestServer \
-      "$port" "$state/$name" "$plugins" $conf >"$state/$name/log" 2>&1 &
-    echo $! >"$state/$name.pid"
-    for _ in $(seq 240); do
-      grep -q '^ready' "$state/$name/log" && break
-      kill -0 "$(cat "$state/$name.pid")" 2>/dev/null || break
-      sleep 0.5
+    local try ok=
+    for try in 1 2 3; do
+      port=$(free_port)
+      rm -rf "${state:?}/$name"
+      mkdir -p "$state/$name"
+      "$java" -Xmx2g -cp "$dir/target/classes:$dir/target/lib/*:$plugins/*" ngbak.TestServer \
+        "$port" "$state/$name" "$plugins" $conf >"$state/$name.log" 2>&1 &
+      echo $! >"$state/$name.pid"
+      for _ in $(seq 240); do
+        grep -q '^ready' "$state/$name.log" && break
+        kill -0 "$(cat "$state/$name.pid")" 2>/dev/null || break
+        sleep 0.5
+      done
+      grep -q '^ready' "$state/$name.log" && ok=1 && break
+      kill "$(cat "$state/$name.pid")" 2>/dev/null || true
+      grep -qi 'address already in use' "$state/$name.log" || break
+      echo "$name: a port was taken before it could bind it (try $try of 3)" >&2
     done
-    grep -q '^ready' "$state/$name/log" || {
+    [ -n "$ok" ] || {
       echo "$name did not start; its log:" >&2
-      tail -50 "$state/$name/log" >&2
+      tail -50 "$state/$name.log" >&2
       return 1
     }
     echo "$urivar=bolt://127.0.0.1:$port" >>"$env_file"
@@ -253,23 +285,32 @@ start_minio() {
       return 1
     }
   fi
-  port=$(free_port)
-  console=$(free_port)
-  mkdir -p "$state/minio/data"
-  MINIO_ROOT_USER=$key MINIO_ROOT_PASSWORD=$secret MINIO_BROWSER=off \
-    "$bin" server --quiet --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" "$state/minio/data" \
-    >"$state/minio/log" 2>&1 &
-  echo $! >"$state/minio.pid"
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$port/minio/health/live" >/dev/null 2>&1 && break
-    sleep 0.2
+  local try pid
+  for try in 1 2 3; do
+    port=$(free_port)
+    console=$(free_port)
+    rm -rf "$state/minio"
+    mkdir -p "$state/minio/data"
+    MINIO_ROOT_USER=$key MINIO_ROOT_PASSWORD=$secret MINIO_BROWSER=off \
+      "$bin" server --quiet --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" "$state/minio/data" \
+      >"$state/minio/log" 2>&1 &
+    pid=$!
+    echo $pid >"$state/minio.pid"
+    for _ in $(seq 100); do
+      curl -fs "http://127.0.0.1:$port/minio/health/live" >/dev/null 2>&1 && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.2
+    done
+    # Create the bucket with a signed S3 request.
+    curl -fsS -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" "http://127.0.0.1:$port/ngbak" >/dev/null 2>&1 && break
+    kill $pid 2>/dev/null || true
+    if [ "$try" = 3 ] || ! grep -qi 'port is already in use\|address already in use' "$state/minio/log"; then
+      echo "MinIO did not start; its log:" >&2
+      tail -20 "$state/minio/log" >&2
+      return 1
+    fi
+    echo "MinIO: a port was taken before it could bind it (try $try of 3)" >&2
   done
-  # Create the bucket with a signed S3 request.
-  curl -fsS -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" "http://127.0.0.1:$port/ngbak" >/dev/null || {
-    echo "MinIO did not start; its log:" >&2
-    tail -20 "$state/minio/log" >&2
-    return 1
-  }
   {
     echo "NGBAK_S3_URL='s3://ngbak?endpoint=http://127.0.0.1:$port&region=us-east-1&use_path_style=true'"
     echo "AWS_ACCESS_KEY_ID=$key"
