@@ -206,8 +206,13 @@ func (e *Exporter) scanner(ctx context.Context) (func(fn func(ns string, ids []s
 	}
 	return func(fn func(ns string, ids []string) error) error {
 		for _, ns := range nss {
-			if err := e.store.Scan(ctx, ns, func(ids []string) error { return fn(ns, ids) }); err != nil {
+			var fnErr error // says its namespace already
+			err := e.store.Scan(ctx, ns, func(ids []string) error { fnErr = fn(ns, ids); return fnErr })
+			if err != nil && err != fnErr {
 				return fmt.Errorf("redisexp: namespace %s: %w", ns, err)
+			}
+			if err != nil {
+				return err
 			}
 		}
 		return nil

@@ -636,34 +636,54 @@ func serverBinaries(t *testing.T) []string {
 }
 
 // startServer starts a throwaway redis-server of bin, stopped at the end of
-// the test, and returns it with a client that does not retry.
-func startServer(t *testing.T, bin string) (*exec.Cmd, *redis.Client) {
+// the test, and returns a client that does not retry and a func that kills
+// the server and waits for it to exit. A port that
+// another process takes between freePort and the server's bind makes the
+// server exit: it is started again on another port.
+func startServer(t *testing.T, bin string) (kill func(), client *redis.Client) {
 	ctx := context.Background()
-	port := freePort(t)
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
-	t.Cleanup(func() { client.Close() })
-	for i := 0; client.Ping(ctx).Err() != nil; i++ {
-		if i > 100 {
-			t.Fatalf("%s did not start", bin)
+	for try := 1; ; try++ {
+		port := freePort(t)
+		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+		client = redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
+		t.Cleanup(func() { client.Close() })
+		for i := 0; client.Ping(ctx).Err() != nil; i++ {
+			select {
+			case <-exited:
+				if try == 3 {
+					t.Fatalf("%s exited at start three times", bin)
+				}
+			case <-time.After(50 * time.Millisecond):
+				if i > 100 {
+					t.Fatalf("%s did not start", bin)
+				}
+				continue
+			}
+			break
+		}
+		select {
+		case <-exited:
+			continue
+		default:
+			return func() { cmd.Process.Kill(); <-exited }, client
+		}
 	}
-	return cmd, client
 }
 
 func testServerDiesMidExport(t *testing.T, bin string) {
 	ctx := context.Background()
-	cmd, client := startServer(t, bin)
+	kill, client := startServer(t, bin)
 	store := redisexp.NewKVStore(client, redisexp.KVStoreOptions{Batch: 10})
 	for i := range 200 {
 		store.Upsert(ctx, "full_docs", []redisexp.Entry{{ID: fmt.Sprint(i), Value: []byte(`{}`)}})
 	}
-	dying := &killAfterFirstGet{Store: store, kill: func() { cmd.Process.Kill(); cmd.Wait() }}
+	dying := &killAfterFirstGet{Store: store, kill: kill}
 	exp, _ := redisexp.New(dying, redisexp.Options{})
 	storage := t.TempDir()
 	m, _ := ngbak.New(ngbak.Options{Storage: ngbak.Dir(storage)})
@@ -673,6 +693,9 @@ func testServerDiesMidExport(t *testing.T, bin string) {
 		t.Fatal("Create succeeded although the server died")
 	}
 	t.Logf("Create: %v", err)
+	if n := strings.Count(err.Error(), "namespace full_docs"); n != 1 {
+		t.Errorf("the error names the namespace %d times, want once", n)
+	}
 	if entries, _ := os.ReadDir(storage); len(entries) != 0 {
 		t.Fatalf("a failed Create left %d files", len(entries))
 	}
