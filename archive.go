@@ -56,7 +56,8 @@ func (l Limits) withDefaults() Limits {
 // .sha256 needs no second pass.
 type archiveWriter struct {
 	obj     ObjectWriter
-	sum     hash.Hash
+	sum     hash.Hash // nil for a tarSink, whose sum is its chunk list's
+	tarSink tarSink
 	size    int64
 	zw      *streamCompressor
 	tw      *tar.Writer
@@ -84,6 +85,7 @@ func newArchiveWriter(obj ObjectWriter, level int, modTime time.Time, enc Encryp
 		// (dedup.go). Headers carry no time, which would change every
 		// header of every backup and with them the chunks around them.
 		t.acceptTar()
+		a.tarSink, a.sum = t, nil // the sidecar sum is the chunk list's
 		a.modTime = time.Unix(0, 0).UTC()
 		a.tw = tar.NewWriter(a.countingSink())
 		return a, nil
@@ -132,7 +134,9 @@ func (f sinkFunc) Write(p []byte) (int, error) { return f(p) }
 func (a *archiveWriter) countingSink() io.Writer {
 	a.pipe = newSinkPipe(func(p []byte) error {
 		n, err := a.obj.Write(p)
-		a.sum.Write(p[:n])
+		if a.sum != nil {
+			a.sum.Write(p[:n])
+		}
 		a.size += int64(n)
 		return err
 	})
@@ -223,6 +227,10 @@ func (a *archiveWriter) finish(m *Manifest) (manifest []byte, sum string, err er
 	if err := a.pipe.close(); err != nil {
 		return nil, "", err
 	}
+	if a.tarSink != nil {
+		sum, _, err := a.tarSink.finishTar()
+		return manifest, sum, err
+	}
 	return manifest, hex.EncodeToString(a.sum.Sum(nil)), nil
 }
 
@@ -306,8 +314,13 @@ func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Man
 	raw := &hashingReader{r: r, h: sha256.New()}
 	if t, ok := r.(tarSource); ok {
 		// The deduplicating layout's tar stream, decrypted and checked
-		// chunk by chunk; the sidecar sum is the tar stream's.
+		// chunk by chunk against the ids of a list whose sum the sidecar
+		// holds: hashing the stream too would add nothing (a version 1
+		// list's sidecar holds the stream's sum, which is checked).
 		raw.r = t.tarStream()
+		if t.sumIsList() {
+			raw.h, raw.list = nil, t
+		}
 		a := &archiveReader{ctx: ctx, raw: raw, tr: tar.NewReader(raw), limits: limits, seen: map[string]bool{}, sidecar: sidecar}
 		if want != nil {
 			a.want = append([]File{}, want.files()...)
@@ -617,6 +630,10 @@ func (a *archiveReader) rawSum() (string, int64, error) {
 	if _, err := copyBuffer(a.ctx, io.Discard, a.raw, make([]byte, 256<<10)); err != nil {
 		return "", 0, err
 	}
+	if a.raw.list != nil {
+		sum, n := a.raw.list.listSum()
+		return sum, n, nil
+	}
 	return hex.EncodeToString(a.raw.h.Sum(nil)), a.raw.n, nil
 }
 
@@ -669,16 +686,19 @@ func (e *entryReader) end() error {
 // decoder reads it from its own goroutine; the archiveReader reads it
 // directly only once the decoder is closed.
 type hashingReader struct {
-	r   io.Reader
-	h   hash.Hash
-	n   int64
-	mu  sync.Mutex
-	err error
+	r    io.Reader
+	h    hash.Hash // nil if list is set
+	list tarSource // the chunk list, whose sum is the sidecar's
+	n    int64
+	mu   sync.Mutex
+	err  error
 }
 
 func (h *hashingReader) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
+	if h.h != nil {
+		h.h.Write(p[:n])
+	}
 	h.n += int64(n)
 	if err != nil && err != io.EOF {
 		h.mu.Lock()

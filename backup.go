@@ -651,7 +651,11 @@ func (m *Manager) delete(ctx context.Context, id string, store Storage) error {
 
 // Open returns the archive of a stored backup as it is stored, for a
 // download. Its content can be checked against Backup.Size and the
-// <id>.ngbak.sha256 sidecar; Import checks it completely.
+// <id>.ngbak.sha256 sidecar; Import checks it completely. On a
+// deduplicated storage the archive is made as it is read (the reader has a
+// SizeUnknown method that returns true) and checks itself instead: its
+// Read fails with ErrChecksum before the end if it is not the backup the
+// sidecar names.
 func (m *Manager) Open(ctx context.Context, id string) (io.ReadCloser, error) {
 	if _, err := m.Get(ctx, id); err != nil {
 		return nil, err
@@ -1305,7 +1309,7 @@ func (m *Manager) Import(ctx context.Context, r io.Reader) (man *Manifest, err e
 		err = fmt.Errorf("%w: the archive changed while it was being stored", ErrChecksum)
 	}
 	if t, ok := obj.(tarSink); ok && err == nil {
-		// Deduplicated: the sum sidecar is the tar stream's.
+		// Deduplicated: the sum sidecar is the chunk list's.
 		sum, _, err = t.finishTar()
 	}
 	if err != nil {

@@ -3,8 +3,10 @@ package ngbak
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"strconv"
 )
@@ -14,16 +16,25 @@ import (
 // one line each, so that it streams both ways in bounded memory and can be
 // read by eye:
 //
-//	ngbak-chunks/1 plain|sealed
+//	ngbak-chunks/2 plain|sealed
 //	<64 hex chunk id> <plaintext size>
 //	...
 //	end <chunks> <total size>
 //
 // "sealed" chunks are encrypted and their ids keyed (see dedupKey). The
-// end line makes a list cut short detectable on its own, before the sum of
-// the reassembled stream is.
+// end line makes a list cut short detectable on its own.
+//
+// The backup's <id>.ngbak.sha256 holds the SHA-256 of a version 2 list,
+// as it does of a plain archive: each chunk is checked against its id when
+// it is read, so the list's sum covers the reassembled stream without a
+// pass over it (a Merkle tree of one level). Version 1 lists, the same
+// lines, had the SHA-256 of the reassembled tar stream in the sidecar;
+// they are read as ever.
 
-const chunkListMagic = "ngbak-chunks/1"
+const (
+	chunkListMagic   = "ngbak-chunks/2"
+	chunkListMagicV1 = "ngbak-chunks/1"
+)
 
 // maxChunkLine bounds a line of a chunk list: an id, a size, separators.
 const maxChunkLine = 128
@@ -38,21 +49,32 @@ func (c chunkRef) name() string { return chunkPrefix + hex.EncodeToString(c.ID[:
 
 // chunkListWriter writes a chunk list to w.
 type chunkListWriter struct {
-	w     *bufio.Writer
-	n     int64
-	total int64
+	w      *bufio.Writer
+	h      hash.Hash // of the list's bytes
+	size   int64     // of the list
+	n      int64
+	total  int64
+	closed bool
+	err    error // close's
 }
 
 func newChunkListWriter(w io.Writer, sealed bool) (*chunkListWriter, error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	l := &chunkListWriter{h: sha256.New()}
+	l.w = bufio.NewWriterSize(io.MultiWriter(w, l.h), 64<<10)
 	mode := "plain"
 	if sealed {
 		mode = "sealed"
 	}
-	if _, err := fmt.Fprintf(bw, "%s %s\n", chunkListMagic, mode); err != nil {
+	if err := l.write(fmt.Appendf(nil, "%s %s\n", chunkListMagic, mode)); err != nil {
 		return nil, err
 	}
-	return &chunkListWriter{w: bw}, nil
+	return l, nil
+}
+
+func (l *chunkListWriter) write(b []byte) error {
+	l.size += int64(len(b))
+	_, err := l.w.Write(b)
+	return err
 }
 
 func (l *chunkListWriter) add(c chunkRef) error {
@@ -63,44 +85,72 @@ func (l *chunkListWriter) add(c chunkRef) error {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, c.Size, 10)
 	b = append(b, '\n')
-	_, err := l.w.Write(b)
-	return err
+	return l.write(b)
 }
 
+// close writes the end line and flushes the list; a second call returns
+// what the first did.
 func (l *chunkListWriter) close() error {
-	if _, err := fmt.Fprintf(l.w, "end %d %d\n", l.n, l.total); err != nil {
-		return err
+	if !l.closed {
+		l.closed = true
+		l.err = l.write(fmt.Appendf(nil, "end %d %d\n", l.n, l.total))
+		if l.err == nil {
+			l.err = l.w.Flush()
+		}
 	}
-	return l.w.Flush()
+	return l.err
+}
+
+// sum is the SHA-256 of the list and its size, once closed.
+func (l *chunkListWriter) sum() (string, int64) {
+	return hex.EncodeToString(l.h.Sum(nil)), l.size
 }
 
 // chunkListReader reads a chunk list as a stream, refusing anything that
 // is not exactly what chunkListWriter writes.
 type chunkListReader struct {
-	r      *bufio.Reader
-	sealed bool
-	maxLen int64
-	n      int64
-	total  int64
-	done   bool
+	r       *bufio.Reader
+	sealed  bool
+	version int       // 1 or 2
+	h       hash.Hash // of the lines read
+	size    int64     // of the lines read
+	maxLen  int64
+	n       int64
+	total   int64
+	done    bool
 }
 
 // newChunkListReader reads the header of a chunk list. maxChunk bounds the
 // size a line may give a chunk.
 func newChunkListReader(r io.Reader, maxChunk int64) (*chunkListReader, error) {
-	l := &chunkListReader{r: bufio.NewReaderSize(r, 64<<10), maxLen: maxChunk}
+	l := &chunkListReader{r: bufio.NewReaderSize(r, 64<<10), maxLen: maxChunk, h: sha256.New()}
 	line, err := l.line()
 	if err != nil {
 		return nil, err
 	}
-	switch string(line) {
-	case chunkListMagic + " plain":
-	case chunkListMagic + " sealed":
-		l.sealed = true
+	magic, mode, _ := bytes.Cut(line, []byte(" "))
+	switch string(magic) {
+	case chunkListMagic:
+		l.version = 2
+	case chunkListMagicV1:
+		l.version = 1
 	default:
 		return nil, corrupt("not a chunk list (%.40q)", line)
 	}
+	switch string(mode) {
+	case "plain":
+	case "sealed":
+		l.sealed = true
+	default:
+		return nil, corrupt("chunk list of an unknown mode (%.40q)", line)
+	}
 	return l, nil
+}
+
+// sum is the SHA-256 and size of the list, once next has returned io.EOF:
+// the lines it read are then the whole list, nothing after its end line.
+func (l *chunkListReader) sum() (string, int64) {
+	return hex.EncodeToString(l.h.Sum(nil)), l.size
 }
 
 func (l *chunkListReader) line() ([]byte, error) {
@@ -114,6 +164,8 @@ func (l *chunkListReader) line() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.h.Write(line)
+	l.size += int64(len(line))
 	return line[:len(line)-1], nil
 }
 

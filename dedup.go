@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -540,7 +538,7 @@ func (d *dedupStorage) waitForSweeps(ctx context.Context) error {
 
 // tarSink is the ObjectWriter of the layout: newArchiveWriter gives it the
 // tar stream itself (acceptTar), Import gives it an archive, which it
-// decompresses (finishTar tells the tar stream's sum).
+// decompresses; finishTar tells the sidecar sum, the chunk list's.
 type tarSink interface {
 	ObjectWriter
 	acceptTar()
@@ -549,9 +547,14 @@ type tarSink interface {
 
 // tarSource is the reader of the layout: the archive reader takes the tar
 // stream from it; Read gives a standard archive, made as it is read.
+// If sumIsList, the sidecar holds the chunk list's SHA-256, which listSum
+// returns once the tar stream has been read to its end; else (a version 1
+// list) the sidecar holds the tar stream's.
 type tarSource interface {
 	io.ReadCloser
 	tarStream() io.Reader
+	sumIsList() bool
+	listSum() (sum string, size int64)
 }
 
 type dedupWriter struct {
@@ -574,8 +577,6 @@ type dedupWriter struct {
 	pw      *io.PipeWriter
 	done    chan struct{}
 	err     error // the pipeline's, once done is closed
-	sum     []byte
-	size    int64
 	closed  bool
 	ended   bool
 }
@@ -657,11 +658,17 @@ func (w *dedupWriter) end() error {
 	return w.err
 }
 
+// finishTar ends the input and the chunk list, and returns the list's
+// SHA-256 and size: the backup's sidecar sum (see chunkListWriter).
 func (w *dedupWriter) finishTar() (string, int64, error) {
 	if err := w.end(); err != nil {
 		return "", 0, err
 	}
-	return hex.EncodeToString(w.sum), w.size, nil
+	if err := w.list.close(); err != nil {
+		return "", 0, err
+	}
+	sum, size := w.list.sum()
+	return sum, size, nil
 }
 
 func (w *dedupWriter) Commit() error {
@@ -732,7 +739,6 @@ func (w *dedupWriter) Abort() error {
 // hold, several at a time. Memory: one buffer of the largest chunk for the
 // chunk being cut and one for each chunk being stored.
 func (w *dedupWriter) run(pr io.Reader) error {
-	h := sha256.New()
 	var src io.Reader = pr
 	if !w.tar {
 		br := bufio.NewReader(pr)
@@ -752,7 +758,7 @@ func (w *dedupWriter) run(pr io.Reader) error {
 			return err
 		}
 		defer zr.Close()
-		src = io.TeeReader(zr, h)
+		src = zr
 	}
 	pol := plainPol
 	if w.key != nil {
@@ -796,7 +802,6 @@ func (w *dedupWriter) run(pr io.Reader) error {
 		if err != nil {
 			break
 		}
-		w.size += int64(c.Length)
 		data := c.Data
 		f := make(chan chunkRef, 1)
 		ids <- f
@@ -831,7 +836,6 @@ func (w *dedupWriter) run(pr io.Reader) error {
 			return err
 		}
 	}
-	w.sum = h.Sum(nil)
 	return err
 }
 
@@ -894,6 +898,9 @@ type dedupReader struct {
 	err    error
 	// the archive made on the fly for Read
 	pr *io.PipeReader
+	// list is read by produce; its sum is what the sidecar holds once
+	// order is closed
+	list *chunkListReader
 }
 
 type fetched struct {
@@ -922,7 +929,7 @@ func (d *dedupStorage) newReader(ctx context.Context, name string) (io.ReadClose
 		rc.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	r := &dedupReader{d: d, order: make(chan chan fetched, prefetch), done: make(chan struct{})}
+	r := &dedupReader{d: d, order: make(chan chan fetched, prefetch), done: make(chan struct{}), list: l}
 	if l.sealed {
 		if d.enc == nil {
 			rc.Close()
@@ -1020,6 +1027,25 @@ func putBuf(b []byte) {
 	bufPool.Put(&b)
 }
 
+func (r *dedupReader) sumIsList() bool { return r.list.version >= 2 }
+
+func (r *dedupReader) listSum() (string, int64) { return r.list.sum() }
+
+// sidecarOf reads the sidecar sum of the archive name.
+func (d *dedupStorage) sidecarOf(ctx context.Context, name string) (string, error) {
+	id := strings.TrimSuffix(name, ".ngbak")
+	rc, err := d.inner.Open(ctx, sumName(id))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", sumName(id), err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 4<<10))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", sumName(id), err)
+	}
+	return parseSidecarSum(id, data)
+}
+
 // tarStream reads the tar stream. Closing the reader stops it.
 func (r *dedupReader) tarStream() io.Reader { return readerFunc(r.readTar) }
 
@@ -1068,6 +1094,15 @@ func (r *dedupReader) Read(p []byte) (int, error) {
 }
 
 func (r *dedupReader) compress(w io.Writer) error {
+	// A download of a deduplicated backup checks itself: the list must be
+	// the one the sidecar names.
+	var want string
+	if r.sumIsList() {
+		var err error
+		if want, err = r.d.sidecarOf(r.ctx, r.name); err != nil {
+			return err
+		}
+	}
 	var enc io.WriteCloser
 	if r.key != nil {
 		var err error
@@ -1083,6 +1118,14 @@ func (r *dedupReader) compress(w io.Writer) error {
 	if _, err := io.Copy(zw, r.tarStream()); err != nil {
 		zw.abort()
 		return err
+	}
+	// Every chunk matched its id; the list must be the one the sidecar
+	// names, or the archive is another backup's or a forged one.
+	if r.sumIsList() {
+		if got, n := r.listSum(); got != want {
+			zw.abort()
+			return fmt.Errorf("%w: %s (%d bytes) has sha256 %s, its sidecar says %s", ErrChecksum, r.name, n, got, want)
+		}
 	}
 	if err := zw.Close(); err != nil {
 		return err

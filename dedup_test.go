@@ -665,3 +665,75 @@ func TestDedupStaleChunkPartial(t *testing.T) {
 		t.Errorf("a fresh partial chunk (a writer's) was removed: %v", err)
 	}
 }
+
+// TestDedupListSum: a backup's sidecar holds the SHA-256 of its chunk list,
+// as it does of a plain archive (sha256sum -c accepts the storage folder),
+// and lists of version 1, whose sidecar held the reassembled tar stream's,
+// stay readable: Verify and Restore check them against that sum.
+func TestDedupListSum(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem("kv", records(2000, 1, "doc"))
+	e := dedupEnv(t, ngbak.Options{}, mem)
+	a := e.create(t)
+	want := mem.snapshot()
+	if _, err := exec.LookPath("sha256sum"); err == nil {
+		cmd := exec.Command("sha256sum", "-c", "--quiet", a.ID+".ngbak.sha256")
+		cmd.Dir = e.dir
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sha256sum -c in the storage folder: %v: %s", err, msg)
+		}
+	}
+
+	// The same backup as version 1 wrote it.
+	path := filepath.Join(t.TempDir(), "a.ngbak")
+	download(t, e.m, a.ID, path)
+	f, _ := os.Open(path)
+	zr, err := zstd.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, zr); err != nil {
+		t.Fatal(err)
+	}
+	zr.Close()
+	f.Close()
+	tarSum := hex.EncodeToString(h.Sum(nil))
+	listPath := filepath.Join(e.dir, a.ID+".ngbak")
+	list, _ := os.ReadFile(listPath)
+	v1 := append([]byte("ngbak-chunks/1"), list[len("ngbak-chunks/2"):]...)
+	os.WriteFile(listPath, v1, 0o644)
+	sidecar := filepath.Join(e.dir, a.ID+".ngbak.sha256")
+	os.WriteFile(sidecar, []byte(tarSum+"  "+a.ID+".ngbak\n"), 0o644)
+	if err := e.m.Verify(ctx, a.ID); err != nil {
+		t.Fatalf("Verify of a version 1 list: %v", err)
+	}
+	mem.set("doc-00000001", "changed")
+	if _, err := e.m.Restore(ctx, a.ID, &ngbak.RestoreOptions{NoSafetyBackup: true}); err != nil {
+		t.Fatalf("Restore of a version 1 list: %v", err)
+	}
+	if diff := cmp.Diff(want, mem.snapshot()); diff != "" {
+		t.Errorf("restored records (-backup +restored):\n%s", diff)
+	}
+	// Its sidecar is the stream's, not the list's: a list sum there is
+	// the wrong one.
+	os.WriteFile(sidecar, []byte(sha256Of(v1)+"  "+a.ID+".ngbak\n"), 0o644)
+	if err := e.m.Verify(ctx, a.ID); !errors.Is(err, ngbak.ErrChecksum) {
+		t.Fatalf("Verify of a version 1 list against its list's sum: %v, want ErrChecksum", err)
+	}
+	// And a version 2 list is checked against its own sum.
+	os.WriteFile(listPath, list, 0o644)
+	os.WriteFile(sidecar, []byte(tarSum+"  "+a.ID+".ngbak\n"), 0o644)
+	if err := e.m.Verify(ctx, a.ID); !errors.Is(err, ngbak.ErrChecksum) {
+		t.Fatalf("Verify of a version 2 list against another sum: %v, want ErrChecksum", err)
+	}
+	os.WriteFile(sidecar, []byte(sha256Of(list)+"  "+a.ID+".ngbak\n"), 0o644)
+	if err := e.m.Verify(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha256Of(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

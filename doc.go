@@ -197,10 +197,15 @@
 // is cut by content-defined chunking (restic's chunker, a Rabin
 // fingerprint; average 512 KiB by default, DedupOptions.AverageChunkSize),
 // and each chunk is stored once as "chunk-<id>", compressed with zstd. A
-// backup is then its chunk list, kept as <id>.ngbak (text: "ngbak-chunks/1",
+// backup is then its chunk list, kept as <id>.ngbak (text: "ngbak-chunks/2",
 // one "<id> <size>" line per chunk, an end line with the count and total),
-// beside the same <id>.ngbak.sha256 (here the SHA-256 of the tar stream)
-// and <id>.manifest.json as ever, the manifest still written last. On a
+// beside the same <id>.ngbak.sha256 and <id>.manifest.json as ever, the
+// manifest still written last. The sidecar holds the SHA-256 of the chunk
+// list, as it does of a plain archive (`sha256sum -c` checks the storage
+// folder): every chunk is checked against its id as it is read, so the
+// list's sum covers the reassembled stream without a pass of its own over
+// it. (Lists of version 1 had the tar stream's SHA-256 there; they are
+// read and checked as before.) On a
 // Storage with a second namespace (Dir: the "chunks" subfolder; blobstorage:
 // the chunks/ prefix) the chunks live there, so that List never lists
 // them; ngbak-dedup.layout records which, so that every Manager on the
@@ -210,12 +215,15 @@
 //
 // Everything keeps its meaning: List reads sidecars only (Backup.Size is
 // the chunk list's size); Verify reads every chunk, checks each against its
-// id and then the reassembled stream exactly as before; Restore streams
+// id, the list against the sidecar, and then the reassembled stream's
+// entries, SHA256SUMS and manifest exactly as before; Restore streams
 // it, a few chunks fetched ahead (memory: eight chunks of at most eight
 // times the average, and the usual archive reader); Open streams a standard
 // ngbak/1 archive, compressed (and encrypted) as it is read, which tar,
-// sha256sum -c and Import accept; Import chunks an archive into the
-// repository.
+// sha256sum -c and Import accept, and which checks itself: its Read fails
+// with ErrChecksum before the end if the chunk list is not the one the
+// sidecar names (its SHA-256 differs from the sidecar's, which is the
+// list's); Import chunks an archive into the repository.
 //
 // What a backup adds depends on the order the exporters write records in,
 // which internal/dedupbench measures per store (numbers in the README).

@@ -401,6 +401,31 @@ func TestBackupctlDedup(t *testing.T) {
 	if data, _ := os.ReadFile(store); !bytes.Equal(data, want) {
 		t.Fatalf("after restore: %.100s", data)
 	}
+	// export writes a standard archive, which a plain storage imports;
+	// one whose chunk list is not the one its sidecar names fails.
+	file := filepath.Join(t.TempDir(), ids[0]+".ngbak")
+	if _, err := ctl(t, append(flags, "export", ids[0], file)...); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	other := t.TempDir()
+	if out, err := ctl(t, "import", file, "-dir", other); err != nil || strings.TrimSpace(out) != ids[0] {
+		t.Fatalf("import of the export: %v\n%s", err, out)
+	}
+	if out, err := ctl(t, "-dir", other, "verify", ids[0]); err != nil || !strings.Contains(out, "OK") {
+		t.Fatalf("verify of the imported export: %v\n%s", err, out)
+	}
+	list0, _ := os.ReadFile(filepath.Join(backups, ids[0]+".ngbak"))
+	list1, _ := os.ReadFile(filepath.Join(backups, ids[1]+".ngbak"))
+	os.WriteFile(filepath.Join(backups, ids[0]+".ngbak"), list1, 0o644)
+	swapped := filepath.Join(t.TempDir(), "swapped.ngbak")
+	if _, err := ctl(t, append(flags, "export", ids[0], swapped)...); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("export of a backup whose chunk list was swapped: %v", err)
+	}
+	if _, err := os.Stat(swapped); err == nil {
+		t.Fatal("a failed export was left as the file")
+	}
+	os.WriteFile(filepath.Join(backups, ids[0]+".ngbak"), list0, 0o644)
+
 	if _, err := ctl(t, append(flags, "delete", ids[1])...); err != nil {
 		t.Fatal(err)
 	}
