@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -666,6 +667,72 @@ func TestRestorePinsVerifiedArchive(t *testing.T) {
 			}
 			if mem.restores != before {
 				t.Errorf("store touched %d times", mem.restores-before)
+			}
+		})
+	}
+}
+
+// The second pass takes no hash of the whole archive: the entries' hashes,
+// checked by the first pass against the manifest, guard what it restores.
+// An archive damaged in place between the passes (same size, same time, on
+// Dir the very file the first pass read) fails the restore with
+// ErrChecksum and leaves the stores as they were, also where the damage is
+// in an entry of incompressible bytes, stored raw, which no zstd check
+// sees.
+func TestRestoreSecondPassDamage(t *testing.T) {
+	for _, storage := range []string{"dir", "no-seek"} {
+		t.Run(storage, func(t *testing.T) {
+			ctx := context.Background()
+			work := t.TempDir()
+			index := make([]byte, 4<<20)
+			rng := rand.New(rand.NewPCG(3, 4))
+			for i := range index {
+				index[i] = byte(rng.Uint32())
+			}
+			os.WriteFile(filepath.Join(work, "vdb_entities_hnsw.index"), index, 0o644)
+			os.WriteFile(filepath.Join(work, "kv_store_full_docs.json"), []byte(`{"doc-1": {"content": "GraphRAG"}}`), 0o644)
+			dir := filepath.Join(t.TempDir(), "backups")
+			var store ngbak.Storage = ngbak.Dir(dir)
+			if storage == "no-seek" {
+				store = noSeekStorage{store}
+			}
+			var between func()
+			env := newEnv(t, ngbak.Options{Storage: store, BeforeRestore: func(ctx context.Context) error {
+				if between != nil {
+					between()
+				}
+				return nil
+			}}, newJSON(t, work))
+			env.dir = dir
+			man := env.create(t)
+			os.WriteFile(filepath.Join(work, "kv_store_full_docs.json"), []byte(`{}`), 0o644)
+			want := readTree(t, work)
+			between = func() {
+				path := env.archivePath(man.ID)
+				info, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := os.OpenFile(path, os.O_RDWR, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := make([]byte, 1)
+				f.ReadAt(b, info.Size()/2)
+				b[0] ^= 0x10
+				if _, err := f.WriteAt(b, info.Size()/2); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+				os.Chtimes(path, info.ModTime(), info.ModTime())
+			}
+			_, err := env.m.Restore(ctx, man.ID, &ngbak.RestoreOptions{NoSafetyBackup: true})
+			if !errors.Is(err, ngbak.ErrChecksum) {
+				t.Fatalf("Restore of an archive damaged between the passes: %v, want ErrChecksum", err)
+			}
+			t.Logf("Restore: %v", err)
+			if diff := cmp.Diff(want, readTree(t, work)); diff != "" {
+				t.Errorf("the working folder after the failed restore (-before +after):\n%s", diff)
 			}
 		})
 	}
