@@ -312,6 +312,9 @@ type archiveReader struct {
 func newArchiveReader(ctx context.Context, r io.Reader, limits Limits, want *Manifest, sidecar []byte, dec Encryption) (*archiveReader, error) {
 	limits = limits.withDefaults()
 	raw := &hashingReader{r: r, h: sha256.New()}
+	if u, ok := r.(unsummedReader); ok {
+		raw.r, raw.h = u.Reader, nil
+	}
 	if t, ok := r.(tarSource); ok {
 		// The deduplicating layout's tar stream, decrypted and checked
 		// chunk by chunk against the ids of a list whose sum the sidecar
@@ -680,6 +683,10 @@ func (e *entryReader) end() error {
 	}
 	return io.EOF
 }
+
+// unsummedReader asks newArchiveReader not to hash the stream: rawSum is
+// then not to be called.
+type unsummedReader struct{ io.Reader }
 
 // hashingReader hashes and counts the compressed stream, and keeps the
 // error of the underlying reader apart from decoding errors. The zstd

@@ -783,18 +783,21 @@ func (m *Manager) openStored(ctx context.Context, id string, v *verified) (*stor
 			return nil, err
 		}
 	}
-	if s.ar, err = newArchiveReader(ctx, s.rc, m.opts.Limits, want, manBytes, dec); err != nil {
+	var src io.Reader = s.rc
+	if _, dedup := s.rc.(tarSource); v != nil && !dedup {
+		// A second pass reads every entry against the hashes the first
+		// one checked (and an encrypted archive is authenticated as it
+		// is decrypted): the archive's own hash would only say again
+		// what they say, at the cost of a pass over it. Decided before
+		// the reader exists: its decoder reads from a goroutine of its
+		// own at once.
+		src, s.unsummed = unsummedReader{s.rc}, true
+	}
+	if s.ar, err = newArchiveReader(ctx, src, m.opts.Limits, want, manBytes, dec); err != nil {
 		if !s.keep {
 			s.rc.Close()
 		}
 		return nil, err
-	}
-	if v != nil && s.ar.raw.list == nil {
-		// A second pass reads every entry against the hashes the first
-		// one checked (and an encrypted archive is authenticated as it
-		// is decrypted): the archive's own hash would only say again
-		// what they say, at the cost of a pass over it.
-		s.ar.raw.h, s.unsummed = nil, true
 	}
 	return s, nil
 }

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"runtime"
@@ -1094,14 +1097,17 @@ func (r *dedupReader) Read(p []byte) (int, error) {
 }
 
 func (r *dedupReader) compress(w io.Writer) error {
-	// A download of a deduplicated backup checks itself: the list must be
-	// the one the sidecar names.
-	var want string
-	if r.sumIsList() {
-		var err error
-		if want, err = r.d.sidecarOf(r.ctx, r.name); err != nil {
-			return err
-		}
+	// A download of a deduplicated backup checks itself against the
+	// sidecar: the list's sum, or a version 1 list's stream's.
+	want, err := r.d.sidecarOf(r.ctx, r.name)
+	if err != nil {
+		return err
+	}
+	tar := r.tarStream()
+	var streamSum hash.Hash
+	if !r.sumIsList() {
+		streamSum = sha256.New()
+		tar = io.TeeReader(tar, streamSum)
 	}
 	var enc io.WriteCloser
 	if r.key != nil {
@@ -1115,17 +1121,24 @@ func (r *dedupReader) compress(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(zw, r.tarStream()); err != nil {
+	n, err := io.Copy(zw, tar)
+	if err != nil {
 		zw.abort()
 		return err
 	}
 	// Every chunk matched its id; the list must be the one the sidecar
 	// names, or the archive is another backup's or a forged one.
-	if r.sumIsList() {
-		if got, n := r.listSum(); got != want {
-			zw.abort()
-			return fmt.Errorf("%w: %s (%d bytes) has sha256 %s, its sidecar says %s", ErrChecksum, r.name, n, got, want)
-		}
+	what := "tar stream"
+	var got string
+	if streamSum != nil {
+		got = hex.EncodeToString(streamSum.Sum(nil))
+	} else {
+		got, n = r.listSum()
+		what = "chunk list"
+	}
+	if got != want {
+		zw.abort()
+		return fmt.Errorf("%w: %s: its %s (%d bytes) has sha256 %s, its sidecar says %s", ErrChecksum, r.name, what, n, got, want)
 	}
 	if err := zw.Close(); err != nil {
 		return err

@@ -715,11 +715,21 @@ func TestDedupListSum(t *testing.T) {
 	if diff := cmp.Diff(want, mem.snapshot()); diff != "" {
 		t.Errorf("restored records (-backup +restored):\n%s", diff)
 	}
+	download(t, e.m, a.ID, filepath.Join(t.TempDir(), "v1.ngbak"))
 	// Its sidecar is the stream's, not the list's: a list sum there is
-	// the wrong one.
+	// the wrong one, for Verify and for a download.
 	os.WriteFile(sidecar, []byte(sha256Of(v1)+"  "+a.ID+".ngbak\n"), 0o644)
 	if err := e.m.Verify(ctx, a.ID); !errors.Is(err, ngbak.ErrChecksum) {
 		t.Fatalf("Verify of a version 1 list against its list's sum: %v, want ErrChecksum", err)
+	}
+	if rc, err := e.m.Open(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	} else {
+		_, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if !errors.Is(err, ngbak.ErrChecksum) {
+			t.Fatalf("download of a version 1 list whose sidecar does not match: %v, want ErrChecksum", err)
+		}
 	}
 	// And a version 2 list is checked against its own sum.
 	os.WriteFile(listPath, list, 0o644)

@@ -205,7 +205,13 @@
 // folder): every chunk is checked against its id as it is read, so the
 // list's sum covers the reassembled stream without a pass of its own over
 // it. (Lists of version 1 had the tar stream's SHA-256 there; they are
-// read and checked as before.) On a
+// read and checked as before.) On an encrypted repository that sum is not
+// keyed: someone who can write to the storage can edit a list and its
+// sidecar together, but not the sealed chunks it names (each opens only
+// with the key, its id bound in), and what the chunks reassemble to is
+// still checked entry by entry against the manifest inside, SHA256SUMS
+// and the sidecar manifest. Libraries older than version 2 lists refuse
+// them ("not a chunk list"): their sweeps then remove nothing. On a
 // Storage with a second namespace (Dir: the "chunks" subfolder; blobstorage:
 // the chunks/ prefix) the chunks live there, so that List never lists
 // them; ngbak-dedup.layout records which, so that every Manager on the

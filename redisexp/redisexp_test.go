@@ -651,8 +651,9 @@ func startServer(t *testing.T, bin string) (kill func(), client *redis.Client) {
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
 		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-		client = redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
-		t.Cleanup(func() { client.Close() })
+		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
+		t.Cleanup(func() { c.Close() })
+		client = c
 		for i := 0; client.Ping(ctx).Err() != nil; i++ {
 			select {
 			case <-exited:
