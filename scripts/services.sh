@@ -70,6 +70,28 @@ free_port() {
   done
 }
 
+# await_http PID URL TRIES waits, 0.2 s a try, until URL answers or the
+# process PID has exited, and says whether URL answers.
+await_http() {
+  local pid=$1 url=$2 tries=$3
+  for _ in $(seq "$tries"); do
+    curl -fs "$url" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  curl -fs "$url" >/dev/null 2>&1
+}
+
+# stop_child PID stops a server this script started and waits for it, so
+# that a new try may reuse its folder.
+stop_child() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# port_taken LOG says whether a server's log tells of a port in use.
+port_taken() { grep -qi 'address already in use\|port is already in use' "$1"; }
+
 # redis NAME [ARGS...] starts a throwaway redis-server without persistence
 # on a free port, which it puts in $redis_port (a cluster node's bus port
 # too is chosen here, not left at port+10000, inside the ephemeral range).
@@ -88,7 +110,7 @@ redis() {
       redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0
       sleep 0.1
     done
-    grep -qi 'address already in use' "$state/$name/log" || break
+    port_taken "$state/$name/log" || break
     echo "redis $name: a port was taken before it could bind it (try $try of 3)" >&2
   done
   echo "redis $name did not start; its log:" >&2
@@ -160,20 +182,15 @@ qdrant() {
       exec "$bin" --disable-telemetry >"$dir/log" 2>&1) &
     pid=$!
     echo $pid >"$state/$name.pid"
-    for _ in $(seq 150); do
-      curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
-      kill -0 $pid 2>/dev/null || break
-      sleep 0.2
-    done
-    if curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1; then
+    if await_http $pid "http://127.0.0.1:$http/readyz" 150; then
       {
         echo "$urlvar=http://127.0.0.1:$http"
         echo "$grpcvar=127.0.0.1:$grpc"
       } >>"$env_file"
       return 0
     fi
-    kill $pid 2>/dev/null || true
-    grep -qi 'address already in use' "$dir/log" || break
+    stop_child $pid
+    port_taken "$dir/log" || break
     echo "qdrant $name: a port was taken before it could bind it (try $try of 3)" >&2
   done
   echo "qdrant $name did not start; its log:" >&2
@@ -242,8 +259,8 @@ start_neo4j() {
         sleep 0.5
       done
       grep -q '^ready' "$state/$name.log" && ok=1 && break
-      kill "$(cat "$state/$name.pid")" 2>/dev/null || true
-      grep -qi 'address already in use' "$state/$name.log" || break
+      stop_child "$(cat "$state/$name.pid")"
+      port_taken "$state/$name.log" || break
       echo "$name: a port was taken before it could bind it (try $try of 3)" >&2
     done
     [ -n "$ok" ] || {
@@ -296,16 +313,13 @@ start_minio() {
       >"$state/minio/log" 2>&1 &
     pid=$!
     echo $pid >"$state/minio.pid"
-    for _ in $(seq 100); do
-      curl -fs "http://127.0.0.1:$port/minio/health/live" >/dev/null 2>&1 && break
-      kill -0 $pid 2>/dev/null || break
-      sleep 0.2
-    done
+    await_http $pid "http://127.0.0.1:$port/minio/health/live" 100 || true
     # Create the bucket with a signed S3 request.
-    curl -fsS -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" "http://127.0.0.1:$port/ngbak" >/dev/null 2>&1 && break
-    kill $pid 2>/dev/null || true
-    if [ "$try" = 3 ] || ! grep -qi 'port is already in use\|address already in use' "$state/minio/log"; then
-      echo "MinIO did not start; its log:" >&2
+    curl -fsS -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" "http://127.0.0.1:$port/ngbak" \
+      >/dev/null 2>"$state/minio/bucket.err" && break
+    stop_child $pid
+    if [ "$try" = 3 ] || ! port_taken "$state/minio/log"; then
+      echo "MinIO did not start ($(cat "$state/minio/bucket.err")); its log:" >&2
       tail -20 "$state/minio/log" >&2
       return 1
     fi
