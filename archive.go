@@ -694,7 +694,7 @@ type unsummedReader struct{ io.Reader }
 // directly only once the decoder is closed.
 type hashingReader struct {
 	r    io.Reader
-	h    hash.Hash // nil if list is set
+	h    hash.Hash // nil if list is set, or under an unsummedReader
 	list tarSource // the chunk list, whose sum is the sidecar's
 	n    int64
 	mu   sync.Mutex
