@@ -292,12 +292,26 @@ start_neo4j() {
 # build the first time; the binary stays in $(go env GOPATH)/bin).
 minio_version=v0.0.0-20260212201848-7aac2a2c5b7c
 
+minio_bin() { echo "$(go env GOPATH)/bin/minio"; }
+
+# build_minio starts the build of MinIO in the background unless it is
+# built; start_minio waits for it. The build is mostly CPU, the other
+# servers' start-up mostly downloads and waiting, so they overlap.
+build_minio() {
+  local bin
+  bin=$(minio_bin)
+  [ -x "$bin" ] && go version -m "$bin" 2>/dev/null | grep -q "$minio_version" && return 0
+  echo "building MinIO $minio_version in the background (first time only)" >&2
+  GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$minio_version" >"$state/minio-build.log" 2>&1 &
+  minio_build=$!
+}
+
 start_minio() {
   local bin port console key=ngbak-test secret=ngbak-test-secret
-  bin="$(go env GOPATH)/bin/minio"
-  if [ ! -x "$bin" ] || ! go version -m "$bin" 2>/dev/null | grep -q "$minio_version"; then
-    echo "building MinIO $minio_version (first time only)" >&2
-    GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$minio_version" >"$state/minio-build.log" 2>&1 || {
+  bin=$(minio_bin)
+  if [ -n "${minio_build:-}" ]; then
+    wait "$minio_build" || {
+      echo "building MinIO failed; its log:" >&2
       tail -20 "$state/minio-build.log" >&2
       return 1
     }
@@ -336,6 +350,7 @@ start() {
   stop
   mkdir -p "$state"
   : >"$env_file"
+  build_minio
   start_redis
   start_qdrant
   start_neo4j
