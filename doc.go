@@ -70,7 +70,8 @@
 // the others are cancelled, and every backend that was started is rolled
 // back from the safety backup.
 //
-// Memory per backend is its exporter's own (an 8 MiB part for Writer.Parts)
+// Memory per backend is its exporter's own (a part of 2 MiB, with 1 MiB of room
+// for the record that fills it, for Writer.Parts)
 // and one 256 KiB copy buffer; the archive's encoder and decoder are shared,
 // and the compressed stream goes to storage through four 256 KiB buffers
 // hashed and written by a goroutine of their own.

@@ -868,7 +868,7 @@ func (e *partsExporter) Restore(ctx context.Context, r *ngbak.Reader) error {
 	}
 }
 
-// Writer.Parts cuts a stream into parts of about 8 MiB at record
+// Writer.Parts cuts a stream into parts of about 2 MiB at record
 // boundaries, and an empty stream into one empty part.
 func TestParts(t *testing.T) {
 	for _, c := range []struct {
@@ -877,7 +877,7 @@ func TestParts(t *testing.T) {
 	}{
 		{0, []string{"records/000001.txt"}},
 		{10, []string{"records/000001.txt"}},
-		{20000, []string{"records/000001.txt", "records/000002.txt", "records/000003.txt"}},
+		{5000, []string{"records/000001.txt", "records/000002.txt", "records/000003.txt"}},
 	} {
 		exp := &partsExporter{records: c.records}
 		env := newEnv(t, ngbak.Options{}, exp)

@@ -39,7 +39,7 @@
 // (dense, named, sparse, multi-vector; a point with none, `vector: {}`,
 // too) and writes them as Qdrant's own protobuf PointStruct messages,
 // length-delimited (a varint size before each message, as protodelim
-// writes), in parts of about 8 MiB, beside the collection's full
+// writes), in parts of about 2 MiB, beside the collection's full
 // configuration. Restore deletes and recreates the collection with that
 // configuration and its payload indexes, upserts in parallel batches and
 // checks the count. Floats survive bit for bit. This is the way to move a

@@ -173,3 +173,29 @@ func BenchmarkOldWaySet(b *testing.B) {
 	}
 	report(b, time.Since(start), 0)
 }
+
+// BenchmarkExportRaw is BenchmarkExport through the RawExporter (DUMP
+// payloads), whose records go through one ngbak.PartWriter.
+func BenchmarkExportRaw(b *testing.B) {
+	client := benchSetup(b)
+	exp := redisexp.NewRaw(client, redisexp.RawOptions{Pattern: benchData.prefix + "*"})
+	m, err := ngbak.New(ngbak.Options{Storage: ngbak.Dir(b.TempDir()), TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Register(exp)
+	var peak uint64
+	start := time.Now()
+	for b.Loop() {
+		peak = max(peak, heap.Peak(func() {
+			man, err := m.Create(context.Background(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n := man.Backends[0].Stats["keys"]; n != int64(benchKeys) {
+				b.Fatalf("exported %d keys", n)
+			}
+		}))
+	}
+	report(b, time.Since(start), peak)
+}

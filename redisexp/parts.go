@@ -10,12 +10,12 @@ import (
 
 // partSize is the size at which a namespace's part is written, as
 // ngbak.PartWriter cuts them.
-const partSize = 8 << 20
+const partSize = 2 << 20
 
 // partsMemory bounds what the parts being filled hold together: a backup
 // that reads every namespace in one pass fills a part per namespace at
 // once, and a store may have many namespaces.
-const partsMemory = 32 << 20
+const partsMemory = 8 << 20
 
 // namespaceParts fills a part per namespace, <namespace>/NNNNNN.jsonl,
 // and writes one when it reaches partSize, or the fullest when together

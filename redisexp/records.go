@@ -36,7 +36,7 @@ import (
 //     (KVStore: its TTLPolicy), a raw restore, which has no policy, writes
 //     the key without a TTL.
 //
-// A namespace's lines are cut into parts of about 8 MiB, files
+// A namespace's lines are cut into parts of about 2 MiB, files
 // <namespace>/000001.jsonl, 000002.jsonl ...: each streams into the archive
 // and is compressed while the next is read from Redis. An empty namespace
 // has one empty part. In redis-kv/2 the parts of different namespaces may

@@ -10,7 +10,7 @@
 // bounded by a batch, not by the data: batches are bounded in bytes as
 // well as in keys (raw: RawOptions.BatchBytes, by MEMORY USAGE before the
 // DUMP; KVStore: 16 MiB by STRLEN before the GET), and the KV parts being
-// filled, one per namespace, to 32 MiB together. A KV backup reads every namespace in one SCAN of the prefix, and
+// filled, one per namespace, to 8 MiB together. A KV backup reads every namespace in one SCAN of the prefix, and
 // a restore deletes them in one, when the Store is a NamespaceScanner, as
 // KVStore is: SCAN costs the whole keyspace whatever it matches. Neither
 // is a point in time: each key is read as it is when its batch is read
