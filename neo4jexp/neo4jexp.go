@@ -12,7 +12,7 @@
 // in the format APOC's cypher-shell export writes, so `cypher-shell -f` can
 // replay them in that order too. Parts are cut at about 2 MiB so that each
 // streams into the archive: memory holds one part, the batches of all label
-// sets within one budget of 2 MiB, and 8 bytes a node for the check below,
+// sets within one budget of 8 MiB, and 8 bytes a node for the check below,
 // whatever the size of the graph otherwise.
 //
 // The scope is the whole database, or the nodes carrying Options.Label and
@@ -305,12 +305,12 @@ type group struct {
 
 // maxStatementBytes bounds one statement: a batch closes early when its
 // rows are large.
-const maxStatementBytes = 1 << 20
+const maxStatementBytes = 4 << 20
 
 // maxBufferedBytes bounds the batches of all groups together: there may be
 // hundreds (nano-graphrag labels nodes by entity types an LLM chose), so
 // the largest is written whenever they hold more.
-const maxBufferedBytes = 2 << 20
+const maxBufferedBytes = 8 << 20
 
 // batcherDone, when set by a test, receives each batcher's peak.
 var batcherDone func(peak int)
@@ -340,7 +340,10 @@ func (bt *batcher) add(key string, row []byte) error {
 		var largest *group
 		var lkey string
 		for k, g := range bt.groups {
-			if g.rows > 0 && (largest == nil || cap(g.buf) > cap(largest.buf)) {
+			// Ties go to the smallest key, not to the map's random order:
+			// the same graph must give the same stream every time, or a
+			// deduplicated backup of an unchanged graph stores it again.
+			if g.rows > 0 && (largest == nil || cap(g.buf) > cap(largest.buf) || cap(g.buf) == cap(largest.buf) && k < lkey) {
 				largest, lkey = g, k
 			}
 		}
